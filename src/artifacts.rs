@@ -1,0 +1,116 @@
+//! A run's files: weights (safetensors), a model card with everything needed to rebuild the
+//! model and its normalisation, and the loss curve. Each file is written under a temporary
+//! name, synced, then renamed, so the store never points at a half-written file.
+
+use crate::jobs::Params;
+use crate::train::{GruForecaster, Normalisation, TrainConfig, Trained};
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::path::Path;
+
+pub const WEIGHTS: &str = "model.safetensors";
+pub const CARD: &str = "model.json";
+pub const LOSS_PLOT: &str = "loss.png";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelCard {
+    pub format: u32,
+    pub aerocast_version: String,
+    pub run_id: String,
+    pub target: String,
+    pub features: Vec<String>,
+    pub window: usize,
+    pub horizon: usize,
+    pub hidden_dim: usize,
+    pub num_layers: usize,
+    pub normalisation: Normalisation,
+    pub data_sha256: String,
+    pub params: Params,
+}
+
+/// Writes every artifact of a finished run into `dir`; returns `(file name, kind)` pairs.
+pub fn write(
+    dir: &Path,
+    trained: &Trained,
+    card: &ModelCard,
+    title: &str,
+) -> Result<Vec<(&'static str, &'static str)>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    atomic(dir, WEIGHTS, |tmp| Ok(trained.varmap.save(tmp)?))?;
+    atomic(dir, CARD, |tmp| {
+        Ok(std::fs::write(tmp, serde_json::to_vec_pretty(card)?)?)
+    })?;
+    atomic(dir, LOSS_PLOT, |tmp| {
+        crate::plot::loss_curve(tmp, title, &trained.history)
+    })?;
+    sync_dir(dir);
+    Ok(vec![
+        (WEIGHTS, "model"),
+        (CARD, "model_card"),
+        (LOSS_PLOT, "loss_plot"),
+    ])
+}
+
+/// Rebuilds a trained model from a run's artifact folder.
+pub fn load_model(dir: &Path) -> Result<(GruForecaster, ModelCard)> {
+    let card_path = dir.join(CARD);
+    let card: ModelCard = serde_json::from_slice(
+        &std::fs::read(&card_path).with_context(|| format!("reading {}", card_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", card_path.display()))?;
+    let mut varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let model = GruForecaster::new(vb, card.features.len(), card.hidden_dim, card.num_layers)?;
+    varmap
+        .load(dir.join(WEIGHTS))
+        .with_context(|| format!("loading {}", dir.join(WEIGHTS).display()))?;
+    Ok((model, card))
+}
+
+impl ModelCard {
+    pub fn new(
+        run_id: &str,
+        cfg: &TrainConfig,
+        params: &Params,
+        data: &crate::data::Dataset,
+        normalisation: &Normalisation,
+    ) -> Self {
+        ModelCard {
+            format: 1,
+            aerocast_version: crate::VERSION.to_string(),
+            run_id: run_id.to_string(),
+            target: data.target.clone(),
+            features: data.features.clone(),
+            window: cfg.window,
+            horizon: cfg.horizon,
+            hidden_dim: cfg.hidden_dim,
+            num_layers: cfg.num_layers,
+            normalisation: normalisation.clone(),
+            data_sha256: data.hash.clone(),
+            params: params.clone(),
+        }
+    }
+}
+
+/// Writes `name` in `dir` via a temporary file that keeps the extension (plotters picks the
+/// image format from it), then renames it into place.
+fn atomic(dir: &Path, name: &str, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = dir.join(format!(".tmp-{name}"));
+    let dest = dir.join(name);
+    write(&tmp).with_context(|| format!("writing {}", dest.display()))?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &dest).with_context(|| format!("renaming to {}", dest.display()))?;
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    // Makes the renames durable; not all platforms allow opening a folder, so best effort.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

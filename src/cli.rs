@@ -1,0 +1,241 @@
+//! Command-line interface: parses flags, resolves the store, and hands off to the modules.
+
+use crate::error::InputError;
+use crate::output;
+use crate::report;
+use crate::spec::Spec;
+use crate::store::Store;
+use crate::sweep::{self, SweepOptions, SweepSummary};
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub const DEFAULT_STORE: &str = "aerocast-runs";
+
+/// Exit status when every run finished (or there was nothing to do).
+pub const EXIT_OK: u8 = 0;
+/// Some run failed or diverged; the others were recorded.
+pub const EXIT_RUNS_FAILED: u8 = 1;
+/// Invalid spec, data or flags; nothing was written.
+pub const EXIT_INPUT: u8 = 2;
+/// aerocast itself could not work (store or file-system error).
+pub const EXIT_INTERNAL: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "aerocast",
+    version,
+    about = "Hyperparameter sweeps of GRU forecasters, tracked in SQLite"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run every job of a sweep spec that is not already finished in the store.
+    Sweep(SweepArgs),
+    /// Show the best run of an experiment (or a leaderboard of all runs).
+    Report(ReportArgs),
+    /// List runs.
+    Runs(RunsArgs),
+}
+
+#[derive(Args)]
+pub struct StoreArg {
+    /// Store folder [default: [store] path of the spec, else ./aerocast-runs]
+    #[arg(long, env = "AEROCAST_STORE", global = true)]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The sweep spec (TOML).
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Runs trained at once [default: number of cores]
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// No progress output.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Show only the best finished run.
+    #[arg(long)]
+    pub best: bool,
+    /// Metric to rank by (lower is better).
+    #[arg(long, default_value = "val_rmse")]
+    pub metric: String,
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Args)]
+pub struct RunsArgs {
+    /// Only runs of this experiment.
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Only runs with this status (running, finished, failed, killed).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Sweep(args) => sweep_cmd(args),
+        Command::Report(args) => report_cmd(args),
+        Command::Runs(args) => runs_cmd(args),
+    }
+}
+
+fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
+    let spec = Spec::load(&args.spec)?;
+    let jobs = match args.jobs {
+        Some(0) => return Err(InputError::usage("--jobs", "must be at least 1").into()),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let store_dir = args
+        .store
+        .store
+        .or_else(|| spec.store.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    let progress = output::for_terminal(args.quiet || args.json);
+    let summary = sweep::run(&spec, &SweepOptions { store_dir, jobs }, progress.as_ref())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if !args.quiet {
+        print_summary(&summary);
+    }
+    Ok(ExitCode::from(if summary.failed > 0 {
+        EXIT_RUNS_FAILED
+    } else {
+        EXIT_OK
+    }))
+}
+
+fn print_summary(s: &SweepSummary) {
+    println!(
+        "sweep {} of \"{}\": {} jobs — {} finished, {} failed, {} skipped (already finished){} in {:.1}s",
+        &s.sweep_id[..8],
+        s.experiment,
+        s.total,
+        s.finished,
+        s.failed,
+        s.skipped,
+        if s.busy > 0 {
+            format!(", {} running in another process", s.busy)
+        } else {
+            String::new()
+        },
+        s.wall_seconds
+    );
+    if s.reaped > 0 {
+        println!(
+            "marked {} stale run(s) of dead processes as killed",
+            s.reaped
+        );
+    }
+    match &s.best {
+        Some(b) => println!(
+            "best: {} {} val_rmse={:.4} (naive {})",
+            b.run_id,
+            b.label,
+            b.val_rmse,
+            b.naive_val_rmse.map_or("-".into(), |v| format!("{v:.4}"))
+        ),
+        None => println!("no finished run yet"),
+    }
+    println!("store: {}", s.store.display());
+}
+
+fn open_store(arg: &StoreArg) -> Result<Store> {
+    let dir = arg
+        .store
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    Store::open_existing(Path::new(&dir))
+}
+
+fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
+    let store = open_store(&args.store)?;
+    let Some(experiment) = report::pick_experiment(&store, args.experiment.as_deref())? else {
+        return Err(InputError::usage("report", "the store has no experiments yet").into());
+    };
+    if !store.experiments()?.contains(&experiment) {
+        return Err(InputError::usage(
+            "--experiment",
+            format!("no experiment named \"{experiment}\" in the store"),
+        )
+        .into());
+    }
+    if args.best {
+        let Some(run) = store.best_run(&experiment, &args.metric)? else {
+            return Err(InputError::usage(
+                "report --best",
+                format!(
+                    "no finished run of \"{experiment}\" has metric `{}`",
+                    args.metric
+                ),
+            )
+            .into());
+        };
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report::best_json(&run))?
+            );
+        } else {
+            print!("{}", report::best_text(&run, &args.metric));
+        }
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    let mut runs = store.runs(&report::filter(Some(experiment), None))?;
+    runs.sort_by(|a, b| {
+        let key = |r: &crate::store::RunRecord| r.metric(&args.metric).unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b))
+    });
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::runs_json(&runs))?
+        );
+    } else {
+        print!("{}", report::runs_table(&runs));
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
+    let store = open_store(&args.store)?;
+    let runs = store.runs(&report::filter(args.experiment, args.status))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::runs_json(&runs))?
+        );
+    } else {
+        print!("{}", report::runs_table(&runs));
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}

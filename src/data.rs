@@ -1,0 +1,246 @@
+//! Loads the sweep's CSV: the used columns as numbers, checked cell by cell, plus the file's
+//! content hash so every run records exactly what it trained on.
+
+use crate::error::InputError;
+use crate::spec::{DataSpec, KeyLines, MissingPolicy, hex};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub path: PathBuf,
+    /// sha256 of the file's bytes.
+    pub hash: String,
+    pub features: Vec<String>,
+    pub target: String,
+    /// Row-major `[rows, features]`.
+    pub inputs: Vec<f32>,
+    pub targets: Vec<f32>,
+    /// The `time` column as written, when the spec names one.
+    pub times: Option<Vec<String>>,
+    /// Rows removed by `missing = "drop"`.
+    pub dropped_rows: usize,
+}
+
+impl Dataset {
+    pub fn rows(&self) -> usize {
+        self.targets.len()
+    }
+}
+
+pub fn load(spec: &DataSpec, lines: &KeyLines) -> Result<Dataset, InputError> {
+    let bytes = std::fs::read(&spec.path).map_err(|e| {
+        lines.error(
+            "data.path",
+            format!("cannot read data file {}: {e}", spec.path.display()),
+        )
+    })?;
+    let hash = hex(&Sha256::digest(&bytes));
+    let file = spec.path.as_path();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes.as_slice());
+
+    let header = reader
+        .headers()
+        .map_err(|e| csv_error(file, &e))?
+        .iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    if header.iter().all(String::is_empty) {
+        return Err(InputError::in_file(
+            file,
+            "the file is empty (no header row)",
+        ));
+    }
+    if let Some(dup) = header
+        .iter()
+        .enumerate()
+        .find(|(i, h)| header[..*i].contains(h))
+    {
+        return Err(InputError::at_line(
+            file,
+            1,
+            format!("column \"{}\" appears twice in the header", dup.1),
+        ));
+    }
+
+    let column = |name: &str, key: &str| -> Result<usize, InputError> {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            lines.error(
+                key,
+                format!(
+                    "column \"{name}\" is not in {} (columns: {})",
+                    file.display(),
+                    header.join(", ")
+                ),
+            )
+        })
+    };
+    let target_col = column(&spec.target, "data.target")?;
+    let feature_cols = spec
+        .features
+        .iter()
+        .map(|f| column(f, "data.features"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let time_col = spec
+        .time
+        .as_deref()
+        .map(|t| column(t, "data.time"))
+        .transpose()?;
+
+    let mut table = Table::new(spec, feature_cols, target_col, time_col);
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(file, &e))?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        table.push(&record, line, &header, file)?;
+    }
+    if table.targets.is_empty() {
+        return Err(InputError::in_file(
+            file,
+            "the file has a header but no data rows",
+        ));
+    }
+    Ok(Dataset {
+        path: spec.path.clone(),
+        hash,
+        features: spec.features.clone(),
+        target: spec.target.clone(),
+        inputs: table.inputs,
+        targets: table.targets,
+        times: time_col.map(|_| table.times),
+        dropped_rows: table.dropped,
+    })
+}
+
+/// Accumulates parsed rows, applying the missing-value policy.
+struct Table {
+    policy: MissingPolicy,
+    feature_cols: Vec<usize>,
+    target_col: usize,
+    time_col: Option<usize>,
+    inputs: Vec<f32>,
+    targets: Vec<f32>,
+    times: Vec<String>,
+    dropped: usize,
+    /// Last seen value per used column (features, then target), for forward fill.
+    last: Vec<Option<f32>>,
+}
+
+impl Table {
+    fn new(
+        spec: &DataSpec,
+        feature_cols: Vec<usize>,
+        target_col: usize,
+        time_col: Option<usize>,
+    ) -> Self {
+        let used = feature_cols.len() + 1;
+        Table {
+            policy: spec.missing,
+            feature_cols,
+            target_col,
+            time_col,
+            inputs: Vec::new(),
+            targets: Vec::new(),
+            times: Vec::new(),
+            dropped: 0,
+            last: vec![None; used],
+        }
+    }
+
+    fn push(
+        &mut self,
+        record: &csv::StringRecord,
+        line: usize,
+        header: &[String],
+        file: &Path,
+    ) -> Result<(), InputError> {
+        let cols: Vec<usize> = self
+            .feature_cols
+            .iter()
+            .copied()
+            .chain([self.target_col])
+            .collect();
+        let mut values = Vec::with_capacity(cols.len());
+        for (slot, &col) in cols.iter().enumerate() {
+            let cell = record.get(col).unwrap_or("");
+            let value = match parse_cell(cell) {
+                Ok(Some(v)) => v,
+                Ok(None) => match self.policy {
+                    MissingPolicy::Drop => {
+                        self.dropped += 1;
+                        return Ok(());
+                    }
+                    MissingPolicy::Ffill if self.last[slot].is_some() => self.last[slot].unwrap(),
+                    MissingPolicy::Ffill => {
+                        return Err(InputError::at_line(
+                            file,
+                            line,
+                            format!(
+                                "column \"{}\" is missing in the first row, so there is nothing to forward-fill",
+                                header[col]
+                            ),
+                        ));
+                    }
+                    MissingPolicy::Error => {
+                        return Err(InputError::at_line(
+                            file,
+                            line,
+                            format!(
+                                "column \"{}\" has a missing value (set [data] missing = \"drop\" or \"ffill\" to accept gaps)",
+                                header[col]
+                            ),
+                        ));
+                    }
+                },
+                Err(()) => {
+                    return Err(InputError::at_line(
+                        file,
+                        line,
+                        format!("column \"{}\": \"{cell}\" is not a number", header[col]),
+                    ));
+                }
+            };
+            values.push(value);
+        }
+        for (slot, v) in values.iter().enumerate() {
+            self.last[slot] = Some(*v);
+        }
+        let target = values.pop().expect("target is the last used column");
+        self.inputs.extend(values);
+        self.targets.push(target);
+        if let Some(col) = self.time_col {
+            self.times.push(record.get(col).unwrap_or("").to_string());
+        }
+        Ok(())
+    }
+}
+
+/// `Ok(None)` for a missing cell (empty or NaN), `Err` for text that is not a finite number.
+fn parse_cell(cell: &str) -> Result<Option<f32>, ()> {
+    if cell.is_empty() || cell.eq_ignore_ascii_case("nan") || cell.eq_ignore_ascii_case("na") {
+        return Ok(None);
+    }
+    match cell.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.abs() <= f32::MAX as f64 => Ok(Some(v as f32)),
+        _ => Err(()),
+    }
+}
+
+fn csv_error(file: &Path, e: &csv::Error) -> InputError {
+    match e.position() {
+        Some(p) => InputError::at_line(file, p.line() as usize, csv_message(e)),
+        None => InputError::in_file(file, csv_message(e)),
+    }
+}
+
+fn csv_message(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("row has {len} fields, but the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_string(),
+        _ => e.to_string(),
+    }
+}

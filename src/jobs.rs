@@ -1,0 +1,87 @@
+//! Expands a spec's space into jobs. A job's key hashes its full params and what it trains on
+//! (the data's content hash and how it is read), so the same job always has the same key and a
+//! rerun can tell what is already done.
+
+use crate::spec::knobs::ParamValue;
+use crate::spec::{DataSpec, Dimension, Spec, hex};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// A job's complete params, knob name → value. Sorted by name, which makes their JSON canonical.
+pub type Params = BTreeMap<String, ParamValue>;
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Position in the expanded sweep, from 0.
+    pub index: usize,
+    pub params: Params,
+    pub key: String,
+}
+
+/// The cartesian product of every dimension, first dimension outermost.
+pub fn expand(spec: &Spec, data_hash: &str) -> Vec<Job> {
+    product(&spec.space)
+        .into_iter()
+        .enumerate()
+        .map(|(index, params)| Job {
+            index,
+            key: job_key(&params, &spec.data, data_hash),
+            params,
+        })
+        .collect()
+}
+
+fn product(space: &[Dimension]) -> Vec<Params> {
+    let mut combos = vec![Params::new()];
+    for dim in space {
+        combos = combos
+            .into_iter()
+            .flat_map(|base| {
+                dim.values.iter().map(move |v| {
+                    let mut p = base.clone();
+                    p.insert(dim.knob.name.to_string(), v.clone());
+                    p
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
+#[derive(Serialize)]
+struct KeyMaterial<'a> {
+    params: &'a Params,
+    data_sha256: &'a str,
+    target: &'a str,
+    features: &'a [String],
+    train_fraction: f64,
+    missing: crate::spec::MissingPolicy,
+}
+
+pub fn job_key(params: &Params, data: &DataSpec, data_hash: &str) -> String {
+    let material = KeyMaterial {
+        params,
+        data_sha256: data_hash,
+        target: &data.target,
+        features: &data.features,
+        train_fraction: data.train_fraction,
+        missing: data.missing,
+    };
+    let json = serde_json::to_vec(&material).expect("params serialise");
+    hex(&Sha256::digest(&json))
+}
+
+/// `hidden_dim=32 lr=0.003 seed=1`: the swept params only, for progress lines and labels.
+pub fn label(params: &Params, spec: &Spec) -> String {
+    spec.space
+        .iter()
+        .filter(|d| d.swept)
+        .filter_map(|d| {
+            params
+                .get(d.knob.name)
+                .map(|v| format!("{}={v}", d.knob.name))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,18 @@
+//! aerocast: hyperparameter sweeps of GRU forecasters, tracked in one SQLite store.
+//!
+//! The data flows spec → jobs → train → store → report; each step is one module.
+
+pub mod artifacts;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod jobs;
+pub mod output;
+pub mod plot;
+pub mod report;
+pub mod spec;
+pub mod store;
+pub mod sweep;
+pub mod train;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,215 @@
+//! The training knobs a spec can fix or sweep. One table describes each knob once, so parsing,
+//! validation, grid expansion and (later) samplers all agree on names, types and ranges.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a knob's fixed value lives in the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Data,
+    Train,
+}
+
+impl Section {
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Data => "data",
+            Section::Train => "train",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// An integer no smaller than `min`.
+    Int {
+        min: i64,
+    },
+    /// A finite float; `positive` demands > 0, otherwise >= 0.
+    Float {
+        positive: bool,
+    },
+    Choice(&'static [&'static str]),
+}
+
+#[derive(Debug)]
+pub struct Knob {
+    pub name: &'static str,
+    pub section: Section,
+    pub kind: Kind,
+    /// `None` means the spec must set it, in its section or in `[grid]`.
+    pub default: Option<Default>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Default {
+    Int(i64),
+    Float(f64),
+    Str(&'static str),
+}
+
+/// Every knob, in the order jobs are expanded (outermost first) and params are displayed.
+pub const KNOBS: &[Knob] = &[
+    knob("window", Section::Data, Kind::Int { min: 1 }, None),
+    knob(
+        "horizon",
+        Section::Data,
+        Kind::Int { min: 1 },
+        Some(Default::Int(1)),
+    ),
+    knob("epochs", Section::Train, Kind::Int { min: 1 }, None),
+    knob(
+        "batch_size",
+        Section::Train,
+        Kind::Int { min: 1 },
+        Some(Default::Int(32)),
+    ),
+    knob(
+        "optimizer",
+        Section::Train,
+        Kind::Choice(&["adam", "adamw"]),
+        Some(Default::Str("adam")),
+    ),
+    knob(
+        "weight_decay",
+        Section::Train,
+        Kind::Float { positive: false },
+        Some(Default::Float(0.0)),
+    ),
+    knob(
+        "num_layers",
+        Section::Train,
+        Kind::Int { min: 1 },
+        Some(Default::Int(1)),
+    ),
+    knob("hidden_dim", Section::Train, Kind::Int { min: 1 }, None),
+    knob("lr", Section::Train, Kind::Float { positive: true }, None),
+    knob(
+        "seed",
+        Section::Train,
+        Kind::Int { min: 0 },
+        Some(Default::Int(0)),
+    ),
+];
+
+const fn knob(name: &'static str, section: Section, kind: Kind, default: Option<Default>) -> Knob {
+    Knob {
+        name,
+        section,
+        kind,
+        default,
+    }
+}
+
+pub fn find(name: &str) -> Option<&'static Knob> {
+    KNOBS.iter().find(|k| k.name == name)
+}
+
+/// One value of a knob. Serialises as the bare JSON value, which is also its canonical form
+/// in job keys (serde_json prints floats in their shortest round-trip form).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Int(v) => write!(f, "{v}"),
+            ParamValue::Float(v) => write!(f, "{v}"),
+            ParamValue::Str(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl From<Default> for ParamValue {
+    fn from(d: Default) -> Self {
+        match d {
+            Default::Int(v) => ParamValue::Int(v),
+            Default::Float(v) => ParamValue::Float(v),
+            Default::Str(v) => ParamValue::Str(v.to_string()),
+        }
+    }
+}
+
+impl Knob {
+    /// Checks a TOML value against this knob's type and range.
+    pub fn parse(&self, value: &toml::Value) -> Result<ParamValue, String> {
+        match (self.kind, value) {
+            (Kind::Int { min }, toml::Value::Integer(v)) if *v >= min => Ok(ParamValue::Int(*v)),
+            (Kind::Int { min }, toml::Value::Integer(v)) => {
+                Err(format!("`{}` must be at least {min}, got {v}", self.name))
+            }
+            (Kind::Int { .. }, other) => Err(format!(
+                "`{}` must be an integer, got {}",
+                self.name,
+                describe(other)
+            )),
+            (Kind::Float { positive }, toml::Value::Float(_) | toml::Value::Integer(_)) => {
+                let v = match value {
+                    toml::Value::Float(f) => *f,
+                    toml::Value::Integer(i) => *i as f64,
+                    _ => unreachable!(),
+                };
+                if !v.is_finite() {
+                    Err(format!("`{}` must be a finite number, got {v}", self.name))
+                } else if positive && v <= 0.0 {
+                    Err(format!("`{}` must be greater than 0, got {v}", self.name))
+                } else if v < 0.0 {
+                    Err(format!("`{}` must not be negative, got {v}", self.name))
+                } else {
+                    Ok(ParamValue::Float(v))
+                }
+            }
+            (Kind::Float { .. }, other) => Err(format!(
+                "`{}` must be a number, got {}",
+                self.name,
+                describe(other)
+            )),
+            (Kind::Choice(options), toml::Value::String(s)) => {
+                let lower = s.to_ascii_lowercase();
+                if options.contains(&lower.as_str()) {
+                    Ok(ParamValue::Str(lower))
+                } else {
+                    Err(format!(
+                        "`{}` must be one of {}, got \"{s}\"",
+                        self.name,
+                        options.join(", ")
+                    ))
+                }
+            }
+            (Kind::Choice(options), other) => Err(format!(
+                "`{}` must be one of {}, got {}",
+                self.name,
+                options.join(", "),
+                describe(other)
+            )),
+        }
+    }
+}
+
+fn describe(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("the string \"{s}\""),
+        toml::Value::Integer(i) => format!("the integer {i}"),
+        toml::Value::Float(f) => format!("the number {f}"),
+        toml::Value::Boolean(b) => format!("the boolean {b}"),
+        toml::Value::Datetime(d) => format!("the datetime {d}"),
+        toml::Value::Array(_) => "a list".to_string(),
+        toml::Value::Table(_) => "a table".to_string(),
+    }
+}
+
+/// The closest known knob name, for "did you mean" hints.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    KNOBS
+        .iter()
+        .map(|k| (strsim::levenshtein(name, k.name), k.name))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, n)| n)
+}

@@ -1,0 +1,307 @@
+//! The sweep spec: a TOML file naming an experiment, its data, fixed training settings and the
+//! grid to sweep. Parsing is strict (unknown keys are errors) and every error names the file and
+//! line, so a typo never silently becomes a default.
+
+pub mod knobs;
+mod raw;
+
+use crate::error::{InputError, line_of};
+use knobs::{KNOBS, Knob, ParamValue, Section};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use raw::MissingPolicy;
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub path: PathBuf,
+    pub text: String,
+    /// sha256 of the spec text: identifies the sweep definition in the store.
+    pub hash: String,
+    pub experiment: String,
+    pub data: DataSpec,
+    /// One dimension per knob, in `KNOBS` order.
+    pub space: Vec<Dimension>,
+    /// `[store] path`, resolved against the spec's folder.
+    pub store: Option<PathBuf>,
+    pub lines: KeyLines,
+}
+
+#[derive(Debug, Clone)]
+pub struct DataSpec {
+    /// Resolved against the spec's folder.
+    pub path: PathBuf,
+    pub target: String,
+    /// Model inputs; defaults to the target alone.
+    pub features: Vec<String>,
+    pub time: Option<String>,
+    pub train_fraction: f64,
+    pub missing: MissingPolicy,
+}
+
+/// The values one knob takes in the sweep: one value when fixed, several when swept.
+#[derive(Debug, Clone)]
+pub struct Dimension {
+    pub knob: &'static Knob,
+    pub values: Vec<ParamValue>,
+    pub swept: bool,
+}
+
+/// Where each key of the spec was written, so later checks (against the data, say) can still
+/// point at the right line.
+#[derive(Debug, Clone, Default)]
+pub struct KeyLines {
+    pub file: PathBuf,
+    lines: BTreeMap<String, usize>,
+}
+
+impl KeyLines {
+    /// An error about `key` (e.g. `data.window`), at its line when known.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> InputError {
+        let message = format!("[{key}] {}", message.into());
+        match self.lines.get(key) {
+            Some(&line) => InputError::at_line(&self.file, line, message),
+            None => InputError::in_file(&self.file, message),
+        }
+    }
+
+    fn record(&mut self, key: String, text: &str, span: std::ops::Range<usize>) {
+        self.lines.insert(key, line_of(text, span.start));
+    }
+}
+
+impl Spec {
+    pub fn load(path: &Path) -> Result<Spec, InputError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| InputError::in_file(path, format!("cannot read spec: {e}")))?;
+        Spec::parse(path, text)
+    }
+
+    /// Parses spec text as if read from `path` (used for relative paths and error locations).
+    pub fn parse(path: &Path, text: String) -> Result<Spec, InputError> {
+        let raw = raw::parse(path, &text)?;
+        let mut lines = KeyLines {
+            file: path.to_path_buf(),
+            ..KeyLines::default()
+        };
+        let base = path.parent().unwrap_or(Path::new(""));
+
+        let experiment = raw.experiment.name.get_ref().trim().to_string();
+        if experiment.is_empty() {
+            let line = line_of(&text, raw.experiment.name.span().start);
+            return Err(InputError::at_line(
+                path,
+                line,
+                "[experiment] name must not be empty",
+            ));
+        }
+
+        let data = data_spec(&raw.data, base, &text, &mut lines)?;
+        let space = space(&raw, &text, &mut lines)?;
+        let store = raw.store.map(|s| base.join(s.path));
+        let hash = hex(&Sha256::digest(text.as_bytes()));
+        Ok(Spec {
+            path: path.to_path_buf(),
+            text,
+            hash,
+            experiment,
+            data,
+            space,
+            store,
+            lines,
+        })
+    }
+
+    pub fn dimension(&self, name: &str) -> &Dimension {
+        self.space
+            .iter()
+            .find(|d| d.knob.name == name)
+            .expect("every knob has a dimension")
+    }
+}
+
+fn data_spec(
+    raw: &raw::RawData,
+    base: &Path,
+    text: &str,
+    lines: &mut KeyLines,
+) -> Result<DataSpec, InputError> {
+    lines.record("data.path".into(), text, raw.path.span());
+    lines.record("data.target".into(), text, raw.target.span());
+    if let Some(f) = &raw.features {
+        lines.record("data.features".into(), text, f.span());
+    }
+    if let Some(t) = &raw.time {
+        lines.record("data.time".into(), text, t.span());
+    }
+    let train_fraction = match &raw.train_fraction {
+        Some(f) => {
+            lines.record("data.train_fraction".into(), text, f.span());
+            let v = *f.get_ref();
+            if !(v > 0.0 && v < 1.0) {
+                return Err(lines.error(
+                    "data.train_fraction",
+                    format!("train_fraction must be between 0 and 1 (exclusive), got {v}"),
+                ));
+            }
+            v
+        }
+        None => 0.8,
+    };
+    let target = raw.target.get_ref().clone();
+    let features = match &raw.features {
+        Some(f) if f.get_ref().is_empty() => {
+            return Err(lines.error("data.features", "features must list at least one column"));
+        }
+        Some(f) => f.get_ref().clone(),
+        None => vec![target.clone()],
+    };
+    if let Some(dup) = first_duplicate(&features) {
+        return Err(lines.error("data.features", format!("column \"{dup}\" is listed twice")));
+    }
+    Ok(DataSpec {
+        path: base.join(raw.path.get_ref()),
+        target,
+        features,
+        time: raw.time.as_ref().map(|t| t.get_ref().clone()),
+        train_fraction,
+        missing: raw.missing.unwrap_or_default(),
+    })
+}
+
+/// Builds one dimension per knob from `[data]`, `[train]` and `[grid]`.
+fn space(
+    raw: &raw::RawSpec,
+    text: &str,
+    lines: &mut KeyLines,
+) -> Result<Vec<Dimension>, InputError> {
+    let mut fixed: BTreeMap<String, &toml::Spanned<toml::Value>> = BTreeMap::new();
+    for (name, value) in &raw.train {
+        fixed.insert(name.clone(), value);
+        lines.record(format!("train.{name}"), text, value.span());
+    }
+    for (name, value) in [("window", &raw.data.window), ("horizon", &raw.data.horizon)] {
+        if let Some(v) = value {
+            fixed.insert(name.to_string(), v);
+            lines.record(format!("data.{name}"), text, v.span());
+        }
+    }
+    for (name, value) in &raw.grid {
+        lines.record(format!("grid.{name}"), text, value.span());
+    }
+    check_names(raw, lines)?;
+
+    let mut dims = Vec::with_capacity(KNOBS.len());
+    for knob in KNOBS {
+        let section_key = format!("{}.{}", knob.section.name(), knob.name);
+        let grid_key = format!("grid.{}", knob.name);
+        let dim = match (fixed.get(knob.name), raw.grid.get(knob.name)) {
+            (Some(_), Some(_)) => {
+                return Err(lines.error(
+                    &grid_key,
+                    format!(
+                        "`{}` is set both in [{}] and in [grid]; keep one",
+                        knob.name,
+                        knob.section.name()
+                    ),
+                ));
+            }
+            (Some(v), None) => Dimension {
+                knob,
+                values: vec![
+                    knob.parse(v.get_ref())
+                        .map_err(|m| lines.error(&section_key, m))?,
+                ],
+                swept: false,
+            },
+            (None, Some(list)) => Dimension {
+                knob,
+                values: grid_values(knob, list.get_ref()).map_err(|m| lines.error(&grid_key, m))?,
+                swept: true,
+            },
+            (None, None) => match knob.default {
+                Some(d) => Dimension {
+                    knob,
+                    values: vec![d.into()],
+                    swept: false,
+                },
+                None => {
+                    return Err(InputError::in_file(
+                        &lines.file,
+                        format!(
+                            "missing `{}`: set it in [{}] or sweep it in [grid]",
+                            knob.name,
+                            knob.section.name()
+                        ),
+                    ));
+                }
+            },
+        };
+        dims.push(dim);
+    }
+    Ok(dims)
+}
+
+/// Unknown or misplaced knob names in `[train]` and `[grid]`.
+fn check_names(raw: &raw::RawSpec, lines: &KeyLines) -> Result<(), InputError> {
+    let sections = [("train", raw.train.keys()), ("grid", raw.grid.keys())];
+    for (section, names) in sections {
+        for name in names {
+            let key = format!("{section}.{name}");
+            match knobs::find(name) {
+                None => {
+                    let hint = knobs::suggest(name)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_else(|| format!(" (known: {})", known_names()));
+                    return Err(lines.error(&key, format!("unknown key `{name}`{hint}")));
+                }
+                Some(k) if section == "train" && k.section != Section::Train => {
+                    return Err(
+                        lines.error(&key, format!("`{name}` belongs in [{}]", k.section.name()))
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn grid_values(knob: &Knob, value: &toml::Value) -> Result<Vec<ParamValue>, String> {
+    let toml::Value::Array(items) = value else {
+        return Err(format!(
+            "`{}` in [grid] must be a list of values, e.g. {} = [1, 2]",
+            knob.name, knob.name
+        ));
+    };
+    if items.is_empty() {
+        return Err(format!("`{}` in [grid] is an empty list", knob.name));
+    }
+    let values = items
+        .iter()
+        .map(|v| knob.parse(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, v) in values.iter().enumerate() {
+        if values[..i].contains(v) {
+            return Err(format!("`{}` in [grid] lists {v} twice", knob.name));
+        }
+    }
+    Ok(values)
+}
+
+fn known_names() -> String {
+    KNOBS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
+
+fn first_duplicate(items: &[String]) -> Option<&String> {
+    items
+        .iter()
+        .enumerate()
+        .find(|(i, s)| items[..*i].contains(s))
+        .map(|(_, s)| s)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

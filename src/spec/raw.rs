@@ -1,0 +1,68 @@
+//! The spec exactly as written, before knob validation. serde rejects unknown keys here; the
+//! knob tables (`[train]`, `[grid]`) are kept as raw values so their errors can suggest names.
+
+use crate::error::{InputError, line_of};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpec {
+    pub experiment: RawExperiment,
+    pub data: RawData,
+    #[serde(default)]
+    pub train: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    pub grid: BTreeMap<String, Spanned<toml::Value>>,
+    pub store: Option<RawStore>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExperiment {
+    pub name: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawData {
+    pub path: Spanned<String>,
+    pub target: Spanned<String>,
+    pub features: Option<Spanned<Vec<String>>>,
+    pub time: Option<Spanned<String>>,
+    pub window: Option<Spanned<toml::Value>>,
+    pub horizon: Option<Spanned<toml::Value>>,
+    pub train_fraction: Option<Spanned<f64>>,
+    pub missing: Option<MissingPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub path: String,
+}
+
+/// What to do with empty or NaN cells in the data's used columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPolicy {
+    /// Refuse the data, naming the first bad row.
+    #[default]
+    Error,
+    /// Drop rows with a missing value (windows then span the gap).
+    Drop,
+    /// Carry the last seen value forward.
+    Ffill,
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<RawSpec, InputError> {
+    toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        match e.span() {
+            Some(span) => InputError::at_line(path, line_of(text, span.start), message),
+            None => InputError::in_file(path, message),
+        }
+    })
+}

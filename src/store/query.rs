@@ -1,0 +1,285 @@
+//! Reads: run listings, the best run, metric histories. Listings fetch params, metrics and
+//! artifacts with one query each for all selected runs, never one query per run.
+
+use super::Store;
+use anyhow::Result;
+use rusqlite::{OptionalExtension, params_from_iter, types::Value};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub experiment: String,
+    pub sweep_id: String,
+    pub job_key: String,
+    pub status: String,
+    pub start_time: f64,
+    pub end_time: Option<f64>,
+    pub failure_reason: Option<String>,
+    pub data_hash: String,
+    pub aerocast_version: String,
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Final values; `None` where a value was not finite.
+    pub metrics: BTreeMap<String, Option<f64>>,
+    /// Absolute paths.
+    pub artifacts: Vec<String>,
+}
+
+impl RunRecord {
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        self.metrics.get(key).copied().flatten()
+    }
+
+    pub fn duration(&self) -> Option<f64> {
+        self.end_time.map(|e| e - self.start_time)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepRecord {
+    pub sweep_id: String,
+    pub experiment: String,
+    pub spec_path: String,
+    pub spec_hash: String,
+    pub data_path: String,
+    pub data_hash: String,
+    pub aerocast_version: String,
+    pub started_at: f64,
+    pub ended_at: Option<f64>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    pub step: i64,
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub experiment: Option<String>,
+    pub status: Option<String>,
+    pub sweep_id: Option<String>,
+}
+
+const RUN_COLUMNS: &str = "r.run_id, e.name, r.sweep_id, r.job_key, r.status, r.start_time,
+    r.end_time, r.failure_reason, r.data_hash, r.aerocast_version";
+
+impl Store {
+    /// The experiment of the most recently started sweep.
+    pub fn latest_experiment(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT e.name FROM sweeps s JOIN experiments e USING (experiment_id)
+                 ORDER BY s.started_at DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn experiments(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name FROM experiments ORDER BY name")?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(names)
+    }
+
+    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+        let (clause, args) = where_clause(filter);
+        self.runs_where(&clause, args)
+    }
+
+    pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>> {
+        let runs = self.runs_where("WHERE r.run_id = ?", vec![Value::Text(run_id.to_string())])?;
+        Ok(runs.into_iter().next())
+    }
+
+    fn runs_where(&self, clause: &str, args: Vec<Value>) -> Result<Vec<RunRecord>> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r JOIN experiments e USING (experiment_id)
+             {clause} ORDER BY r.start_time, r.run_id"
+        );
+        let mut runs: Vec<RunRecord> = conn
+            .prepare(&sql)?
+            .query_map(params_from_iter(&args), run_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        let index: HashMap<String, usize> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.run_id.clone(), i))
+            .collect();
+
+        let from = format!("FROM runs r JOIN experiments e USING (experiment_id) {clause}");
+        let sql = format!(
+            "SELECT p.run_id, p.key, p.value FROM params p JOIN ({}) USING (run_id)",
+            select_ids(&from)
+        );
+        for row in conn
+            .prepare(&sql)?
+            .query_map(params_from_iter(&args), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+        {
+            let (id, key, value) = row?;
+            if let Some(&i) = index.get(&id) {
+                let value =
+                    serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+                runs[i].params.insert(key, value);
+            }
+        }
+        let sql = format!(
+            "SELECT m.run_id, m.key, m.value FROM metrics m JOIN ({}) USING (run_id)",
+            select_ids(&from)
+        );
+        for row in conn
+            .prepare(&sql)?
+            .query_map(params_from_iter(&args), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<f64>>(2)?,
+                ))
+            })?
+        {
+            let (id, key, value) = row?;
+            if let Some(&i) = index.get(&id) {
+                runs[i].metrics.insert(key, value);
+            }
+        }
+        let sql = format!(
+            "SELECT a.run_id, a.path FROM artifacts a JOIN ({}) USING (run_id) ORDER BY a.path",
+            select_ids(&from)
+        );
+        for row in conn
+            .prepare(&sql)?
+            .query_map(params_from_iter(&args), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+        {
+            let (id, path) = row?;
+            if let Some(&i) = index.get(&id) {
+                runs[i]
+                    .artifacts
+                    .push(self.dir.join(path).display().to_string());
+            }
+        }
+        Ok(runs)
+    }
+
+    /// The finished run with the lowest final `metric` in `experiment`.
+    pub fn best_run(&self, experiment: &str, metric: &str) -> Result<Option<RunRecord>> {
+        let best: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT r.run_id FROM metrics m
+                 JOIN runs r ON r.run_id = m.run_id
+                 JOIN experiments e ON e.experiment_id = r.experiment_id
+                 WHERE m.key = ?1 AND m.value IS NOT NULL AND e.name = ?2 AND r.status = 'finished'
+                 ORDER BY m.value, r.run_id LIMIT 1",
+                [metric, experiment],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match best {
+            Some(id) => self.run(&id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn history(&self, run_id: &str, key: &str) -> Result<Vec<HistoryPoint>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT step, value FROM metric_history WHERE run_id = ?1 AND key = ?2 ORDER BY step",
+        )?;
+        let points = stmt
+            .query_map([run_id, key], |r| {
+                Ok(HistoryPoint {
+                    step: r.get(0)?,
+                    value: r.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(points)
+    }
+
+    pub fn sweep(&self, sweep_id: &str) -> Result<Option<SweepRecord>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT s.sweep_id, e.name, s.spec_path, s.spec_hash, s.data_path, s.data_hash,
+                    s.aerocast_version, s.started_at, s.ended_at, s.status
+                 FROM sweeps s JOIN experiments e USING (experiment_id) WHERE s.sweep_id = ?1",
+                [sweep_id],
+                |r| {
+                    Ok(SweepRecord {
+                        sweep_id: r.get(0)?,
+                        experiment: r.get(1)?,
+                        spec_path: r.get(2)?,
+                        spec_hash: r.get(3)?,
+                        data_path: r.get(4)?,
+                        data_hash: r.get(5)?,
+                        aerocast_version: r.get(6)?,
+                        started_at: r.get(7)?,
+                        ended_at: r.get(8)?,
+                        status: r.get(9)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+}
+
+fn where_clause(filter: &RunFilter) -> (String, Vec<Value>) {
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    if let Some(e) = &filter.experiment {
+        conds.push("e.name = ?");
+        args.push(Value::Text(e.clone()));
+    }
+    if let Some(s) = &filter.status {
+        conds.push("r.status = ?");
+        args.push(Value::Text(s.clone()));
+    }
+    if let Some(s) = &filter.sweep_id {
+        conds.push("r.sweep_id = ?");
+        args.push(Value::Text(s.clone()));
+    }
+    let clause = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    (clause, args)
+}
+
+fn select_ids(from: &str) -> String {
+    format!("SELECT r.run_id AS run_id {from}")
+}
+
+fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        run_id: r.get(0)?,
+        experiment: r.get(1)?,
+        sweep_id: r.get(2)?,
+        job_key: r.get(3)?,
+        status: r.get(4)?,
+        start_time: r.get(5)?,
+        end_time: r.get(6)?,
+        failure_reason: r.get(7)?,
+        data_hash: r.get(8)?,
+        aerocast_version: r.get(9)?,
+        params: BTreeMap::new(),
+        metrics: BTreeMap::new(),
+        artifacts: Vec::new(),
+    })
+}

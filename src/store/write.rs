@@ -1,0 +1,294 @@
+//! Everything a sweep writes. Each call is one short `BEGIN IMMEDIATE` transaction, so writers
+//! queue on SQLite's lock (with a busy timeout) instead of failing with "database is locked".
+
+use super::{Store, now};
+use crate::jobs::{Job, Params};
+use anyhow::{Context, Result, bail};
+use rusqlite::{TransactionBehavior, params};
+
+/// A run whose owner has not been heard from for this long is presumed dead, even if a process
+/// with its pid exists (the pid may have been reused).
+const STALE_AFTER_SECS: f64 = 15.0 * 60.0;
+
+/// What a sweep records about itself.
+pub struct SweepInfo<'a> {
+    pub experiment: &'a str,
+    pub spec_path: &'a str,
+    pub spec_text: &'a str,
+    pub spec_hash: &'a str,
+    pub data_path: &'a str,
+    pub data_hash: &'a str,
+    pub n_jobs: usize,
+}
+
+/// The outcome of asking to run a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The job is ours: a new run row was created with this id.
+    Run(String),
+    /// A finished run already exists for the job.
+    Finished(String),
+    /// Another live process is running the job right now.
+    Busy(String),
+}
+
+impl Store {
+    /// Records a new sweep (and its experiment if new); returns `(experiment_id, sweep_id)`.
+    pub fn begin_sweep(&self, info: &SweepInfo) -> Result<(i64, String)> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?1, ?2)",
+            params![info.experiment, now()],
+        )?;
+        let experiment_id: i64 = tx.query_row(
+            "SELECT experiment_id FROM experiments WHERE name = ?1",
+            [info.experiment],
+            |r| r.get(0),
+        )?;
+        let sweep_id = uuid::Uuid::new_v4().to_string();
+        tx.execute(
+            "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
+                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'running', ?12)",
+            params![
+                sweep_id,
+                experiment_id,
+                info.spec_path,
+                info.spec_text,
+                info.spec_hash,
+                info.data_path,
+                info.data_hash,
+                crate::VERSION,
+                self.host,
+                self.pid,
+                now(),
+                info.n_jobs as i64,
+            ],
+        )?;
+        tx.commit()?;
+        Ok((experiment_id, sweep_id))
+    }
+
+    pub fn end_sweep(
+        &self,
+        sweep_id: &str,
+        status: &str,
+        finished: usize,
+        failed: usize,
+        skipped: usize,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE sweeps SET ended_at = ?2, status = ?3, n_finished = ?4, n_failed = ?5,
+                n_skipped = ?6 WHERE sweep_id = ?1",
+            params![
+                sweep_id,
+                now(),
+                status,
+                finished as i64,
+                failed as i64,
+                skipped as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Marks every run of the experiment whose owner is gone as `killed`; returns how many.
+    pub fn reap_stale(&self, experiment_id: i64) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let running: Vec<(String, String, u32, f64)> = tx
+            .prepare(
+                "SELECT run_id, host, pid, heartbeat FROM runs
+                 WHERE experiment_id = ?1 AND status = 'running'",
+            )?
+            .query_map([experiment_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut killed = 0;
+        for (run_id, host, pid, heartbeat) in running {
+            if !self.owner_alive(&host, pid, heartbeat) {
+                mark_killed(&tx, &run_id, &host, pid)?;
+                killed += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(killed)
+    }
+
+    /// Atomically decides whether this process runs `job`, and if so creates its run row.
+    pub fn claim(
+        &self,
+        experiment_id: i64,
+        sweep_id: &str,
+        data_hash: &str,
+        job: &Job,
+    ) -> Result<Claim> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let active: Vec<(String, String, String, u32, f64)> = tx
+            .prepare(
+                "SELECT run_id, status, host, pid, heartbeat FROM runs
+                 WHERE experiment_id = ?1 AND job_key = ?2 AND status IN ('running', 'finished')",
+            )?
+            .query_map(params![experiment_id, job.key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (run_id, status, host, pid, heartbeat) in active {
+            if status == "finished" {
+                return Ok(Claim::Finished(run_id));
+            }
+            if self.owner_alive(&host, pid, heartbeat) {
+                return Ok(Claim::Busy(run_id));
+            }
+            mark_killed(&tx, &run_id, &host, pid)?;
+        }
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let t = now();
+        tx.execute(
+            "INSERT INTO runs (run_id, experiment_id, sweep_id, job_key, status, start_time,
+                heartbeat, host, pid, data_hash, aerocast_version)
+             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                run_id,
+                experiment_id,
+                sweep_id,
+                job.key,
+                t,
+                self.host,
+                self.pid,
+                data_hash,
+                crate::VERSION
+            ],
+        )?;
+        insert_params(&tx, &run_id, &job.params)?;
+        tx.commit()?;
+        Ok(Claim::Run(run_id))
+    }
+
+    /// One epoch's metrics in one transaction, plus the run's heartbeat.
+    pub fn log_epoch(&self, run_id: &str, step: usize, metrics: &[(&str, f64)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let t = now();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO metric_history (run_id, key, step, value, timestamp)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (key, value) in metrics {
+                insert.execute(params![run_id, key, step as i64, finite(*value), t])?;
+            }
+        }
+        tx.execute(
+            "UPDATE runs SET heartbeat = ?2 WHERE run_id = ?1",
+            params![run_id, t],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records final metrics and artifacts (paths relative to the store) and closes the run.
+    pub fn finish_run(
+        &self,
+        run_id: &str,
+        metrics: &[(&str, f64)],
+        artifacts: &[(String, &str)],
+    ) -> Result<()> {
+        self.close_run(run_id, "finished", None, metrics, artifacts)
+    }
+
+    pub fn fail_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
+        self.close_run(run_id, "failed", Some(reason), metrics, &[])
+    }
+
+    fn close_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        reason: Option<&str>,
+        metrics: &[(&str, f64)],
+        artifacts: &[(String, &str)],
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let updated = tx.execute(
+            "UPDATE runs SET status = ?2, failure_reason = ?3, end_time = ?4, heartbeat = ?4
+             WHERE run_id = ?1 AND status = 'running'",
+            params![run_id, status, reason, now()],
+        )?;
+        if updated != 1 {
+            bail!(
+                "run {run_id} is no longer running in the store (marked killed by another process?)"
+            );
+        }
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO metrics (run_id, key, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for (key, value) in metrics {
+                insert.execute(params![run_id, key, finite(*value)])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO artifacts (run_id, path, kind) VALUES (?1, ?2, ?3)",
+            )?;
+            for (path, kind) in artifacts {
+                insert.execute(params![run_id, path, kind])?;
+            }
+        }
+        tx.commit()
+            .with_context(|| format!("recording the end of run {run_id}"))?;
+        Ok(())
+    }
+
+    fn owner_alive(&self, host: &str, pid: u32, heartbeat: f64) -> bool {
+        if now() - heartbeat > STALE_AFTER_SECS {
+            return false;
+        }
+        if host != self.host {
+            // Another machine: its heartbeat is all we can see.
+            return true;
+        }
+        process_exists(pid)
+    }
+}
+
+fn mark_killed(tx: &rusqlite::Transaction, run_id: &str, host: &str, pid: u32) -> Result<()> {
+    tx.execute(
+        "UPDATE runs SET status = 'killed', end_time = ?2,
+            failure_reason = ?3 WHERE run_id = ?1 AND status = 'running'",
+        params![
+            run_id,
+            now(),
+            format!("process {pid} on {host} stopped without finishing the run")
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_params(tx: &rusqlite::Transaction, run_id: &str, params: &Params) -> Result<()> {
+    let mut insert =
+        tx.prepare_cached("INSERT INTO params (run_id, key, value) VALUES (?1, ?2, ?3)")?;
+    for (key, value) in params {
+        insert.execute(params![run_id, key, serde_json::to_string(value)?])?;
+    }
+    Ok(())
+}
+
+/// SQLite has no NaN: non-finite values are stored as NULL.
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+#[cfg(target_os = "linux")]
+fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_exists(_pid: u32) -> bool {
+    // Without /proc, trust the heartbeat alone.
+    true
+}

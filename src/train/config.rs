@@ -1,0 +1,76 @@
+//! A job's params as typed training settings.
+
+use crate::jobs::Params;
+use crate::spec::knobs::ParamValue;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Optimizer {
+    /// Adam; weight decay, if any, is an L2 term added to the gradients (as in PyTorch's Adam).
+    Adam,
+    /// AdamW: decoupled weight decay.
+    AdamW,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    pub window: usize,
+    pub horizon: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+    pub weight_decay: f64,
+    pub num_layers: usize,
+    pub hidden_dim: usize,
+    pub lr: f64,
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    pub fn from_params(p: &Params) -> Result<TrainConfig, String> {
+        Ok(TrainConfig {
+            window: int(p, "window")?,
+            horizon: int(p, "horizon")?,
+            epochs: int(p, "epochs")?,
+            batch_size: int(p, "batch_size")?,
+            optimizer: match text(p, "optimizer")? {
+                "adam" => Optimizer::Adam,
+                "adamw" => Optimizer::AdamW,
+                other => return Err(format!("unknown optimizer \"{other}\"")),
+            },
+            weight_decay: float(p, "weight_decay")?,
+            num_layers: int(p, "num_layers")?,
+            hidden_dim: int(p, "hidden_dim")?,
+            lr: float(p, "lr")?,
+            seed: int(p, "seed")? as u64,
+        })
+    }
+}
+
+fn get<'a>(p: &'a Params, name: &str) -> Result<&'a ParamValue, String> {
+    p.get(name)
+        .ok_or_else(|| format!("param `{name}` is missing"))
+}
+
+fn int(p: &Params, name: &str) -> Result<usize, String> {
+    match get(p, name)? {
+        ParamValue::Int(v) if *v >= 0 => Ok(*v as usize),
+        other => Err(format!(
+            "param `{name}` must be a non-negative integer, got {other}"
+        )),
+    }
+}
+
+fn float(p: &Params, name: &str) -> Result<f64, String> {
+    match get(p, name)? {
+        ParamValue::Float(v) => Ok(*v),
+        ParamValue::Int(v) => Ok(*v as f64),
+        other => Err(format!("param `{name}` must be a number, got {other}")),
+    }
+}
+
+fn text<'a>(p: &'a Params, name: &str) -> Result<&'a str, String> {
+    match get(p, name)? {
+        ParamValue::Str(s) => Ok(s),
+        other => Err(format!("param `{name}` must be a string, got {other}")),
+    }
+}

@@ -1,0 +1,188 @@
+//! Trains one GRU forecaster on CPU: seeded init and shuffling, MSE on normalised targets,
+//! a validation pass per epoch, and metrics in original units at the end.
+
+pub mod config;
+pub mod model;
+pub mod windows;
+
+pub use config::{Optimizer, TrainConfig};
+pub use model::GruForecaster;
+pub use windows::{Normalisation, Prepared};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer as _, ParamsAdamW, VarBuilder, VarMap};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// Validation windows per forward pass: bounds memory on long series.
+const EVAL_BATCH: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochReport {
+    /// From 1.
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+}
+
+pub struct Trained {
+    pub varmap: VarMap,
+    pub model: GruForecaster,
+    pub history: Vec<EpochReport>,
+    /// Final-epoch validation forecasts, original units.
+    pub predictions: Vec<f64>,
+    pub val_rmse: f64,
+    pub val_mae: f64,
+}
+
+impl Trained {
+    pub fn best_epoch(&self) -> &EpochReport {
+        self.history
+            .iter()
+            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+            .expect("at least one epoch")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("diverged at epoch {epoch} ({what} = {value})")]
+    Diverged {
+        epoch: usize,
+        what: &'static str,
+        value: f64,
+    },
+    #[error("{0}")]
+    Candle(#[from] candle_core::Error),
+    /// The per-epoch callback asked to stop (the store could not be written, say).
+    #[error("{0:#}")]
+    Stopped(anyhow::Error),
+}
+
+pub fn train(
+    cfg: &TrainConfig,
+    data: &Prepared,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> anyhow::Result<()>,
+) -> Result<Trained, TrainError> {
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    let model = GruForecaster::new(vb, data.n_features, cfg.hidden_dim, cfg.num_layers)?;
+    model::init_weights(&varmap, cfg.hidden_dim, cfg.seed)?;
+
+    let decoupled = cfg.optimizer == Optimizer::AdamW;
+    let mut opt = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: cfg.lr,
+            weight_decay: if decoupled { cfg.weight_decay } else { 0.0 },
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let l2 = if decoupled { 0.0 } else { cfg.weight_decay };
+    // A separate stream from weight init, so changing one never shifts the other.
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_5eed_5eed_5eed);
+    let mut order: Vec<usize> = data.train_targets(cfg.window, cfg.horizon).collect();
+    let val: Vec<usize> = data.val_targets().collect();
+
+    let mut history = Vec::with_capacity(cfg.epochs);
+    let mut normalised = Vec::new();
+    for epoch in 1..=cfg.epochs {
+        order.shuffle(&mut rng);
+        let mut sum = 0.0;
+        for chunk in order.chunks(cfg.batch_size) {
+            let (x, y) = batch_tensors(data, chunk, cfg, &device)?;
+            let loss = candle_nn::loss::mse(&model.forward(&x)?, &y)?;
+            let value = loss.to_scalar::<f32>()? as f64;
+            if !value.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    what: "train_loss",
+                    value,
+                });
+            }
+            sum += value * chunk.len() as f64;
+            let mut grads = loss.backward()?;
+            if l2 > 0.0 {
+                for var in varmap.all_vars() {
+                    if let Some(g) = grads.get(&var) {
+                        let g = (g + (var.as_tensor() * l2)?)?;
+                        grads.insert(&var, g);
+                    }
+                }
+            }
+            opt.step(&grads)?;
+        }
+        let train_loss = sum / order.len() as f64;
+        normalised = predict(&model, data, &val, cfg, &device)?;
+        let val_loss = mse(&normalised, &val, data);
+        if !val_loss.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch,
+                what: "val_loss",
+                value: val_loss,
+            });
+        }
+        let report = EpochReport {
+            epoch,
+            train_loss,
+            val_loss,
+        };
+        on_epoch(&report).map_err(TrainError::Stopped)?;
+        history.push(report);
+    }
+
+    let predictions: Vec<f64> = normalised
+        .iter()
+        .map(|&v| data.stats.denormalise_target(v))
+        .collect();
+    let (val_rmse, val_mae) = windows::rmse_mae(&predictions, &windows::val_actuals(data));
+    Ok(Trained {
+        varmap,
+        model,
+        history,
+        predictions,
+        val_rmse,
+        val_mae,
+    })
+}
+
+fn batch_tensors(
+    data: &Prepared,
+    targets: &[usize],
+    cfg: &TrainConfig,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let (x, y) = data.batch(targets, cfg.window, cfg.horizon);
+    let n = targets.len();
+    Ok((
+        Tensor::from_vec(x, (n, cfg.window, data.n_features), device)?,
+        Tensor::from_vec(y, n, device)?,
+    ))
+}
+
+/// Normalised forecasts for the given target rows.
+pub fn predict(
+    model: &GruForecaster,
+    data: &Prepared,
+    targets: &[usize],
+    cfg: &TrainConfig,
+    device: &Device,
+) -> candle_core::Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(targets.len());
+    for chunk in targets.chunks(EVAL_BATCH) {
+        let (x, _) = batch_tensors(data, chunk, cfg, device)?;
+        out.extend(model.forward(&x)?.detach().to_vec1::<f32>()?);
+    }
+    Ok(out)
+}
+
+fn mse(predictions: &[f32], targets: &[usize], data: &Prepared) -> f64 {
+    let se: f64 = predictions
+        .iter()
+        .zip(targets)
+        .map(|(&p, &t)| (p as f64 - data.targets[t] as f64).powi(2))
+        .sum();
+    se / targets.len().max(1) as f64
+}

@@ -1,0 +1,139 @@
+//! Normalised series and the windows cut from them. Statistics come from the training split
+//! only, so nothing about the validation span leaks into training.
+
+use crate::data::Dataset;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    pub feature_mean: Vec<f64>,
+    pub feature_std: Vec<f64>,
+    pub target_mean: f64,
+    pub target_std: f64,
+}
+
+impl Normalisation {
+    pub fn denormalise_target(&self, v: f32) -> f64 {
+        v as f64 * self.target_std + self.target_mean
+    }
+}
+
+/// A dataset ready for training: shared by every job of a sweep.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub n_features: usize,
+    /// Row-major `[rows, n_features]`, normalised.
+    pub inputs: Vec<f32>,
+    /// Normalised targets.
+    pub targets: Vec<f32>,
+    /// Targets in original units, for metrics.
+    pub raw_targets: Vec<f32>,
+    pub stats: Normalisation,
+    /// First row of the validation span; rows before it are the training split.
+    pub split: usize,
+}
+
+impl Prepared {
+    pub fn new(data: &Dataset, train_fraction: f64) -> Prepared {
+        let rows = data.rows();
+        let f = data.features.len();
+        let split = split_row(rows, train_fraction);
+        let mut feature_mean = Vec::with_capacity(f);
+        let mut feature_std = Vec::with_capacity(f);
+        for c in 0..f {
+            let col = (0..split).map(|r| data.inputs[r * f + c]);
+            let (m, s) = mean_std(col);
+            feature_mean.push(m);
+            feature_std.push(s);
+        }
+        let (target_mean, target_std) = mean_std(data.targets[..split].iter().copied());
+        let inputs = data
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| ((v as f64 - feature_mean[i % f]) / feature_std[i % f]) as f32)
+            .collect();
+        let targets = data
+            .targets
+            .iter()
+            .map(|&v| ((v as f64 - target_mean) / target_std) as f32)
+            .collect();
+        Prepared {
+            n_features: f,
+            inputs,
+            targets,
+            raw_targets: data.targets.clone(),
+            stats: Normalisation {
+                feature_mean,
+                feature_std,
+                target_mean,
+                target_std,
+            },
+            split,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// Target rows trained on: every row of the training split with a full window before it.
+    pub fn train_targets(&self, window: usize, horizon: usize) -> Range<usize> {
+        (window + horizon - 1).min(self.split)..self.split
+    }
+
+    /// Target rows scored: the whole validation span.
+    pub fn val_targets(&self) -> Range<usize> {
+        self.split..self.rows()
+    }
+
+    /// Inputs `[len, window, n_features]` and targets `[len]` for the given target rows.
+    /// The window for target row `t` ends `horizon` rows before it.
+    pub fn batch(&self, targets: &[usize], window: usize, horizon: usize) -> (Vec<f32>, Vec<f32>) {
+        let f = self.n_features;
+        let mut x = Vec::with_capacity(targets.len() * window * f);
+        let mut y = Vec::with_capacity(targets.len());
+        for &t in targets {
+            let start = t + 1 - horizon - window;
+            x.extend_from_slice(&self.inputs[start * f..(start + window) * f]);
+            y.push(self.targets[t]);
+        }
+        (x, y)
+    }
+}
+
+pub fn split_row(rows: usize, train_fraction: f64) -> usize {
+    ((rows as f64) * train_fraction).floor() as usize
+}
+
+/// Mean and population standard deviation; a constant column gets std 1 so it normalises to 0.
+fn mean_std(values: impl Iterator<Item = f32> + Clone) -> (f64, f64) {
+    let n = values.clone().count().max(1) as f64;
+    let mean = values.clone().map(|v| v as f64).sum::<f64>() / n;
+    let var = values.map(|v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let std = var.sqrt();
+    (mean, if std > 1e-12 { std } else { 1.0 })
+}
+
+/// Root mean squared and mean absolute error of `predicted` against `actual`.
+pub fn rmse_mae(predicted: &[f64], actual: &[f64]) -> (f64, f64) {
+    let n = predicted.len().max(1) as f64;
+    let (mut se, mut ae) = (0.0, 0.0);
+    for (p, a) in predicted.iter().zip(actual) {
+        se += (p - a).powi(2);
+        ae += (p - a).abs();
+    }
+    ((se / n).sqrt(), ae / n)
+}
+
+/// The last-value forecast: the target `horizon` rows earlier, in original units.
+pub fn naive_forecast(p: &Prepared, horizon: usize) -> Vec<f64> {
+    p.val_targets()
+        .map(|t| p.raw_targets[t - horizon] as f64)
+        .collect()
+}
+
+pub fn val_actuals(p: &Prepared) -> Vec<f64> {
+    p.val_targets().map(|t| p.raw_targets[t] as f64).collect()
+}
