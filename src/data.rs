@@ -244,3 +244,82 @@ fn csv_message(e: &csv::Error) -> String {
         _ => e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Spec;
+
+    /// Writes `csv` and a spec reading it with `extra` spec lines; returns the load result.
+    fn load_csv(csv: &str, extra: &str) -> Result<Dataset, InputError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("d.csv"), csv).unwrap();
+        let text = format!(
+            "[experiment]\nname = \"t\"\n[data]\npath = \"d.csv\"\ntarget = \"y\"\nwindow = 1\n{extra}\n\
+             [train]\nepochs = 1\nhidden_dim = 2\nlr = 0.1\n"
+        );
+        let spec_path = dir.path().join("s.toml");
+        let spec = Spec::parse(&spec_path, text).unwrap();
+        load(&spec.data, &spec.lines)
+    }
+
+    #[test]
+    fn loads_features_and_target_in_order() {
+        let d = load_csv(
+            "t,x,y\na,1,10\nb,2,20\n",
+            "features = [\"x\", \"y\"]\ntime = \"t\"",
+        )
+        .unwrap();
+        assert_eq!(d.inputs, vec![1.0, 10.0, 2.0, 20.0]);
+        assert_eq!(d.targets, vec![10.0, 20.0]);
+        assert_eq!(d.times, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(d.hash.len(), 64);
+    }
+
+    #[test]
+    fn non_numeric_cell_names_file_line_and_column() {
+        let e = load_csv("x,y\n1,2\n3,abc\n", "").unwrap_err().to_string();
+        assert!(e.contains("d.csv:3:"), "{e}");
+        assert!(e.contains("column \"y\": \"abc\" is not a number"), "{e}");
+    }
+
+    #[test]
+    fn missing_values_follow_the_policy() {
+        let csv = "y\n1\n\n3\nNaN\n5\n";
+        let csv_gap = "x,y\n1,1\n2,\n3,3\n";
+        let e = load_csv(csv_gap, "").unwrap_err().to_string();
+        assert!(e.contains("d.csv:3:") && e.contains("missing value"), "{e}");
+        let d = load_csv(csv_gap, "missing = \"drop\"").unwrap();
+        assert_eq!((d.targets.clone(), d.dropped_rows), (vec![1.0, 3.0], 1));
+        let d = load_csv(csv_gap, "missing = \"ffill\"").unwrap();
+        assert_eq!(d.targets, vec![1.0, 1.0, 3.0]);
+        // blank lines are skipped by the CSV reader; NaN counts as missing
+        let d = load_csv(csv, "missing = \"drop\"").unwrap();
+        assert_eq!(d.targets, vec![1.0, 3.0, 5.0]);
+    }
+
+    #[test]
+    fn structural_problems_are_input_errors() {
+        let cases = [
+            ("", "empty"),
+            ("x,y\n", "no data rows"),
+            ("y,y\n1,2\n", "appears twice"),
+            ("x,y\n1,2,3\n", "3 fields"),
+            ("x,z\n1,2\n", "column \"y\" is not in"),
+            ("x,y\n1,1e999\n", "not a number"),
+        ];
+        for (csv, needle) in cases {
+            let e = load_csv(csv, "").unwrap_err().to_string();
+            assert!(e.contains(needle), "{csv:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn missing_column_error_points_at_the_spec_line() {
+        let e = load_csv("x,y\n1,2\n", "features = [\"x\", \"wind\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("s.toml:7:"), "{e}");
+        assert!(e.contains("columns: x, y"), "{e}");
+    }
+}

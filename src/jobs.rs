@@ -85,3 +85,48 @@ pub fn label(params: &Params, spec: &Spec) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn spec(grid: &str) -> Spec {
+        let text = format!(
+            "[experiment]\nname = \"t\"\n[data]\npath = \"d.csv\"\ntarget = \"y\"\nwindow = 4\n\
+             [train]\nepochs = 1\n[grid]\n{grid}\n"
+        );
+        Spec::parse(Path::new("s.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn expands_the_full_product_in_order() {
+        let s = spec("seed = [0, 1, 2]\nhidden_dim = [8, 16, 32]\nlr = [0.001, 0.01, 0.1]");
+        let jobs = expand(&s, "h");
+        assert_eq!(jobs.len(), 27);
+        let keys: std::collections::HashSet<_> = jobs.iter().map(|j| &j.key).collect();
+        assert_eq!(keys.len(), 27, "every job has its own key");
+        // seed is the innermost dimension
+        assert_eq!(label(&jobs[0].params, &s), "hidden_dim=8 lr=0.001 seed=0");
+        assert_eq!(label(&jobs[1].params, &s), "hidden_dim=8 lr=0.001 seed=1");
+        assert!(
+            jobs.iter()
+                .all(|j| j.params.len() == crate::spec::knobs::KNOBS.len())
+        );
+    }
+
+    #[test]
+    fn keys_are_stable_and_depend_on_params_and_data() {
+        let s = spec("seed = [0, 1]\nhidden_dim = [8]\nlr = [0.01]");
+        let a = expand(&s, "h1");
+        assert_eq!(
+            a.iter().map(|j| &j.key).collect::<Vec<_>>(),
+            expand(&s, "h1").iter().map(|j| &j.key).collect::<Vec<_>>()
+        );
+        let b = expand(&s, "h2");
+        assert_ne!(a[0].key, b[0].key, "other data, other key");
+        // The same job reached through a different grid keeps its key.
+        let s2 = spec("seed = [1, 0]\nhidden_dim = [8]\nlr = [0.01]");
+        assert_eq!(expand(&s2, "h1")[1].key, a[0].key);
+    }
+}

@@ -305,3 +305,152 @@ fn first_duplicate(items: &[String]) -> Option<&String> {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[experiment]
+name = "t"
+
+[data]
+path = "d.csv"
+target = "y"
+window = 5
+
+[train]
+epochs = 2
+optimizer = "AdamW"
+
+[grid]
+seed = [0, 1]
+hidden_dim = [8, 16]
+lr = [0.001, 0.01, 1]
+"#;
+
+    fn parse(text: &str) -> Result<Spec, InputError> {
+        Spec::parse(Path::new("sweeps/s.toml"), text.to_string())
+    }
+
+    fn err(text: &str) -> String {
+        parse(text)
+            .expect_err("spec should be rejected")
+            .to_string()
+    }
+
+    #[test]
+    fn parses_fixed_and_swept_knobs_with_defaults() {
+        let spec = parse(GOOD).unwrap();
+        assert_eq!(spec.experiment, "t");
+        assert_eq!(spec.data.path, Path::new("sweeps/d.csv"));
+        assert_eq!(spec.data.features, vec!["y".to_string()]);
+        assert_eq!(spec.data.train_fraction, 0.8);
+        assert_eq!(spec.dimension("lr").values.len(), 3);
+        assert_eq!(spec.dimension("lr").values[2], ParamValue::Float(1.0));
+        assert!(spec.dimension("seed").swept);
+        assert!(!spec.dimension("epochs").swept);
+        assert_eq!(
+            spec.dimension("optimizer").values,
+            vec![ParamValue::Str("adamw".into())]
+        );
+        assert_eq!(spec.dimension("horizon").values, vec![ParamValue::Int(1)]);
+    }
+
+    #[test]
+    fn unknown_knob_names_line_and_suggests() {
+        let text = GOOD.replace("hidden_dim = [8, 16]", "hiden_dim = [8, 16]");
+        let e = err(&text);
+        assert!(e.starts_with("sweeps/s.toml:16:"), "{e}");
+        assert!(e.contains("did you mean `hidden_dim`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_section_key_is_rejected_with_line() {
+        let e = err(&GOOD.replace("target = \"y\"", "target = \"y\"\ntargte = 1"));
+        assert!(e.starts_with("sweeps/s.toml:8"), "{e}");
+        assert!(e.contains("targte"), "{e}");
+    }
+
+    #[test]
+    fn toml_syntax_error_names_line() {
+        let e = err(&GOOD.replace("epochs = 2", "epochs = = 2"));
+        assert!(e.starts_with("sweeps/s.toml:11"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key_and_line() {
+        let cases = [
+            (
+                "lr = [0.001, 0.01, 1]",
+                "lr = [0.001, -0.01]",
+                "17",
+                "greater than 0",
+            ),
+            ("lr = [0.001, 0.01, 1]", "lr = []", "17", "empty list"),
+            ("lr = [0.001, 0.01, 1]", "lr = 0.01", "17", "must be a list"),
+            ("lr = [0.001, 0.01, 1]", "lr = [0.1, 0.1]", "17", "twice"),
+            ("lr = [0.001, 0.01, 1]", "lr = [nan]", "17", "finite"),
+            (
+                "hidden_dim = [8, 16]",
+                "hidden_dim = [0]",
+                "16",
+                "at least 1",
+            ),
+            (
+                "hidden_dim = [8, 16]",
+                "hidden_dim = [8.5]",
+                "16",
+                "integer",
+            ),
+            ("epochs = 2", "epochs = \"two\"", "11", "integer"),
+            (
+                "optimizer = \"AdamW\"",
+                "optimizer = \"sgd\"",
+                "12",
+                "one of adam, adamw",
+            ),
+            ("window = 5", "window = 0", "8", "at least 1"),
+        ];
+        for (from, to, line, needle) in cases {
+            let e = err(&GOOD.replace(from, to));
+            assert!(
+                e.starts_with(&format!("sweeps/s.toml:{line}:")),
+                "{to}: {e}"
+            );
+            assert!(e.contains(needle), "{to}: {e}");
+        }
+    }
+
+    #[test]
+    fn knob_set_twice_or_misplaced_is_rejected() {
+        let e = err(&GOOD.replace("epochs = 2", "epochs = 2\nlr = 0.1"));
+        assert!(e.contains("both in [train] and in [grid]"), "{e}");
+        let e = err(&GOOD.replace("epochs = 2", "epochs = 2\nwindow = 3"));
+        assert!(e.contains("belongs in [data]"), "{e}");
+    }
+
+    #[test]
+    fn missing_required_knob_is_reported() {
+        let e = err(&GOOD.replace("window = 5", ""));
+        assert!(e.contains("missing `window`"), "{e}");
+    }
+
+    #[test]
+    fn data_settings_are_validated() {
+        let e = err(&GOOD.replace("window = 5", "window = 5\ntrain_fraction = 1.0"));
+        assert!(e.contains("train_fraction"), "{e}");
+        let e = err(&GOOD.replace("window = 5", "window = 5\nfeatures = [\"y\", \"y\"]"));
+        assert!(e.contains("listed twice"), "{e}");
+        let e = err(&GOOD.replace("name = \"t\"", "name = \"  \""));
+        assert!(e.contains("must not be empty"), "{e}");
+    }
+
+    #[test]
+    fn hash_follows_text() {
+        let a = parse(GOOD).unwrap();
+        let b = parse(&GOOD.replace("epochs = 2", "epochs = 3")).unwrap();
+        assert_eq!(a.hash.len(), 64);
+        assert_ne!(a.hash, b.hash);
+    }
+}

@@ -137,3 +137,53 @@ pub fn naive_forecast(p: &Prepared, horizon: usize) -> Vec<f64> {
 pub fn val_actuals(p: &Prepared) -> Vec<f64> {
     p.val_targets().map(|t| p.raw_targets[t] as f64).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(targets: Vec<f32>) -> Dataset {
+        Dataset {
+            path: "d.csv".into(),
+            hash: String::new(),
+            features: vec!["y".into()],
+            target: "y".into(),
+            inputs: targets.clone(),
+            targets,
+            times: None,
+            dropped_rows: 0,
+        }
+    }
+
+    #[test]
+    fn statistics_come_from_the_training_split_only() {
+        let p = Prepared::new(&dataset(vec![1.0, 3.0, 1.0, 3.0, 100.0]), 0.8);
+        assert_eq!(p.split, 4);
+        assert_eq!(p.stats.target_mean, 2.0);
+        assert_eq!(p.stats.target_std, 1.0);
+        assert_eq!(p.targets[4], 98.0);
+    }
+
+    #[test]
+    fn windows_end_horizon_rows_before_their_target() {
+        let p = Prepared::new(&dataset((0..10).map(|v| v as f32).collect()), 0.5);
+        assert_eq!(p.train_targets(3, 2), 4..5);
+        assert_eq!(p.val_targets(), 5..10);
+        let (x, _) = p.batch(&[6], 3, 2);
+        let raw: Vec<f64> = x
+            .iter()
+            .map(|&v| v as f64 * p.stats.feature_std[0] + p.stats.feature_mean[0])
+            .collect();
+        let rounded: Vec<i64> = raw.iter().map(|v| v.round() as i64).collect();
+        assert_eq!(rounded, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn naive_forecast_repeats_the_value_horizon_rows_back() {
+        let p = Prepared::new(&dataset(vec![1.0, 2.0, 4.0, 8.0]), 0.5);
+        assert_eq!(naive_forecast(&p, 1), vec![2.0, 4.0]);
+        let (rmse, mae) = rmse_mae(&naive_forecast(&p, 1), &val_actuals(&p));
+        assert_eq!(mae, 3.0);
+        assert!((rmse - 10f64.sqrt()).abs() < 1e-12);
+    }
+}

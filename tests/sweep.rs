@@ -1,0 +1,265 @@
+//! A real sweep through the binary: real GRU training, a real SQLite store, real artifacts.
+
+mod common;
+
+use aerocast::artifacts;
+use aerocast::store::Store;
+use common::{Sandbox, spec_text, summary};
+use std::collections::HashMap;
+
+#[test]
+fn sweep_records_runs_metrics_and_artifacts_and_rerun_skips() {
+    let sb = Sandbox::new(&spec_text("[0.01]"));
+    let first = sb.sweep().success();
+    let s = summary(&first);
+    assert_eq!(
+        (
+            s["total"].as_u64(),
+            s["finished"].as_u64(),
+            s["failed"].as_u64()
+        ),
+        (Some(4), Some(4), Some(0))
+    );
+
+    let runs = sb.runs();
+    assert_eq!(runs.len(), 4);
+    let store = Store::open_existing(&sb.store()).unwrap();
+    for run in &runs {
+        assert_eq!(run["status"], "finished");
+        let id = run["run_id"].as_str().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
+        for key in [
+            "val_rmse",
+            "val_mae",
+            "naive_val_rmse",
+            "naive_val_mae",
+            "train_loss",
+            "val_loss",
+        ] {
+            let v = run["metrics"][key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key} missing"));
+            assert!(v.is_finite() && v > 0.0, "{key} = {v}");
+        }
+        assert_eq!(run["params"]["epochs"], 2);
+        assert_eq!(run["params"]["window"], 7);
+        for key in ["train_loss", "val_loss"] {
+            let steps: Vec<i64> = store
+                .history(id, key)
+                .unwrap()
+                .iter()
+                .map(|p| p.step)
+                .collect();
+            assert_eq!(steps, vec![1, 2], "{key} history");
+        }
+        let artifacts: Vec<&str> = run["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(artifacts.len(), 3);
+        for a in &artifacts {
+            assert!(std::path::Path::new(a).is_file(), "{a}");
+        }
+        let png = std::fs::read(store.artifact_dir(id).join(artifacts::LOSS_PLOT)).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+
+    // The naive baseline is the same split for every run.
+    let naive: Vec<f64> = runs
+        .iter()
+        .map(|r| r["metrics"]["naive_val_rmse"].as_f64().unwrap())
+        .collect();
+    assert!(naive.windows(2).all(|w| w[0] == w[1]));
+
+    let again = sb.sweep().success();
+    let s = summary(&again);
+    assert_eq!(
+        (s["skipped"].as_u64(), s["finished"].as_u64()),
+        (Some(4), Some(0))
+    );
+    assert_eq!(sb.runs().len(), 4, "a rerun adds no runs");
+}
+
+#[test]
+fn saved_model_reproduces_the_recorded_val_rmse() {
+    let sb = Sandbox::new(
+        &spec_text("[0.01]")
+            .replace("seed = [0, 1]", "seed = [3]")
+            .replace("hidden_dim = [4, 8]", "hidden_dim = [6]"),
+    );
+    sb.sweep().success();
+    let run = &sb.runs()[0];
+    let store = Store::open_existing(&sb.store()).unwrap();
+    let (model, card) =
+        artifacts::load_model(&store.artifact_dir(run["run_id"].as_str().unwrap())).unwrap();
+    assert_eq!(card.hidden_dim, 6);
+    assert_eq!(card.features.len(), 4);
+
+    let spec = aerocast::spec::Spec::load(&sb.path("spec.toml")).unwrap();
+    let plan = aerocast::sweep::plan(&spec).unwrap();
+    assert_eq!(card.data_sha256, plan.data.hash);
+    assert_eq!(card.normalisation, plan.prepared.stats);
+    let cfg = aerocast::train::TrainConfig::from_params(&card.params).unwrap();
+    let val: Vec<usize> = plan.prepared.val_targets().collect();
+    let pred = aerocast::train::predict(
+        &model,
+        &plan.prepared,
+        &val,
+        &cfg,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let pred: Vec<f64> = pred
+        .iter()
+        .map(|&v| card.normalisation.denormalise_target(v))
+        .collect();
+    let (rmse, _) = aerocast::train::windows::rmse_mae(
+        &pred,
+        &aerocast::train::windows::val_actuals(&plan.prepared),
+    );
+    let recorded = run["metrics"]["val_rmse"].as_f64().unwrap();
+    assert!(
+        (rmse - recorded).abs() < 1e-6,
+        "reloaded {rmse} vs recorded {recorded}"
+    );
+}
+
+#[test]
+fn same_spec_and_seed_give_identical_metrics() {
+    let spec = spec_text("[0.003]");
+    let metrics = |sb: &Sandbox| -> HashMap<String, serde_json::Value> {
+        sb.sweep().success();
+        sb.runs()
+            .into_iter()
+            .map(|r| {
+                (
+                    r["job_key"].as_str().unwrap().to_string(),
+                    r["metrics"].clone(),
+                )
+            })
+            .collect()
+    };
+    let a = metrics(&Sandbox::new(&spec));
+    let b = metrics(&Sandbox::new(&spec));
+    assert_eq!(a.len(), 4);
+    assert_eq!(a, b, "same job keys, bit-identical metrics");
+    let seeds: std::collections::HashSet<String> =
+        a.values().map(|m| m["val_rmse"].to_string()).collect();
+    assert_eq!(
+        seeds.len(),
+        4,
+        "different seeds or sizes give different results"
+    );
+}
+
+#[test]
+fn diverging_run_is_recorded_failed_and_the_sweep_goes_on() {
+    let sb = Sandbox::new(&spec_text("[0.01, 1e30]").replace("seed = [0, 1]", "seed = [0]"));
+    let out = sb.sweep().code(1);
+    let s = summary(&out);
+    assert_eq!(
+        (s["finished"].as_u64(), s["failed"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let runs = sb.runs();
+    let failed: Vec<_> = runs.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(failed.len(), 2);
+    for r in &failed {
+        assert_eq!(r["params"]["lr"], 1e30);
+        let reason = r["failure_reason"].as_str().unwrap();
+        assert!(reason.starts_with("diverged at epoch 1"), "{reason}");
+        assert!(r["metrics"]["naive_val_rmse"].as_f64().is_some());
+    }
+    // A rerun retries the failed jobs (they fail again) and skips the finished ones.
+    let s = summary(&sb.sweep().code(1));
+    assert_eq!(
+        (s["skipped"].as_u64(), s["failed"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(sb.runs().len(), 6);
+}
+
+#[test]
+fn run_left_running_by_a_dead_process_is_marked_killed_and_rerun() {
+    let sb = Sandbox::new(&spec_text("[0.01]"));
+    sb.sweep().success();
+    let victim = sb.runs()[0]["run_id"].as_str().unwrap().to_string();
+    {
+        // Make one run look like a process died mid-training: still running, its pid gone.
+        let conn = rusqlite::Connection::open(sb.store().join("aerocast.db")).unwrap();
+        conn.execute(
+            "UPDATE runs SET status = 'running', end_time = NULL, pid = 999999999 WHERE run_id = ?1",
+            [&victim],
+        )
+        .unwrap();
+    }
+    let s = summary(&sb.sweep().success());
+    assert_eq!(
+        (
+            s["finished"].as_u64(),
+            s["skipped"].as_u64(),
+            s["reaped"].as_u64()
+        ),
+        (Some(1), Some(3), Some(1))
+    );
+    let runs = sb.runs();
+    assert_eq!(runs.len(), 5);
+    let old = runs
+        .iter()
+        .find(|r| r["run_id"] == victim.as_str())
+        .unwrap();
+    assert_eq!(old["status"], "killed");
+    assert_eq!(runs.iter().filter(|r| r["status"] == "finished").count(), 4);
+}
+
+#[test]
+fn report_best_json_names_the_lowest_val_rmse() {
+    let sb = Sandbox::new(&spec_text("[0.01]"));
+    sb.sweep().success();
+    let out = sb.cmd(&["report", "--best", "--json"]).assert().success();
+    let best: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let min = sb
+        .runs()
+        .iter()
+        .map(|r| r["metrics"]["val_rmse"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(best["metrics"]["val_rmse"].as_f64(), Some(min));
+    assert!(best["run_id"].is_string());
+    assert!(best["params"]["hidden_dim"].is_number());
+    assert!(best["metrics"]["naive_val_rmse"].is_number());
+
+    let text = sb.cmd(&["report", "--best"]).assert().success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    assert!(text.contains(best["run_id"].as_str().unwrap()));
+}
+
+#[test]
+fn store_location_flag_beats_env_beats_spec() {
+    let spec = spec_text("[0.01]")
+        .replace("seed = [0, 1]", "seed = [0]")
+        .replace("hidden_dim = [4, 8]", "hidden_dim = [4]")
+        + "\n[store]\npath = \"from-spec\"\n";
+    let sb = Sandbox::new(&spec);
+    let run = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = assert_cmd::Command::cargo_bin("aerocast").unwrap();
+        cmd.current_dir(sb.dir.path())
+            .env_remove("AEROCAST_STORE")
+            .args(["sweep", "spec.toml", "--quiet"]);
+        if let Some(e) = env {
+            cmd.env("AEROCAST_STORE", e);
+        }
+        if let Some(f) = flag {
+            cmd.args(["--store", f]);
+        }
+        cmd.assert().success();
+    };
+    run(None, None);
+    assert!(sb.path("from-spec/aerocast.db").is_file());
+    run(Some("from-env"), None);
+    assert!(sb.path("from-env/aerocast.db").is_file());
+    run(Some("from-env-2"), Some("from-flag"));
+    assert!(sb.path("from-flag/aerocast.db").is_file());
+    assert!(!sb.path("from-env-2").exists());
+}
