@@ -36,7 +36,7 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
     let _ = writeln!(out, "  run_id   {}", run.run_id);
     let _ = writeln!(out, "  params");
     for (k, v) in &run.params {
-        let _ = writeln!(out, "    {k:<14} {v}");
+        let _ = writeln!(out, "    {k:<14} {}", fmt_param(v));
     }
     let _ = writeln!(out, "  metrics");
     for (k, v) in &run.metrics {
@@ -141,6 +141,14 @@ fn varying_params(runs: &[RunRecord]) -> Vec<String> {
         runs.iter().any(|r| r.params.get(k) != first)
     });
     keys
+}
+
+/// Strings without JSON quotes; numbers as JSON prints them.
+fn fmt_param(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn beats_naive(run: &RunRecord) -> Option<bool> {

@@ -26,7 +26,7 @@ pub fn loss_curve(path: &Path, title: &str, history: &[EpochReport]) -> Result<(
     ensure_font();
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
-    let epochs = history.len().max(1) as f64;
+    let epochs = history.len().max(2) as i32;
     let values = history
         .iter()
         .flat_map(|r| [r.train_loss, r.val_loss])
@@ -42,7 +42,7 @@ pub fn loss_curve(path: &Path, title: &str, history: &[EpochReport]) -> Result<(
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(1.0..epochs.max(2.0), (lo - pad).max(0.0)..hi + pad)
+        .build_cartesian_2d(1..epochs, (lo - pad).max(0.0)..hi + pad)
         .map_err(plot_err)?;
     chart
         .configure_mesh()
@@ -69,7 +69,7 @@ pub fn loss_curve(path: &Path, title: &str, history: &[EpochReport]) -> Result<(
         let points = values
             .into_iter()
             .enumerate()
-            .map(|(i, v)| ((i + 1) as f64, v));
+            .map(|(i, v)| (i as i32 + 1, v));
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(plot_err)?

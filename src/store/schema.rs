@@ -35,7 +35,8 @@ CREATE TABLE runs (
     experiment_id    INTEGER NOT NULL REFERENCES experiments(experiment_id),
     sweep_id         TEXT NOT NULL REFERENCES sweeps(sweep_id),
     job_key          TEXT NOT NULL,
-    status           TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'killed')),
+    status           TEXT NOT NULL
+        CHECK (status IN ('running', 'finished', 'failed', 'killed', 'interrupted', 'pruned')),
     start_time       REAL NOT NULL,
     end_time         REAL,
     heartbeat        REAL NOT NULL,
