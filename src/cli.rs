@@ -136,11 +136,13 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
 
 fn print_summary(s: &SweepSummary) {
     println!(
-        "sweep {} of \"{}\": {} jobs — {} finished, {} failed, {} skipped (already finished){} in {:.1}s",
+        "sweep {} of \"{}\" ({}): {} trials — {} finished, {} pruned, {} failed, {} skipped (already finished){} in {:.1}s",
         &s.sweep_id[..8],
         s.experiment,
+        format!("{:?}", s.method).to_lowercase(),
         s.total,
         s.finished,
+        s.pruned,
         s.failed,
         s.skipped,
         if s.busy > 0 {
@@ -150,6 +152,9 @@ fn print_summary(s: &SweepSummary) {
         },
         s.wall_seconds
     );
+    if s.pruned > 0 {
+        println!("pruning saved {} epochs of training", s.epochs_saved);
+    }
     if s.reaped > 0 {
         println!(
             "marked {} stale run(s) of dead processes as killed",

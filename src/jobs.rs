@@ -32,13 +32,14 @@ pub fn expand(spec: &Spec, data_hash: &str) -> Vec<Job> {
         .collect()
 }
 
-fn product(space: &[Dimension]) -> Vec<Params> {
+/// Every combination of the dimensions' listed values, first dimension outermost.
+pub fn product(space: &[Dimension]) -> Vec<Params> {
     let mut combos = vec![Params::new()];
     for dim in space {
         combos = combos
             .into_iter()
             .flat_map(|base| {
-                dim.values.iter().map(move |v| {
+                dim.values().iter().map(move |v| {
                     let mut p = base.clone();
                     p.insert(dim.knob.name.to_string(), v.clone());
                     p
@@ -70,6 +71,13 @@ pub fn job_key(params: &Params, data: &DataSpec, data_hash: &str) -> String {
     };
     let json = serde_json::to_vec(&material).expect("params serialise");
     hex(&Sha256::digest(&json))
+}
+
+/// The key of trial `index` of an adaptive study, whose params are known only when proposed.
+pub fn trial_key(study: &str, index: usize) -> String {
+    hex(&Sha256::digest(
+        format!("study {study} trial {index}").as_bytes(),
+    ))
 }
 
 /// `hidden_dim=32 lr=0.003 seed=1`: the swept params only, for progress lines and labels.

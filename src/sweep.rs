@@ -1,22 +1,30 @@
-//! The orchestrator: spec → jobs → parallel training → store. It validates everything before
+//! The orchestrator: spec → trials → parallel training → store. It validates everything before
 //! opening the store, so bad input never writes; after that, a failing run is recorded and the
-//! sweep goes on.
+//! sweep goes on. Which sampler proposes trials and which pruner stops runs is decided by the
+//! spec; this file only asks them.
 
 use crate::artifacts::{self, ModelCard};
 use crate::data::{self, Dataset};
 use crate::error::InputError;
-use crate::jobs::{self, Job};
+use crate::jobs::{self, Job, Params};
 use crate::output::{Progress, RunEnd, RunView};
+use crate::prune::{self, Curves, Pruner};
+use crate::search::{self, Observation, Sampler};
 use crate::spec::Spec;
-use crate::store::{Claim, RunFilter, Store, SweepInfo};
-use crate::train::{self, Prepared, TrainConfig, windows};
+use crate::spec::knobs::ParamValue;
+use crate::store::{Claim, RunFilter, STUDY_TAG, Store, SweepInfo, TRIAL_TAG};
+use crate::train::{self, Next, Prepared, TrainConfig, windows};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
+
+/// The final metric adaptive samplers minimise and `best` ranks by.
+const OBJECTIVE: &str = "val_rmse";
 
 pub struct SweepOptions {
     pub store_dir: PathBuf,
@@ -28,10 +36,14 @@ pub struct SweepOptions {
 pub struct SweepSummary {
     pub sweep_id: String,
     pub experiment: String,
+    pub method: crate::spec::Method,
     pub store: PathBuf,
     pub total: usize,
     pub finished: usize,
     pub failed: usize,
+    pub pruned: usize,
+    /// Epochs not trained because their runs were pruned.
+    pub epochs_saved: usize,
     /// Finished by an earlier sweep.
     pub skipped: usize,
     /// Being trained by another live process.
@@ -50,38 +62,60 @@ pub struct BestRun {
     pub naive_val_rmse: Option<f64>,
 }
 
-/// Everything a worker needs, shared read-only across the pool.
-struct Worker<'a> {
-    spec: &'a Spec,
-    data: &'a Dataset,
-    prepared: &'a Prepared,
-    store: &'a Store,
-    experiment_id: i64,
-    sweep_id: &'a str,
-    progress: &'a dyn Progress,
+/// One trial of the sweep. Static samplers fix its params up front; adaptive ones propose
+/// them when a worker picks the trial up.
+pub struct Slot {
+    pub index: usize,
+    pub key: String,
+    pub params: Option<Params>,
 }
 
 /// What a sweep will do, checked against the data; no store is touched.
 pub struct Plan {
     pub data: Dataset,
     pub prepared: Prepared,
-    pub jobs: Vec<Job>,
+    pub study: String,
+    pub slots: Vec<Slot>,
+    sampler: Box<dyn Sampler>,
 }
 
 pub fn plan(spec: &Spec) -> Result<Plan, InputError> {
     let data = data::load(&spec.data, &spec.lines)?;
     let prepared = Prepared::new(&data, spec.data.train_fraction);
     check_windows(spec, &prepared)?;
-    let jobs = jobs::expand(spec, &data.hash);
+    let mut sampler = search::build(spec);
+    let study = search::study_id(spec, &data.hash);
+    let slots = (0..sampler.trials())
+        .map(|index| {
+            if sampler.is_static() {
+                let params = sampler.propose(index, &[]);
+                let key = jobs::job_key(&params, &spec.data, &data.hash);
+                Slot {
+                    index,
+                    key,
+                    params: Some(params),
+                }
+            } else {
+                let key = jobs::trial_key(&study, index);
+                Slot {
+                    index,
+                    key,
+                    params: None,
+                }
+            }
+        })
+        .collect();
     Ok(Plan {
         data,
         prepared,
-        jobs,
+        study,
+        slots,
+        sampler,
     })
 }
 
-/// Every window/horizon pair must leave at least one training window, and the split must leave
-/// a validation span.
+/// Every window/horizon the sweep can use must leave at least one training window, and the
+/// split must leave a validation span.
 fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
     if p.val_targets().is_empty() || p.split == 0 {
         return Err(spec.lines.error(
@@ -93,17 +127,13 @@ fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
             ),
         ));
     }
-    let window = spec.dimension("window");
-    let horizon = spec.dimension("horizon");
-    for w in &window.values {
-        for h in &horizon.values {
+    for w in &spec.dimension("window").extremes() {
+        for h in &spec.dimension("horizon").extremes() {
             let (w, h) = (as_usize(w), as_usize(h));
             if p.train_targets(w, h).is_empty() {
-                let key = if window.swept {
-                    "grid.window"
-                } else {
-                    "data.window"
-                };
+                let key =
+                    spec.lines
+                        .first_recorded(&["grid.window", "space.window", "data.window"]);
                 return Err(spec.lines.error(
                     key,
                     format!(
@@ -117,11 +147,27 @@ fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
     Ok(())
 }
 
-fn as_usize(v: &crate::spec::knobs::ParamValue) -> usize {
+fn as_usize(v: &ParamValue) -> usize {
     match v {
-        crate::spec::knobs::ParamValue::Int(i) => *i as usize,
+        ParamValue::Int(i) => *i as usize,
         _ => 0,
     }
+}
+
+/// Everything a worker needs, shared across the pool.
+struct Worker<'a> {
+    spec: &'a Spec,
+    data: &'a Dataset,
+    prepared: &'a Prepared,
+    store: &'a Store,
+    experiment_id: i64,
+    sweep_id: &'a str,
+    study: &'a str,
+    progress: &'a dyn Progress,
+    sampler: Mutex<Box<dyn Sampler>>,
+    history: Mutex<Vec<Observation>>,
+    pruner: Box<dyn Pruner>,
+    curves: Curves,
 }
 
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
@@ -135,39 +181,52 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec_hash: &spec.hash,
         data_path: &plan.data.path.display().to_string(),
         data_hash: &plan.data.hash,
-        n_jobs: plan.jobs.len(),
+        n_jobs: plan.slots.len(),
     })?;
     let reaped = store.reap_stale(experiment_id)?;
 
     let done = finished_keys(&store, &spec.experiment)?;
-    let pending: Vec<&Job> = plan
-        .jobs
+    let pending: Vec<&Slot> = plan
+        .slots
         .iter()
-        .filter(|j| !done.contains(&j.key))
+        .filter(|s| !done.contains(&s.key))
         .collect();
-    let skipped = plan.jobs.len() - pending.len();
-    progress.sweep_started(plan.jobs.len(), pending.len());
+    let skipped = plan.slots.len() - pending.len();
+    progress.sweep_started(plan.slots.len(), pending.len());
 
-    let ctx = Worker {
+    let history = store
+        .study_observations(&plan.study, OBJECTIVE)?
+        .into_iter()
+        .map(|(params, value)| Observation {
+            params: to_params(&params),
+            value,
+        })
+        .collect();
+    let worker = Worker {
         spec,
         data: &plan.data,
         prepared: &plan.prepared,
         store: &store,
         experiment_id,
         sweep_id: &sweep_id,
+        study: &plan.study,
         progress,
+        sampler: Mutex::new(plan.sampler),
+        history: Mutex::new(history),
+        pruner: prune::build(&spec.prune),
+        curves: Curves::new(store.study_curves(&plan.study, &spec.prune.metric)?),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .thread_name(|i| format!("aerocast-job-{i}"))
         .build()
         .context("starting the worker pool")?;
-    // One job per task (max_len 1) so a slow job never holds a queue of others behind it.
+    // One trial per task (max_len 1) so a slow trial never holds a queue of others behind it.
     let outcomes: Vec<Result<Outcome>> = pool.install(|| {
         pending
             .par_iter()
             .with_max_len(1)
-            .map(|job| run_job(&ctx, job))
+            .map(|slot| run_slot(&worker, slot))
             .collect()
     });
     progress.finish();
@@ -175,10 +234,13 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     let mut summary = SweepSummary {
         sweep_id: sweep_id.clone(),
         experiment: spec.experiment.clone(),
+        method: spec.search.method,
         store: opts.store_dir.clone(),
-        total: plan.jobs.len(),
+        total: plan.slots.len(),
         finished: 0,
         failed: 0,
+        pruned: 0,
+        epochs_saved: 0,
         skipped,
         busy: 0,
         reaped,
@@ -189,6 +251,10 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     for outcome in outcomes {
         match outcome {
             Ok(Outcome::Finished) => summary.finished += 1,
+            Ok(Outcome::Pruned { epochs_saved }) => {
+                summary.pruned += 1;
+                summary.epochs_saved += epochs_saved;
+            }
             Ok(Outcome::Failed) => summary.failed += 1,
             Ok(Outcome::Skipped) => summary.skipped += 1,
             Ok(Outcome::Busy) => summary.busy += 1,
@@ -232,18 +298,19 @@ fn finished_keys(store: &Store, experiment: &str) -> Result<HashSet<String>> {
         .collect())
 }
 
+fn to_params(json: &std::collections::BTreeMap<String, serde_json::Value>) -> Params {
+    json.iter()
+        .filter_map(|(k, v)| Some((k.clone(), serde_json::from_value(v.clone()).ok()?)))
+        .collect()
+}
+
 fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
-    let Some(run) = store.best_run(&spec.experiment, "val_rmse")? else {
+    let Some(run) = store.best_run(&spec.experiment, OBJECTIVE)? else {
         return Ok(None);
     };
-    let params: jobs::Params = run
-        .params
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), serde_json::from_value(v.clone()).ok()?)))
-        .collect();
     Ok(Some(BestRun {
-        label: jobs::label(&params, spec),
-        val_rmse: run.metric("val_rmse").unwrap_or(f64::NAN),
+        label: jobs::label(&to_params(&run.params), spec),
+        val_rmse: run.metric(OBJECTIVE).unwrap_or(f64::NAN),
         naive_val_rmse: run.metric("naive_val_rmse"),
         run_id: run.run_id,
     }))
@@ -251,18 +318,36 @@ fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
 
 enum Outcome {
     Finished,
+    Pruned { epochs_saved: usize },
     Failed,
     Skipped,
     Busy,
 }
 
-fn run_job(ctx: &Worker, job: &Job) -> Result<Outcome> {
-    let label = jobs::label(&job.params, ctx.spec);
-    let claim = ctx
+fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
+    let params = match &slot.params {
+        Some(p) => p.clone(),
+        None => {
+            let history = w.history.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let mut sampler = w.sampler.lock().unwrap_or_else(|p| p.into_inner());
+            sampler.propose(slot.index, &history)
+        }
+    };
+    let job = Job {
+        index: slot.index,
+        key: slot.key.clone(),
+        params,
+    };
+    let label = jobs::label(&job.params, w.spec);
+    let tags = [
+        (STUDY_TAG, w.study.to_string()),
+        (TRIAL_TAG, slot.index.to_string()),
+    ];
+    let claim = w
         .store
-        .claim(ctx.experiment_id, ctx.sweep_id, &ctx.data.hash, job)?;
+        .claim(w.experiment_id, w.sweep_id, &w.data.hash, &job, &tags)?;
     let (other, end, outcome) = match claim {
-        Claim::Run(id) => return run_claimed(ctx, job, id, &label),
+        Claim::Run(id) => return run_claimed(w, &job, id, &label),
         Claim::Finished(id) => (id, RunEnd::Skipped, Outcome::Skipped),
         Claim::Busy(id) => (id, RunEnd::Busy, Outcome::Busy),
     };
@@ -271,40 +356,67 @@ fn run_job(ctx: &Worker, job: &Job) -> Result<Outcome> {
         label: &label,
         epochs: 0,
     };
-    ctx.progress.run_ended(&view, &end, 0.0);
+    w.progress.run_ended(&view, &end, 0.0);
     Ok(outcome)
 }
 
-fn run_claimed(ctx: &Worker, job: &Job, run_id: String, label: &str) -> Result<Outcome> {
+fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Outcome> {
     let started = Instant::now();
     let cfg = TrainConfig::from_params(&job.params);
+    let epochs = cfg.as_ref().map_or(0, |c| c.epochs);
     let view = RunView {
         run_id: &run_id,
         label,
-        epochs: cfg.as_ref().map_or(0, |c| c.epochs),
+        epochs,
     };
-    ctx.progress.run_started(&view);
+    w.progress.run_started(&view);
 
-    let naive = naive_metrics(ctx.prepared, cfg.as_ref().map_or(1, |c| c.horizon));
+    let naive = naive_metrics(w.prepared, cfg.as_ref().map_or(1, |c| c.horizon));
     let result = cfg.map_err(|e| e.to_string()).and_then(|cfg| {
-        train_and_save(ctx, &run_id, &cfg, job, label, &view).map_err(|e| format!("{e:#}"))
+        train_and_save(w, &run_id, &cfg, job, label, &view).map_err(|e| format!("{e:#}"))
     });
     let seconds = started.elapsed().as_secs_f64();
     match result {
-        Ok((metrics, artifacts)) => {
-            let mut all = metrics;
-            all.extend(naive);
-            ctx.store.finish_run(&run_id, &all, &artifacts)?;
-            let end = RunEnd::Finished {
-                val_rmse: value(&all, "val_rmse"),
-                naive_val_rmse: value(&all, "naive_val_rmse"),
+        Ok(done) => {
+            let mut metrics = done.metrics;
+            metrics.extend(naive);
+            let val_rmse = value(&metrics, OBJECTIVE);
+            let outcome = match &done.stopped {
+                None => {
+                    w.store.finish_run(&run_id, &metrics, &done.artifacts)?;
+                    let naive_val_rmse = value(&metrics, "naive_val_rmse");
+                    w.progress.run_ended(
+                        &view,
+                        &RunEnd::Finished {
+                            val_rmse,
+                            naive_val_rmse,
+                        },
+                        seconds,
+                    );
+                    Outcome::Finished
+                }
+                Some(reason) => {
+                    w.store
+                        .prune_run(&run_id, reason, &metrics, &done.artifacts)?;
+                    w.progress
+                        .run_ended(&view, &RunEnd::Pruned { reason }, seconds);
+                    Outcome::Pruned {
+                        epochs_saved: epochs.saturating_sub(done.epochs_trained),
+                    }
+                }
             };
-            ctx.progress.run_ended(&view, &end, seconds);
-            Ok(Outcome::Finished)
+            w.history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Observation {
+                    params: job.params.clone(),
+                    value: val_rmse,
+                });
+            Ok(outcome)
         }
         Err(reason) => {
-            ctx.store.fail_run(&run_id, &reason, &naive)?;
-            ctx.progress
+            w.store.fail_run(&run_id, &reason, &naive)?;
+            w.progress
                 .run_ended(&view, &RunEnd::Failed { reason: &reason }, seconds);
             Ok(Outcome::Failed)
         }
@@ -313,33 +425,52 @@ fn run_claimed(ctx: &Worker, job: &Job, run_id: String, label: &str) -> Result<O
 
 type Metrics = Vec<(&'static str, f64)>;
 
-/// Trains, writes artifacts, and returns the final metrics and artifact paths (relative to the
-/// store). A panic inside candle becomes an error, so one bad run cannot end the sweep.
+struct Done {
+    metrics: Metrics,
+    /// Paths relative to the store.
+    artifacts: Vec<(String, &'static str)>,
+    /// The pruner's reason, when it stopped the run.
+    stopped: Option<String>,
+    epochs_trained: usize,
+}
+
+/// Trains, writes artifacts, and returns what to record. A panic inside candle becomes an
+/// error, so one bad run cannot end the sweep.
 fn train_and_save(
-    ctx: &Worker,
+    w: &Worker,
     run_id: &str,
     cfg: &TrainConfig,
     job: &Job,
     label: &str,
     view: &RunView,
-) -> Result<(Metrics, Vec<(String, &'static str)>)> {
-    let mut on_epoch = |r: &train::EpochReport| -> Result<()> {
-        ctx.store.log_epoch(
+) -> Result<Done> {
+    let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
+        w.store.log_epoch(
             run_id,
             r.epoch,
             &[("train_loss", r.train_loss), ("val_loss", r.val_loss)],
         )?;
-        ctx.progress.epoch(view, r);
-        Ok(())
+        w.progress.epoch(view, r);
+        let value = if w.spec.prune.metric == "train_loss" {
+            r.train_loss
+        } else {
+            r.val_loss
+        };
+        Ok(
+            match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
+                Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
+                _ => Next::Continue,
+            },
+        )
     };
     let trained = catch_unwind(AssertUnwindSafe(|| {
-        train::train(cfg, ctx.prepared, &mut on_epoch)
+        train::train(cfg, w.prepared, &mut on_epoch)
     }))
     .map_err(|panic| anyhow::anyhow!("training panicked: {}", panic_message(&panic)))??;
 
-    let card = ModelCard::new(run_id, cfg, &job.params, ctx.data, &ctx.prepared.stats);
-    let dir = ctx.store.artifact_dir(run_id);
-    let title = format!("{} — {label}", ctx.spec.experiment);
+    let card = ModelCard::new(run_id, cfg, &job.params, w.data, &w.prepared.stats);
+    let dir = w.store.artifact_dir(run_id);
+    let title = format!("{} — {label}", w.spec.experiment);
     let files = artifacts::write(&dir, &trained, &card, &title)?;
     let artifacts = files
         .into_iter()
@@ -360,8 +491,14 @@ fn train_and_save(
         ("val_loss", last.val_loss),
         ("best_epoch", best.epoch as f64),
         ("best_val_loss", best.val_loss),
+        ("epochs_trained", trained.history.len() as f64),
     ];
-    Ok((metrics, artifacts))
+    Ok(Done {
+        metrics,
+        artifacts,
+        epochs_trained: trained.history.len(),
+        stopped: trained.stopped,
+    })
 }
 
 fn naive_metrics(p: &Prepared, horizon: usize) -> Metrics {

@@ -23,6 +23,10 @@ pub enum RunEnd<'a> {
     Failed {
         reason: &'a str,
     },
+    /// Stopped early by the pruner.
+    Pruned {
+        reason: &'a str,
+    },
     /// Done by an earlier sweep.
     Skipped,
     /// Being trained by another live process.

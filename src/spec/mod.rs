@@ -4,6 +4,7 @@
 
 pub mod knobs;
 mod raw;
+pub mod search;
 
 use crate::error::{InputError, line_of};
 use knobs::{KNOBS, Knob, ParamValue, Section};
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use raw::MissingPolicy;
+pub use search::{Method, PruneMethod, PruneSpec, SearchSpec};
 
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -23,6 +25,8 @@ pub struct Spec {
     pub data: DataSpec,
     /// One dimension per knob, in `KNOBS` order.
     pub space: Vec<Dimension>,
+    pub search: SearchSpec,
+    pub prune: PruneSpec,
     /// `[store] path`, resolved against the spec's folder.
     pub store: Option<PathBuf>,
     pub lines: KeyLines,
@@ -40,12 +44,53 @@ pub struct DataSpec {
     pub missing: MissingPolicy,
 }
 
-/// The values one knob takes in the sweep: one value when fixed, several when swept.
+/// The values one knob takes in the sweep.
 #[derive(Debug, Clone)]
 pub struct Dimension {
     pub knob: &'static Knob,
-    pub values: Vec<ParamValue>,
+    pub domain: Domain,
+    /// Set in `[grid]` or `[space]` rather than fixed in its section.
     pub swept: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    /// A fixed value, a grid list, or categorical choices.
+    Values(Vec<ParamValue>),
+    Uniform {
+        min: f64,
+        max: f64,
+    },
+    LogUniform {
+        min: f64,
+        max: f64,
+    },
+    IntUniform {
+        min: i64,
+        max: i64,
+    },
+}
+
+impl Dimension {
+    /// The listed values; empty for a continuous range.
+    pub fn values(&self) -> &[ParamValue] {
+        match &self.domain {
+            Domain::Values(v) => v,
+            _ => &[],
+        }
+    }
+
+    /// Values that bound what the dimension can produce, for checks against the data.
+    pub fn extremes(&self) -> Vec<ParamValue> {
+        match &self.domain {
+            Domain::Values(v) => v.clone(),
+            Domain::Uniform { min, max } | Domain::LogUniform { min, max } => {
+                vec![ParamValue::Float(*min), ParamValue::Float(*max)]
+            }
+            Domain::IntUniform { min, max } => vec![ParamValue::Int(*min), ParamValue::Int(*max)],
+        }
+    }
 }
 
 /// Where each key of the spec was written, so later checks (against the data, say) can still
@@ -64,6 +109,15 @@ impl KeyLines {
             Some(&line) => InputError::at_line(&self.file, line, message),
             None => InputError::in_file(&self.file, message),
         }
+    }
+
+    /// The first of `keys` the spec wrote, else the last one.
+    pub fn first_recorded<'a>(&self, keys: &[&'a str]) -> &'a str {
+        keys.iter()
+            .find(|k| self.lines.contains_key(**k))
+            .or(keys.last())
+            .copied()
+            .unwrap_or("")
     }
 
     fn record(&mut self, key: String, text: &str, span: std::ops::Range<usize>) {
@@ -99,6 +153,14 @@ impl Spec {
 
         let data = data_spec(&raw.data, base, &text, &mut lines)?;
         let space = space(&raw, &text, &mut lines)?;
+        let search = search::search(
+            raw.search.as_ref(),
+            !raw.grid.is_empty(),
+            !raw.space.is_empty(),
+            &lines,
+            &text,
+        )?;
+        let prune = search::prune(raw.prune.as_ref(), &lines, &text)?;
         let store = raw.store.map(|s| base.join(s.path));
         let hash = hex(&Sha256::digest(text.as_bytes()));
         Ok(Spec {
@@ -108,6 +170,8 @@ impl Spec {
             experiment,
             data,
             space,
+            search,
+            prune,
             store,
             lines,
         })
@@ -170,7 +234,7 @@ fn data_spec(
     })
 }
 
-/// Builds one dimension per knob from `[data]`, `[train]` and `[grid]`.
+/// Builds one dimension per knob from `[data]`, `[train]`, `[grid]` and `[space]`.
 fn space(
     raw: &raw::RawSpec,
     text: &str,
@@ -190,62 +254,74 @@ fn space(
     for (name, value) in &raw.grid {
         lines.record(format!("grid.{name}"), text, value.span());
     }
+    for (name, value) in &raw.space {
+        lines.record(format!("space.{name}"), text, value.span());
+    }
     check_names(raw, lines)?;
 
     let mut dims = Vec::with_capacity(KNOBS.len());
     for knob in KNOBS {
-        let section_key = format!("{}.{}", knob.section.name(), knob.name);
-        let grid_key = format!("grid.{}", knob.name);
-        let dim = match (fixed.get(knob.name), raw.grid.get(knob.name)) {
-            (Some(_), Some(_)) => {
-                return Err(lines.error(
-                    &grid_key,
-                    format!(
-                        "`{}` is set both in [{}] and in [grid]; keep one",
-                        knob.name,
-                        knob.section.name()
-                    ),
-                ));
-            }
-            (Some(v), None) => Dimension {
-                knob,
-                values: vec![
-                    knob.parse(v.get_ref())
-                        .map_err(|m| lines.error(&section_key, m))?,
-                ],
-                swept: false,
-            },
-            (None, Some(list)) => Dimension {
-                knob,
-                values: grid_values(knob, list.get_ref()).map_err(|m| lines.error(&grid_key, m))?,
-                swept: true,
-            },
-            (None, None) => match knob.default {
-                Some(d) => Dimension {
-                    knob,
-                    values: vec![d.into()],
-                    swept: false,
-                },
-                None => {
-                    return Err(InputError::in_file(
-                        &lines.file,
-                        format!(
-                            "missing `{}`: set it in [{}] or sweep it in [grid]",
-                            knob.name,
-                            knob.section.name()
-                        ),
-                    ));
-                }
-            },
+        let name = knob.name;
+        let section_key = format!("{}.{name}", knob.section.name());
+        let swept = [
+            raw.grid.get(name).map(|_| "grid"),
+            raw.space.get(name).map(|_| "space"),
+        ];
+        let mut places: Vec<&str> = swept.into_iter().flatten().collect();
+        if fixed.contains_key(name) {
+            places.insert(0, knob.section.name());
+        }
+        if places.len() > 1 {
+            return Err(lines.error(
+                &format!("{}.{name}", places[1]),
+                format!(
+                    "`{name}` is set both in [{}] and in [{}]; keep one",
+                    places[0], places[1]
+                ),
+            ));
+        }
+        let (domain, swept) = if let Some(v) = fixed.get(name) {
+            let value = knob
+                .parse(v.get_ref())
+                .map_err(|m| lines.error(&section_key, m))?;
+            (Domain::Values(vec![value]), false)
+        } else if let Some(list) = raw.grid.get(name) {
+            let key = format!("grid.{name}");
+            let values = grid_values(knob, list.get_ref()).map_err(|m| lines.error(&key, m))?;
+            (Domain::Values(values), true)
+        } else if let Some(dist) = raw.space.get(name) {
+            let key = format!("space.{name}");
+            (
+                search::domain(knob, dist.get_ref()).map_err(|m| lines.error(&key, m))?,
+                true,
+            )
+        } else if let Some(d) = knob.default {
+            (Domain::Values(vec![d.into()]), false)
+        } else {
+            return Err(InputError::in_file(
+                &lines.file,
+                format!(
+                    "missing `{name}`: set it in [{}] or sweep it in [grid] or [space]",
+                    knob.section.name()
+                ),
+            ));
         };
-        dims.push(dim);
+        dims.push(Dimension {
+            knob,
+            domain,
+            swept,
+        });
     }
     Ok(dims)
 }
 
-/// Unknown or misplaced knob names in `[train]` and `[grid]`.
+/// Unknown or misplaced knob names in `[train]`, `[grid]` and `[space]`.
 fn check_names(raw: &raw::RawSpec, lines: &KeyLines) -> Result<(), InputError> {
-    let sections = [("train", raw.train.keys()), ("grid", raw.grid.keys())];
+    let sections = [
+        ("train", raw.train.keys().collect::<Vec<_>>()),
+        ("grid", raw.grid.keys().collect()),
+        ("space", raw.space.keys().collect()),
+    ];
     for (section, names) in sections {
         for name in names {
             let key = format!("{section}.{name}");
@@ -346,15 +422,126 @@ lr = [0.001, 0.01, 1]
         assert_eq!(spec.data.path, Path::new("sweeps/d.csv"));
         assert_eq!(spec.data.features, vec!["y".to_string()]);
         assert_eq!(spec.data.train_fraction, 0.8);
-        assert_eq!(spec.dimension("lr").values.len(), 3);
-        assert_eq!(spec.dimension("lr").values[2], ParamValue::Float(1.0));
+        assert_eq!(spec.dimension("lr").values().len(), 3);
+        assert_eq!(spec.dimension("lr").values()[2], ParamValue::Float(1.0));
         assert!(spec.dimension("seed").swept);
         assert!(!spec.dimension("epochs").swept);
         assert_eq!(
-            spec.dimension("optimizer").values,
-            vec![ParamValue::Str("adamw".into())]
+            spec.dimension("optimizer").values(),
+            &[ParamValue::Str("adamw".into())]
         );
-        assert_eq!(spec.dimension("horizon").values, vec![ParamValue::Int(1)]);
+        assert_eq!(spec.dimension("horizon").values(), &[ParamValue::Int(1)]);
+        assert_eq!(spec.search.method, Method::Grid);
+        assert_eq!(spec.prune.method, PruneMethod::None);
+    }
+
+    const SEARCH: &str = r#"
+[experiment]
+name = "t"
+[data]
+path = "d.csv"
+target = "y"
+window = 5
+[train]
+epochs = 2
+[search]
+method = "tpe"
+trials = 20
+[space]
+lr = { distribution = "log_uniform", min = 1e-4, max = 3e-2 }
+hidden_dim = { values = [16, 32] }
+[prune]
+method = "median"
+warmup_epochs = 3
+"#;
+
+    #[test]
+    fn search_space_and_prune_sections_parse() {
+        let spec = parse(SEARCH).unwrap();
+        assert_eq!(spec.search.method, Method::Tpe);
+        assert_eq!(spec.search.trials, Some(20));
+        assert_eq!(
+            spec.dimension("lr").domain,
+            Domain::LogUniform {
+                min: 1e-4,
+                max: 3e-2
+            }
+        );
+        assert!(spec.dimension("hidden_dim").swept);
+        assert_eq!(spec.prune.method, PruneMethod::Median);
+        assert_eq!(spec.prune.warmup_epochs, 3);
+    }
+
+    #[test]
+    fn bad_search_specs_name_their_line() {
+        let cases = [
+            (
+                "method = \"tpe\"",
+                "method = \"bayes\"",
+                "11:",
+                "\"grid\", \"random\" or \"tpe\"",
+            ),
+            ("trials = 20", "trials = 0", "12:", "at least 1"),
+            ("trials = 20\n", "", "11:", "trials is required"),
+            ("min = 1e-4, max", "min = 0.0, max", "14:", "greater than 0"),
+            ("max = 3e-2", "max = 1e-5", "14:", "below max"),
+            (
+                "hidden_dim = { values = [16, 32] }",
+                "hidden_dim = { distribution = \"uniform\", min = 1, max = 9 }",
+                "15:",
+                "int_uniform",
+            ),
+            (
+                "hidden_dim = { values = [16, 32] }",
+                "hidden_dim = { values = [] }",
+                "15:",
+                "empty",
+            ),
+            (
+                "hidden_dim = { values = [16, 32] }",
+                "hiden = { values = [16] }",
+                "15:",
+                "unknown key",
+            ),
+            (
+                "epochs = 2",
+                "epochs = 2\nlr = 0.1",
+                "15:",
+                "both in [train] and in [space]",
+            ),
+            (
+                "method = \"median\"",
+                "method = \"hyperband\"",
+                "17:",
+                "\"none\", \"median\" or \"asha\"",
+            ),
+            (
+                "warmup_epochs = 3",
+                "warmup_epochs = -1",
+                "18:",
+                "at least 0",
+            ),
+            (
+                "[prune]",
+                "[prune]\nmetric = \"val_rmse\"",
+                "17:",
+                "val_loss",
+            ),
+        ];
+        for (from, to, line, needle) in cases {
+            let e = err(&SEARCH.replace(from, to));
+            assert!(e.starts_with(&format!("sweeps/s.toml:{line}")), "{to}: {e}");
+            assert!(e.contains(needle), "{to}: {e}");
+        }
+        let e = err(&SEARCH.replace("[search]\nmethod = \"tpe\"\ntrials = 20\n", ""));
+        assert!(e.contains("[space] needs a sampler"), "{e}");
+        let e = err(&SEARCH.replace("method = \"tpe\"", "method = \"grid\""));
+        assert!(e.contains("[space] is for"), "{e}");
+        let e = err(&GOOD.replace(
+            "[grid]",
+            "[search]\nmethod = \"random\"\ntrials = 3\n[grid]",
+        ));
+        assert!(e.contains("sample from [space]"), "{e}");
     }
 
     #[test]

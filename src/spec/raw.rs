@@ -16,7 +16,41 @@ pub struct RawSpec {
     pub train: BTreeMap<String, Spanned<toml::Value>>,
     #[serde(default)]
     pub grid: BTreeMap<String, Spanned<toml::Value>>,
+    pub search: Option<RawSearch>,
+    #[serde(default)]
+    pub space: BTreeMap<String, Spanned<RawDistribution>>,
+    pub prune: Option<RawPrune>,
     pub store: Option<RawStore>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearch {
+    pub method: Spanned<String>,
+    pub trials: Option<Spanned<i64>>,
+    pub seed: Option<Spanned<i64>>,
+    pub startup_trials: Option<Spanned<i64>>,
+}
+
+/// One `[space]` entry: `{ distribution = "...", min, max }` or `{ values = [...] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDistribution {
+    pub distribution: Option<String>,
+    pub min: Option<toml::Value>,
+    pub max: Option<toml::Value>,
+    pub values: Option<Vec<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrune {
+    pub method: Spanned<String>,
+    pub metric: Option<Spanned<String>>,
+    pub warmup_epochs: Option<Spanned<i64>>,
+    pub min_runs: Option<Spanned<i64>>,
+    pub min_epochs: Option<Spanned<i64>>,
+    pub reduction_factor: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

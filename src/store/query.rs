@@ -239,6 +239,54 @@ impl Store {
     }
 }
 
+/// The tag that names a run's study (see `search::study_id`).
+pub const STUDY_TAG: &str = "aerocast.study";
+/// The tag holding a run's trial index within its study.
+pub const TRIAL_TAG: &str = "aerocast.trial";
+
+impl Store {
+    /// Finished and pruned runs of a study: params and final `metric`, for adaptive samplers.
+    pub fn study_observations(
+        &self,
+        study: &str,
+        metric: &str,
+    ) -> Result<Vec<(BTreeMap<String, serde_json::Value>, f64)>> {
+        let runs = self.runs_where(
+            "WHERE r.status IN ('finished', 'pruned') AND r.run_id IN
+                (SELECT run_id FROM tags WHERE key = ? AND value = ?)",
+            vec![Value::Text(STUDY_TAG.into()), Value::Text(study.into())],
+        )?;
+        Ok(runs
+            .into_iter()
+            .filter_map(|r| Some((r.params.clone(), r.metric(metric)?)))
+            .collect())
+    }
+
+    /// Per-epoch curves of `key` for the study's finished and pruned runs, for pruners.
+    pub fn study_curves(&self, study: &str, key: &str) -> Result<HashMap<String, Vec<f64>>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT h.run_id, h.value FROM metric_history h
+             JOIN tags t ON t.run_id = h.run_id AND t.key = ?1 AND t.value = ?2
+             JOIN runs r ON r.run_id = h.run_id
+             WHERE h.key = ?3 AND r.status IN ('finished', 'pruned')
+             ORDER BY h.run_id, h.step",
+        )?;
+        let mut curves: HashMap<String, Vec<f64>> = HashMap::new();
+        let rows = stmt.query_map([STUDY_TAG, study, key], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<f64>>(1)?))
+        })?;
+        for row in rows {
+            let (id, value) = row?;
+            curves
+                .entry(id)
+                .or_default()
+                .push(value.unwrap_or(f64::NAN));
+        }
+        Ok(curves)
+    }
+}
+
 fn where_clause(filter: &RunFilter) -> (String, Vec<Value>) {
     let mut conds = Vec::new();
     let mut args = Vec::new();

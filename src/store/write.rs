@@ -124,6 +124,7 @@ impl Store {
         sweep_id: &str,
         data_hash: &str,
         job: &Job,
+        tags: &[(&str, String)],
     ) -> Result<Claim> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -164,6 +165,13 @@ impl Store {
             ],
         )?;
         insert_params(&tx, &run_id, &job.params)?;
+        {
+            let mut insert =
+                tx.prepare_cached("INSERT INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)")?;
+            for (key, value) in tags {
+                insert.execute(params![run_id, key, value])?;
+            }
+        }
         tx.commit()?;
         Ok(Claim::Run(run_id))
     }
@@ -198,6 +206,17 @@ impl Store {
         artifacts: &[(String, &str)],
     ) -> Result<()> {
         self.close_run(run_id, "finished", None, metrics, artifacts)
+    }
+
+    /// Closes a run stopped early by a pruner; its model and metrics at that epoch are kept.
+    pub fn prune_run(
+        &self,
+        run_id: &str,
+        reason: &str,
+        metrics: &[(&str, f64)],
+        artifacts: &[(String, &str)],
+    ) -> Result<()> {
+        self.close_run(run_id, "pruned", Some(reason), metrics, artifacts)
     }
 
     pub fn fail_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {

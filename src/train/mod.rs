@@ -26,8 +26,18 @@ pub struct EpochReport {
     pub val_loss: f64,
 }
 
+/// What the per-epoch callback tells the training loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    Continue,
+    /// Stop after this epoch (a pruner's verdict, say), keeping the model as it is.
+    Stop(String),
+}
+
 pub struct Trained {
     pub varmap: VarMap,
+    /// Why training stopped before its last epoch, if it did.
+    pub stopped: Option<String>,
     pub model: GruForecaster,
     pub history: Vec<EpochReport>,
     /// Final-epoch validation forecasts, original units.
@@ -63,7 +73,7 @@ pub enum TrainError {
 pub fn train(
     cfg: &TrainConfig,
     data: &Prepared,
-    on_epoch: &mut dyn FnMut(&EpochReport) -> anyhow::Result<()>,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> anyhow::Result<Next>,
 ) -> Result<Trained, TrainError> {
     let device = Device::Cpu;
     let varmap = VarMap::new();
@@ -88,6 +98,7 @@ pub fn train(
 
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut normalised = Vec::new();
+    let mut stopped = None;
     for epoch in 1..=cfg.epochs {
         order.shuffle(&mut rng);
         let mut sum = 0.0;
@@ -129,8 +140,11 @@ pub fn train(
             train_loss,
             val_loss,
         };
-        on_epoch(&report).map_err(TrainError::Stopped)?;
         history.push(report);
+        if let Next::Stop(reason) = on_epoch(&report).map_err(TrainError::Stopped)? {
+            stopped = Some(reason);
+            break;
+        }
     }
 
     let predictions: Vec<f64> = normalised
@@ -140,6 +154,7 @@ pub fn train(
     let (val_rmse, val_mae) = windows::rmse_mae(&predictions, &windows::val_actuals(data));
     Ok(Trained {
         varmap,
+        stopped,
         model,
         history,
         predictions,
