@@ -6,7 +6,7 @@ mod query;
 pub mod schema;
 mod write;
 
-pub use query::{HistoryPoint, RunFilter, RunRecord, SweepRecord};
+pub use query::{HistoryPoint, RunFilter, RunRecord, SweepDetail, SweepRecord};
 pub use write::{Claim, SweepInfo};
 
 use crate::error::InputError;
