@@ -234,6 +234,11 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::from(EXIT_OK));
     }
+    if let Some(id) = &args.sweep
+        && store.sweep(id)?.is_none()
+    {
+        return Err(InputError::usage("--sweep", format!("no sweep {id} in the store")).into());
+    }
     let mut filter = report::filter(Some(experiment.clone()), None);
     filter.sweep_id = args.sweep.clone();
     let mut runs = store.runs(&filter)?;

@@ -198,6 +198,31 @@ fn report_of_a_small_real_sweep() {
         assert!(csv.contains(id.as_str()));
     }
 
+    // --sweep keeps to one sweep's runs; an unknown sweep is an input error.
+    let listing: serde_json::Value = serde_json::from_str(&stdout(
+        aerocast().args(["runs", "--json", "--store"]).arg(&store),
+    ))
+    .unwrap();
+    let sweep_id = listing[0]["sweep_id"].as_str().unwrap().to_string();
+    let out = stdout(
+        aerocast()
+            .args([
+                "report", "--format", "json", "--sweep", &sweep_id, "--store",
+            ])
+            .arg(&store)
+            .arg("--out")
+            .arg(tmp.path().join("by-sweep")),
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_path(&out)).unwrap()).unwrap();
+    assert_eq!(doc["sweep_id"], sweep_id.as_str());
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 8);
+    aerocast()
+        .args(["report", "--sweep", "no-such-sweep", "--store"])
+        .arg(&store)
+        .assert()
+        .code(2);
+
     // --best --json is unchanged.
     let out = stdout(
         aerocast()

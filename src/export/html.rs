@@ -46,6 +46,7 @@ td.text, th.text { text-align: left; }
 td.reason { white-space: normal; max-width: 28rem; color: #a1260d; text-align: left; }
 tr.best td { background: #e3f3e0; font-weight: 600; }
 tr.failed td { color: #888; }
+tr.failed td.reason { color: #a1260d; }
 .yes { color: #1a7f37; font-weight: 600; } .no { color: #b42318; }
 code { font-size: .85rem; }
 figure { margin: 1rem 0 1.6rem; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }

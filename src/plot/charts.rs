@@ -10,9 +10,10 @@ use std::path::Path;
 pub const WIDTH: u32 = 900;
 pub const HEIGHT: u32 = 460;
 
-const TITLE_FONT: u32 = 20;
-const LABEL_FONT: u32 = 14;
-const DESC_FONT: u32 = 16;
+// plotters' SVG backend writes font sizes at about 0.8 of these.
+const TITLE_FONT: u32 = 24;
+const LABEL_FONT: u32 = 17;
+const DESC_FONT: u32 = 19;
 
 /// Tableau 10: distinguishable, and readable on white.
 const PALETTE: [RGBColor; 10] = [
@@ -127,7 +128,7 @@ pub fn line_chart(path: &Path, c: &LineChart, lines: &[Line]) -> Result<()> {
         .x_desc(c.x_desc)
         .y_desc(y_desc)
         .x_labels(8)
-        .y_labels(8)
+        .y_labels(10)
         .x_label_formatter(&xfmt)
         .y_label_formatter(&yfmt)
         .label_style(("sans-serif", LABEL_FONT))
@@ -234,7 +235,7 @@ pub fn error_bar_chart(path: &Path, c: &ErrChart, series: &[ErrSeries]) -> Resul
         .y_desc(c.y_desc)
         .x_labels(0)
         .disable_x_mesh()
-        .y_labels(8)
+        .y_labels(10)
         .y_label_formatter(&|v| tick(*v))
         .label_style(("sans-serif", LABEL_FONT))
         .axis_desc_style(("sans-serif", DESC_FONT))
@@ -348,6 +349,7 @@ pub fn parallel_coordinates(
         .build_cartesian_2d(-0.05..(n - 1.0) + 0.05, -0.02..1.02f64)
         .map_err(plot_err)?;
     // Worst first, so the best lines end up on top.
+    let alpha = if lines.len() > 200 { 0.35 } else { 0.75 };
     let mut order: Vec<usize> = (0..lines.len()).collect();
     order.sort_by(|&a, &b| lines[b].1.total_cmp(&lines[a].1));
     for i in order {
@@ -356,7 +358,7 @@ pub fn parallel_coordinates(
         chart
             .draw_series(LineSeries::new(
                 pos.iter().enumerate().map(|(a, &y)| (a as f64, y)),
-                col.mix(0.75).stroke_width(2),
+                col.mix(alpha).stroke_width(2),
             ))
             .map_err(plot_err)?;
     }
@@ -396,7 +398,7 @@ pub fn parallel_coordinates(
             top.draw(&PathElement::new(vec![(px - 4, py), (px, py)], BLACK))
                 .map_err(plot_err)?;
             // A light backing keeps the label readable over the lines.
-            let w = (label.chars().count() as i32) * 8 + 4;
+            let w = (label.chars().count() as i32) * 9 + 4;
             top.draw(&Rectangle::new(
                 [(px - 7 - w, py - 9), (px - 5, py + 9)],
                 WHITE.mix(0.85).filled(),
