@@ -223,6 +223,17 @@ fn report_of_a_small_real_sweep() {
         .assert()
         .code(2);
 
+    // Without its data file the forecast is skipped with a note; the rest still renders.
+    std::fs::remove_file(tmp.path().join("small.csv")).unwrap();
+    let out = stdout(aerocast().args(["report", "--store"]).arg(&store));
+    let html = std::fs::read_to_string(report_path(&out)).unwrap();
+    assert!(
+        html.contains("Not drawn: the data could not be reloaded"),
+        "{html}"
+    );
+    assert!(!html.contains("forecast.svg") && !dir.join("forecast.svg").exists());
+    assert_eq!(check_images(&html, dir), 5);
+
     // --best --json is unchanged.
     let out = stdout(
         aerocast()

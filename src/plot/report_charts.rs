@@ -64,6 +64,7 @@ impl Charts {
 }
 
 pub fn draw(store: &Store, report: &Report, dir: &Path) -> Charts {
+    remove_old_charts(dir);
     let note = |e: anyhow::Error| format!("{e:#}");
     Charts {
         loss_all: loss_all(report, dir).map_err(note),
@@ -71,6 +72,24 @@ pub fn draw(store: &Store, report: &Report, dir: &Path) -> Charts {
         sensitivity: sensitivity(report, dir).map_err(note),
         forecast: forecast(store, report, dir).map_err(note),
         parallel: parallel(report, dir).map_err(note),
+    }
+}
+
+/// Charts of an earlier report in the same folder that this one may not redraw. Only files
+/// with the names this module writes are touched.
+fn remove_old_charts(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = matches!(
+            name.as_str(),
+            "loss_all.svg" | "loss_best.svg" | "forecast.svg" | "parallel.svg"
+        ) || (name.starts_with("sensitivity_") && name.ends_with(".svg"));
+        if ours {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -404,10 +423,36 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
     let sweep = store
         .sweep_detail(&best.sweep_id)?
         .context("the best run's sweep is not in the store")?;
-    let spec = crate::spec::Spec::parse(Path::new(&sweep.record.spec_path), sweep.spec_text)
-        .map_err(|e| anyhow::anyhow!("the sweep's spec no longer parses: {e}"))?;
-    let plan = crate::sweep::plan(&spec)
-        .map_err(|e| anyhow::anyhow!("the data could not be reloaded: {e}"))?;
+    // A relative spec path was relative to where the sweep ran; that is usually the folder
+    // holding the store (the default store is ./aerocast-runs), so try there too.
+    let recorded = Path::new(&sweep.record.spec_path);
+    let mut candidates = vec![recorded.to_path_buf()];
+    if recorded.is_relative()
+        && let Some(parent) = store.dir().parent()
+    {
+        candidates.push(parent.join(recorded));
+    }
+    let mut first_error = None;
+    let mut found = None;
+    for path in candidates {
+        let attempt = crate::spec::Spec::parse(&path, sweep.spec_text.clone())
+            .and_then(|spec| crate::sweep::plan(&spec));
+        match attempt {
+            Ok(plan) => {
+                found = Some(plan);
+                break;
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let Some(plan) = found else {
+        bail!(
+            "the data could not be reloaded ({})",
+            first_error.map_or_else(String::new, |e| e.to_string())
+        );
+    };
     if plan.data.hash != card.data_sha256 {
         bail!(
             "the data file {} changed since the run trained on it (sha256 {} now, {} then)",
