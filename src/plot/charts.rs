@@ -3,6 +3,7 @@
 
 use super::{ensure_font, plot_err};
 use anyhow::Result;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
@@ -107,13 +108,6 @@ pub fn line_chart(path: &Path, c: &LineChart, lines: &[Line]) -> Result<()> {
         .y_label_area_size(78)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(plot_err)?;
-    let yfmt = |v: &f64| {
-        if c.log_y {
-            tick(10f64.powf(*v))
-        } else {
-            tick(*v)
-        }
-    };
     let xfmt = |v: &f64| match c.x_label {
         Some(f) => f(*v),
         None => tick(*v),
@@ -128,15 +122,15 @@ pub fn line_chart(path: &Path, c: &LineChart, lines: &[Line]) -> Result<()> {
         .x_desc(c.x_desc)
         .y_desc(y_desc)
         .x_labels(8)
-        .y_labels(10)
+        .y_labels(0)
         .x_label_formatter(&xfmt)
-        .y_label_formatter(&yfmt)
         .label_style(("sans-serif", LABEL_FONT))
         .axis_desc_style(("sans-serif", DESC_FONT))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .draw()
         .map_err(plot_err)?;
+    draw_y_ticks(&root, &mut chart, &y_ticks(y0, y1, c.log_y), (x0, x1))?;
 
     for line in lines {
         let points: Vec<(f64, f64)> = line
@@ -235,14 +229,14 @@ pub fn error_bar_chart(path: &Path, c: &ErrChart, series: &[ErrSeries]) -> Resul
         .y_desc(c.y_desc)
         .x_labels(0)
         .disable_x_mesh()
-        .y_labels(10)
-        .y_label_formatter(&|v| tick(*v))
+        .y_labels(0)
         .label_style(("sans-serif", LABEL_FONT))
         .axis_desc_style(("sans-serif", DESC_FONT))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .draw()
         .map_err(plot_err)?;
+    draw_y_ticks(&root, &mut chart, &y_ticks(y0, y1, false), (x0, x1))?;
 
     // Ticks and labels exactly at the swept values.
     let label_style = ("sans-serif", LABEL_FONT)
@@ -445,6 +439,85 @@ fn gradient(t: f64) -> RGBColor {
     }
 }
 
+type Chart2d<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Round y values for ticks between `lo` and `hi`: multiples of 1, 2 or 5 × 10^k on a linear
+/// axis; 1, 2, 5 × 10^k on a log axis (whose coordinates are log10 values). Returns
+/// (coordinate, label) pairs. Computed here because plotters' own float ticks can drop the
+/// last one to rounding.
+pub fn y_ticks(lo: f64, hi: f64, log: bool) -> Vec<(f64, String)> {
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
+        return Vec::new();
+    }
+    if log {
+        for mantissas in [&[1.0][..], &[1.0, 2.0, 5.0], &[1.0, 2.0, 3.0, 5.0, 7.0]] {
+            let mut out = Vec::new();
+            for k in (lo.floor() as i32)..=(hi.ceil() as i32) {
+                for m in mantissas {
+                    let v = m * 10f64.powi(k);
+                    let c = v.log10();
+                    if c >= lo - 1e-9 && c <= hi + 1e-9 {
+                        out.push((c, tick(v)));
+                    }
+                }
+            }
+            if out.len() >= 4 || mantissas.len() == 5 {
+                if out.len() >= 2 {
+                    return out;
+                }
+                break;
+            }
+        }
+        // Less than a factor of 2: fall back to linear ticks of the real values.
+        let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
+        return y_ticks(a, b, false)
+            .into_iter()
+            .filter(|(v, _)| *v > 0.0)
+            .map(|(v, l)| (v.log10(), l))
+            .collect();
+    }
+    let raw = (hi - lo) / 8.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last)
+        .map(|i| {
+            let v = i as f64 * step;
+            (v, tick(v))
+        })
+        .collect()
+}
+
+/// Horizontal grid lines and labels at `ticks`, left of the plotting area.
+fn draw_y_ticks(
+    root: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    chart: &mut Chart2d,
+    ticks: &[(f64, String)],
+    (x0, x1): (f64, f64),
+) -> Result<()> {
+    let style = ("sans-serif", LABEL_FONT)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    for (y, label) in ticks {
+        chart
+            .draw_series(LineSeries::new([(x0, *y), (x1, *y)], BLACK.mix(0.08)))
+            .map_err(plot_err)?;
+        let (px, py) = chart.backend_coord(&(x0, *y));
+        root.draw(&PathElement::new(vec![(px - 5, py), (px, py)], BLACK))
+            .map_err(plot_err)?;
+        root.draw(&Text::new(label.clone(), (px - 8, py), style.clone()))
+            .map_err(plot_err)?;
+    }
+    Ok(())
+}
+
 /// min..max of the values, padded by `pad` of the span; a single value gets a unit-wide range.
 fn bounds(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
@@ -472,5 +545,19 @@ mod tests {
         assert_eq!(tick(12.5), "12.5");
         assert_eq!(tick(1.23456), "1.235");
         assert_eq!(tick(0.0001), "1.0e-4");
+    }
+
+    #[test]
+    fn y_ticks_keep_both_ends() {
+        let t: Vec<String> = super::y_ticks(2.46, 3.075, false)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
+        assert_eq!(t, ["2.5", "2.6", "2.7", "2.8", "2.9", "3"]);
+        let t: Vec<String> = super::y_ticks(-1.2, 0.7, true)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
+        assert_eq!(t, ["0.1", "0.2", "0.5", "1", "2", "5"]);
     }
 }
