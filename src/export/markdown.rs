@@ -2,7 +2,7 @@
 
 use super::{
     Exporter, Report, check, duration_text, header_facts, mean_pm_std, metric_columns, num,
-    param_text,
+    param_text, setting_label,
 };
 use crate::plot::report_charts::{Chart, Charts, Slot};
 use anyhow::Result;
@@ -72,6 +72,33 @@ impl Exporter for Markdown {
         image(&mut out, &charts.loss_best);
 
         let _ = writeln!(out, "\n## Hyperparameter sensitivity\n");
+        if r.has_seeds() && r.best.is_some() {
+            let robust: Vec<String> = r
+                .settings
+                .iter()
+                .filter(|s| s.robust)
+                .map(|s| {
+                    format!(
+                        "**{}** ({})",
+                        text(&setting_label(&s.params)),
+                        mean_pm_std(s)
+                    )
+                })
+                .collect();
+            let rule = format!(
+                "every seed finished and beat the naive forecast, std within {}% of the mean",
+                super::ROBUST_REL_STD * 100.0
+            );
+            if robust.is_empty() {
+                let _ = writeln!(out, "No setting is robust across seeds ({rule}).\n");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "Robust across seeds ({rule}): {}.\n",
+                    robust.join("; ")
+                );
+            }
+        }
         match &charts.sensitivity {
             Ok(list) => list.iter().for_each(|c| image_of(&mut out, c)),
             Err(why) => {

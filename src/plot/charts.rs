@@ -547,6 +547,56 @@ mod tests {
         assert_eq!(tick(0.0001), "1.0e-4");
     }
 
+    /// A log-scale loss chart renders to valid SVG. `AEROCAST_KEEP_CHART=path` keeps it to look at.
+    #[test]
+    fn log_scale_chart_renders() {
+        use super::*;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.svg");
+        let lines: Vec<Line> = (0..4)
+            .map(|i| {
+                let mut l = Line::new(
+                    (1..=20)
+                        .map(|e| (e as f64, 10f64.powi(i) * 3.0 / e as f64))
+                        .collect(),
+                    color(i as usize),
+                );
+                l.legend = Some(format!("run {i}"));
+                l
+            })
+            .collect();
+        line_chart(
+            &path,
+            &LineChart {
+                title: "log scale",
+                x_desc: "epoch",
+                y_desc: "loss",
+                log_y: true,
+                x_label: None,
+                legend_at: SeriesLabelPosition::UpperRight,
+            },
+            &lines,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        // Round 1-2-5 ticks on the log axis, not 10^x values like 316.2.
+        let labels: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .map(str::trim)
+            .collect();
+        assert!(
+            labels.contains(&"1000") && labels.contains(&"0.1"),
+            "{labels:?}"
+        );
+        if let Some(keep) = std::env::var_os("AEROCAST_KEEP_CHART") {
+            std::fs::copy(&path, keep).unwrap();
+        }
+    }
+
     #[test]
     fn y_ticks_keep_both_ends() {
         let t: Vec<String> = super::y_ticks(2.46, 3.075, false)

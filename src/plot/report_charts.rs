@@ -519,7 +519,7 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
         file: file.into(),
         title,
         caption: format!(
-            "{} steps ahead, {} validation points; the model was reloaded from its artifacts.",
+            "Forecast horizon {} row(s), {} validation points; the model was reloaded from its artifacts.",
             card.horizon,
             actual.len()
         ),
