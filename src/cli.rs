@@ -1,6 +1,7 @@
 //! Command-line interface: parses flags, resolves the store, and hands off to the modules.
 
 use crate::error::InputError;
+use crate::export::{self, Format, ReportOptions};
 use crate::output;
 use crate::report;
 use crate::spec::Spec;
@@ -37,7 +38,7 @@ pub struct Cli {
 pub enum Command {
     /// Run every job of a sweep spec that is not already finished in the store.
     Sweep(SweepArgs),
-    /// Show the best run of an experiment (or a leaderboard of all runs).
+    /// Write the comparison report of an experiment (or show its best run with --best).
     Report(ReportArgs),
     /// List runs.
     Runs(RunsArgs),
@@ -78,9 +79,18 @@ pub struct ReportArgs {
     /// Experiment [default: the one swept most recently]
     #[arg(long)]
     pub experiment: Option<String>,
-    /// Print JSON.
+    /// Print JSON (the best run, or the leaderboard) instead of writing the report folder.
     #[arg(long)]
     pub json: bool,
+    /// Only the runs of this sweep (its id) [default: every run of the experiment]
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Report folder [default: <store>/reports/<experiment>/]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: Format,
     #[command(flatten)]
     pub store: StoreArg,
 }
@@ -127,6 +137,7 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
     } else if !args.quiet {
         print_summary(&summary);
     }
+    write_sweep_report(&summary, args.quiet, args.json);
     Ok(ExitCode::from(if summary.failed > 0 {
         EXIT_RUNS_FAILED
     } else {
@@ -174,6 +185,19 @@ fn print_summary(s: &SweepSummary) {
     println!("store: {}", s.store.display());
 }
 
+/// The report at the end of a sweep; a failure to write it is a warning, not a failed sweep.
+fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
+    let written = Store::open_existing(&s.store)
+        .and_then(|store| export::write(&store, &ReportOptions::new(&s.experiment)));
+    match written {
+        // stdout stays one JSON object under --json.
+        Ok(path) if json && !quiet => eprintln!("report: {}", path.display()),
+        Ok(path) if !quiet => println!("report: {}", path.display()),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: the report could not be written: {e:#}"),
+    }
+}
+
 fn open_store(arg: &StoreArg) -> Result<Store> {
     let dir = arg
         .store
@@ -215,7 +239,14 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::from(EXIT_OK));
     }
-    let mut runs = store.runs(&report::filter(Some(experiment), None))?;
+    if let Some(id) = &args.sweep
+        && store.sweep(id)?.is_none()
+    {
+        return Err(InputError::usage("--sweep", format!("no sweep {id} in the store")).into());
+    }
+    let mut filter = report::filter(Some(experiment.clone()), None);
+    filter.sweep_id = args.sweep.clone();
+    let mut runs = store.runs(&filter)?;
     runs.sort_by(|a, b| {
         let key = |r: &crate::store::RunRecord| r.metric(&args.metric).unwrap_or(f64::INFINITY);
         key(a).total_cmp(&key(b))
@@ -225,9 +256,20 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&report::runs_json(&runs))?
         );
-    } else {
-        print!("{}", report::runs_table(&runs));
+        return Ok(ExitCode::from(EXIT_OK));
     }
+    print!("{}", report::runs_table(&runs));
+    let path = export::write(
+        &store,
+        &ReportOptions {
+            experiment: Some(experiment),
+            sweep: args.sweep,
+            out: args.out,
+            metric: args.metric,
+            format: args.format,
+        },
+    )?;
+    println!("report: {}", path.display());
     Ok(ExitCode::from(EXIT_OK))
 }
 

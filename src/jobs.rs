@@ -97,7 +97,9 @@ pub fn label(params: &Params, spec: &Spec) -> String {
 /// Sampled floats have many digits; four significant ones tell runs apart in a label.
 fn short(v: &ParamValue) -> String {
     match v {
-        ParamValue::Float(f) if *f != 0.0 && (f.abs() < 1e-3 || f.abs() >= 1e4) => format!("{f:.3e}"),
+        ParamValue::Float(f) if *f != 0.0 && (f.abs() < 1e-3 || f.abs() >= 1e4) => {
+            format!("{f:.3e}")
+        }
         ParamValue::Float(f) => {
             let s = format!("{f:.4}");
             s.trim_end_matches('0').trim_end_matches('.').to_string()

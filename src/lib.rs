@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod export;
 pub mod jobs;
 pub mod output;
 pub mod plot;

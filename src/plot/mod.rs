@@ -1,6 +1,9 @@
 //! Charts, drawn with plotters. The font is compiled in so charts render the same on machines
 //! without system fonts (plotters' `ab_glyph` backend needs one registered by hand).
 
+pub mod charts;
+pub mod report_charts;
+
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};

@@ -6,7 +6,9 @@ mod query;
 pub mod schema;
 mod write;
 
-pub use query::{HistoryPoint, RunFilter, RunRecord, STUDY_TAG, SweepRecord, TRIAL_TAG};
+pub use query::{
+    HistoryPoint, RunFilter, RunRecord, STUDY_TAG, SweepDetail, SweepRecord, TRIAL_TAG,
+};
 pub use write::{Claim, SweepInfo};
 
 use crate::error::InputError;

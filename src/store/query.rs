@@ -331,3 +331,88 @@ fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
         artifacts: Vec::new(),
     })
 }
+
+/// A sweep with what the report header needs beyond [`SweepRecord`]: its spec text and counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepDetail {
+    pub record: SweepRecord,
+    pub spec_text: String,
+    pub n_jobs: i64,
+    pub n_finished: Option<i64>,
+    pub n_failed: Option<i64>,
+    pub n_skipped: Option<i64>,
+}
+
+impl Store {
+    /// The most recently started sweep of `experiment`.
+    pub fn latest_sweep_id(&self, experiment: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT s.sweep_id FROM sweeps s JOIN experiments e USING (experiment_id)
+                 WHERE e.name = ?1 ORDER BY s.started_at DESC, s.sweep_id LIMIT 1",
+                [experiment],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn sweep_detail(&self, sweep_id: &str) -> Result<Option<SweepDetail>> {
+        let Some(record) = self.sweep(sweep_id)? else {
+            return Ok(None);
+        };
+        let (spec_text, n_jobs, n_finished, n_failed, n_skipped) = self.conn().query_row(
+            "SELECT spec_text, n_jobs, n_finished, n_failed, n_skipped FROM sweeps
+             WHERE sweep_id = ?1",
+            [sweep_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+        Ok(Some(SweepDetail {
+            record,
+            spec_text,
+            n_jobs,
+            n_finished,
+            n_failed,
+            n_skipped,
+        }))
+    }
+
+    /// The histories of `keys` for every run `filter` selects, in ONE query:
+    /// run id → key → points by step.
+    pub fn histories(
+        &self,
+        filter: &RunFilter,
+        keys: &[&str],
+    ) -> Result<HashMap<String, HashMap<String, Vec<HistoryPoint>>>> {
+        let (clause, mut args) = where_clause(filter);
+        let from = format!("FROM runs r JOIN experiments e USING (experiment_id) {clause}");
+        let marks = vec!["?"; keys.len()].join(", ");
+        let sql = format!(
+            "SELECT h.run_id, h.key, h.step, h.value FROM metric_history h
+             JOIN ({}) USING (run_id) WHERE h.key IN ({marks}) ORDER BY h.run_id, h.key, h.step",
+            select_ids(&from)
+        );
+        args.extend(keys.iter().map(|k| Value::Text(k.to_string())));
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let mut out: HashMap<String, HashMap<String, Vec<HistoryPoint>>> = HashMap::new();
+        for row in stmt.query_map(params_from_iter(&args), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                HistoryPoint {
+                    step: r.get(2)?,
+                    value: r.get(3)?,
+                },
+            ))
+        })? {
+            let (id, key, point) = row?;
+            out.entry(id)
+                .or_default()
+                .entry(key)
+                .or_default()
+                .push(point);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,283 @@
+//! `index.html`: one page, its charts as SVG files beside it, no network. maud escapes every
+//! interpolated value, so user text (experiment names, failure reasons) shows as text.
+
+use super::{
+    Exporter, Report, check, duration_text, header_facts, mean_pm_std, metric_columns, num,
+    param_text, setting_label,
+};
+use crate::plot::report_charts::{Chart, Charts, Slot};
+use anyhow::Result;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+pub struct Html;
+
+impl Exporter for Html {
+    fn file_name(&self) -> &'static str {
+        "index.html"
+    }
+
+    fn wants_charts(&self) -> bool {
+        true
+    }
+
+    fn render(&self, r: &Report, charts: &Charts) -> Result<Vec<u8>> {
+        Ok(page(r, charts).into_string().into_bytes())
+    }
+}
+
+const STYLE: &str = r#"
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  margin: 0 auto; padding: 1.5rem 2rem 4rem; max-width: 1240px; color: #1d1d1f; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin: 0 0 .8rem; word-break: break-word; }
+h2 { font-size: 1.25rem; margin: 2.2rem 0 .6rem; border-bottom: 1px solid #ddd; padding-bottom: .25rem; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1.2rem; margin: 0; font-size: .92rem; }
+dl.facts dt { color: #666; } dl.facts dd { margin: 0; word-break: break-all; }
+.note { background: #fff6d6; border-left: 4px solid #e0b000; padding: .6rem .9rem; margin: 1rem 0; }
+.muted { color: #666; font-size: .9rem; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: .88rem; font-variant-numeric: tabular-nums; }
+th, td { padding: .3rem .6rem; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
+th { background: #f4f4f6; position: sticky; top: 0; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th::after { content: " \2195"; color: #aaa; }
+table.sortable th.asc::after { content: " \2191"; color: #333; }
+table.sortable th.desc::after { content: " \2193"; color: #333; }
+td.text, th.text { text-align: left; }
+td.reason { white-space: normal; max-width: 28rem; color: #a1260d; text-align: left; }
+tr.best td { background: #e3f3e0; font-weight: 600; }
+tr.failed td { color: #888; }
+tr.failed td.reason { color: #a1260d; }
+tr.pruned td { color: #8a6d00; font-style: italic; }
+tr.pruned td.reason { color: #8a6d00; }
+.yes { color: #1a7f37; font-weight: 600; } .no { color: #b42318; }
+code { font-size: .85rem; }
+figure { margin: 1rem 0 1.6rem; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #555; font-size: .9rem; margin-top: .3rem; }
+"#;
+
+/// Sorts a table by the clicked column: numbers numerically (from `data-sort`), blanks last.
+const SORT_JS: &str = r#"
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  var heads = table.querySelectorAll('th');
+  heads.forEach(function (th, col) {
+    th.addEventListener('click', function () {
+      var asc = !th.classList.contains('asc');
+      heads.forEach(function (h) { h.classList.remove('asc', 'desc'); });
+      th.classList.add(asc ? 'asc' : 'desc');
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      var numeric = th.dataset.type === 'num';
+      var key = function (row) {
+        var cell = row.cells[col];
+        var v = cell.dataset.sort !== undefined ? cell.dataset.sort : cell.textContent.trim();
+        return numeric ? parseFloat(v) : v;
+      };
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (numeric) {
+          if (isNaN(x) && isNaN(y)) return 0;
+          if (isNaN(x)) return 1;
+          if (isNaN(y)) return -1;
+          return asc ? x - y : y - x;
+        }
+        return asc ? x.localeCompare(y) : y.localeCompare(x);
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"#;
+
+fn page(r: &Report, charts: &Charts) -> Markup {
+    let finished = r.count("finished");
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "aerocast report: " (r.experiment) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "aerocast report: " (r.experiment) }
+                dl.facts {
+                    @for (k, v) in header_facts(r) {
+                        dt { (k) } dd { (v) }
+                    }
+                }
+                @if r.runs.is_empty() {
+                    p.note { "No runs recorded for this experiment yet." }
+                } @else if finished == 0 {
+                    p.note {
+                        "No finished runs: all " (r.runs.len()) " run(s) failed or did not finish. "
+                        "Their failure reasons are in the leaderboard below."
+                    }
+                }
+                (leaderboard(r))
+                h2 id="loss" { "Loss curves" }
+                (figure(&charts.loss_all))
+                (figure(&charts.loss_best))
+                h2 id="sensitivity" { "Hyperparameter sensitivity" }
+                (robustness(r))
+                @match &charts.sensitivity {
+                    Ok(list) => { @for c in list { (figure_of(c)) } }
+                    Err(why) => { p.muted { "Not drawn: " (why) "." } }
+                }
+                (seed_table(r))
+                h2 id="forecast" { "Forecast of the best run" }
+                (figure(&charts.forecast))
+                h2 id="parallel" { "Parallel coordinates" }
+                (figure(&charts.parallel))
+                p.muted { "Generated by aerocast " (crate::VERSION) ". Opens from disk; no network needed." }
+                script { (PreEscaped(SORT_JS)) }
+            }
+        }
+    }
+}
+
+fn figure(slot: &Slot) -> Markup {
+    match slot {
+        Ok(c) => figure_of(c),
+        Err(why) => html! { p.muted { "Not drawn: " (why) "." } },
+    }
+}
+
+fn figure_of(c: &Chart) -> Markup {
+    html! {
+        figure {
+            img src=(c.file) alt=(c.title) width="900" height="460";
+            figcaption { (c.caption) }
+        }
+    }
+}
+
+fn leaderboard(r: &Report) -> Markup {
+    let metric_cols = metric_columns(r);
+    html! {
+        h2 id="leaderboard" { "Leaderboard" }
+        p.muted {
+            "Every run, best first by " (r.metric) ". Click a column to sort. "
+            "“beats naive” compares " (r.metric) " with the last-value forecast's. "
+            "The best run is highlighted."
+        }
+        div.scroll {
+            table.sortable id="leaderboard-table" {
+                thead { tr {
+                    th data-type="num" { "#" }
+                    th.text data-type="text" { "run" }
+                    @for k in &r.swept { th data-type=(param_type(r, k)) { (k) } }
+                    @for m in &metric_cols { th data-type="num" { (m) } }
+                    th data-type="text" { "beats naive" }
+                    th data-type="num" { "best epoch" }
+                    th data-type="num" { "duration (s)" }
+                    th.text data-type="text" { "status" }
+                }}
+                tbody {
+                    @for (i, run) in r.runs.iter().enumerate() {
+                        @let class = if Some(i) == r.best { "best" } else if run.status == "pruned" { "pruned" } else if run.status != "finished" { "failed" } else { "" };
+                        tr class=(class) {
+                            td data-sort=(i + 1) title=[(Some(i) == r.best).then_some("best run")] {
+                                @if Some(i) == r.best { "★ " } (i + 1)
+                            }
+                            td.text title=(run.run_id) data-sort=(run.run_id) {
+                                code { (&run.run_id[..8.min(run.run_id.len())]) }
+                            }
+                            @for k in &r.swept {
+                                @let v = run.params.get(k);
+                                td data-sort=(param_text(v)) { (param_text(v)) }
+                            }
+                            @for m in &metric_cols {
+                                @let v = if *m == r.metric { r.metric_of(run) } else { run.metric(m) };
+                                td data-sort=(v.map_or(String::new(), |v| v.to_string())) { (num(v)) }
+                            }
+                            @let b = r.beats_naive(run);
+                            td class=(match b { Some(true) => "yes", Some(false) => "no", None => "" }) {
+                                (match b { Some(true) => "✓ yes", Some(false) => "✗ no", None => "-" })
+                            }
+                            td data-sort=(run.metric("best_epoch").map_or(String::new(), |v| v.to_string())) {
+                                (num(run.metric("best_epoch")))
+                            }
+                            td data-sort=(run.duration().map_or(String::new(), |v| v.to_string())) { (duration_text(run)) }
+                            @if let Some(reason) = &run.failure_reason {
+                                td.reason { (run.status) ": " (reason) }
+                            } @else {
+                                td.text { (run.status) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn param_type(r: &Report, key: &str) -> &'static str {
+    let numeric = r
+        .runs
+        .iter()
+        .filter_map(|run| run.params.get(key))
+        .all(|v| v.is_number());
+    if numeric { "num" } else { "text" }
+}
+
+fn robustness(r: &Report) -> Markup {
+    let robust: Vec<_> = r.settings.iter().filter(|s| s.robust).collect();
+    html! {
+        @if r.has_seeds() && !r.settings.is_empty() && r.best.is_some() {
+            p {
+                @if robust.is_empty() {
+                    "No setting is robust across seeds (every seed finished, beat the naive forecast, "
+                    "and the std across seeds is within " (super::ROBUST_REL_STD * 100.0) "% of the mean)."
+                } @else {
+                    "Robust across seeds (every seed finished and beat the naive forecast, std within "
+                    (super::ROBUST_REL_STD * 100.0) "% of the mean): "
+                    @for (i, s) in robust.iter().enumerate() {
+                        @if i > 0 { "; " }
+                        strong { (setting_label(&s.params)) } " (" (mean_pm_std(s)) ")"
+                    }
+                    "."
+                }
+            }
+        }
+    }
+}
+
+fn seed_table(r: &Report) -> Markup {
+    let knobs = r.knobs();
+    html! {
+        h2 id="settings" { "Settings with seeds collapsed" }
+        @if r.settings.is_empty() {
+            p.muted { "No runs." }
+        } @else {
+            p.muted { "One row per setting of the swept knobs; " (r.metric) " as mean ± sample std over its finished runs." }
+            div.scroll {
+                table.sortable id="settings-table" {
+                    thead { tr {
+                        @for k in &knobs { th data-type=(param_type(r, k)) { (k) } }
+                        th data-type="num" { (r.metric) " mean ± std" }
+                        th data-type="num" { "n finished" }
+                        th data-type="num" { "runs" }
+                        th data-type="num" { "beat naive" }
+                        th data-type="text" { "robust" }
+                    }}
+                    tbody {
+                        @for s in &r.settings {
+                            tr {
+                                @for k in &knobs {
+                                    @let v = s.params.get(*k);
+                                    td data-sort=(param_text(v)) { (param_text(v)) }
+                                }
+                                td data-sort=(s.mean.map_or(String::new(), |v| v.to_string())) { (mean_pm_std(s)) }
+                                td { (s.values.len()) }
+                                td { (s.runs) }
+                                td { (s.beat_naive) "/" (s.runs) }
+                                td class=(if s.robust { "yes" } else { "" }) { (check(Some(s.robust))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,613 @@
+//! The charts of the comparison report, drawn from a [`Report`] into its folder. A chart that
+//! cannot be drawn (no finished runs, the data file gone) is replaced by a note saying why;
+//! it never fails the report.
+
+use super::charts::{
+    self, ErrChart, ErrSeries, Line, LineChart, PcAxis, XScale, color, error_bar_chart, line_chart,
+    parallel_coordinates,
+};
+use crate::export::{Report, mean_std, param_text};
+use crate::store::{HistoryPoint, RunRecord, Store};
+use anyhow::{Context, Result, bail};
+use plotters::prelude::SeriesLabelPosition;
+use plotters::style::RGBColor;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A chart file in the report folder, or why it is missing.
+pub type Slot = Result<Chart, String>;
+
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// File name, relative to the report folder.
+    pub file: String,
+    pub title: String,
+    /// What to read from it.
+    pub caption: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Charts {
+    pub loss_all: Slot,
+    pub loss_best: Slot,
+    pub sensitivity: Result<Vec<Chart>, String>,
+    pub forecast: Slot,
+    pub parallel: Slot,
+}
+
+impl Default for Charts {
+    fn default() -> Self {
+        let why = "not drawn for this format".to_string();
+        Charts {
+            loss_all: Err(why.clone()),
+            loss_best: Err(why.clone()),
+            sensitivity: Err(why.clone()),
+            forecast: Err(why.clone()),
+            parallel: Err(why),
+        }
+    }
+}
+
+impl Charts {
+    /// Every chart drawn, in page order.
+    pub fn all(&self) -> Vec<&Chart> {
+        let mut out = Vec::new();
+        out.extend(self.loss_all.as_ref().ok());
+        out.extend(self.loss_best.as_ref().ok());
+        if let Ok(s) = &self.sensitivity {
+            out.extend(s);
+        }
+        out.extend(self.forecast.as_ref().ok());
+        out.extend(self.parallel.as_ref().ok());
+        out
+    }
+}
+
+pub fn draw(store: &Store, report: &Report, dir: &Path) -> Charts {
+    remove_old_charts(dir);
+    let note = |e: anyhow::Error| format!("{e:#}");
+    Charts {
+        loss_all: loss_all(report, dir).map_err(note),
+        loss_best: loss_best(report, dir).map_err(note),
+        sensitivity: sensitivity(report, dir).map_err(note),
+        forecast: forecast(store, report, dir).map_err(note),
+        parallel: parallel(report, dir).map_err(note),
+    }
+}
+
+/// Charts of an earlier report in the same folder that this one may not redraw. Only files
+/// with the names this module writes are touched.
+fn remove_old_charts(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = matches!(
+            name.as_str(),
+            "loss_all.svg" | "loss_best.svg" | "forecast.svg" | "parallel.svg"
+        ) || (name.starts_with("sensitivity_") && name.ends_with(".svg"));
+        if ours {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn points(h: Option<&Vec<HistoryPoint>>) -> Vec<(f64, f64)> {
+    h.map(|h| {
+        h.iter()
+            .filter_map(|p| Some((p.step as f64, p.value?)))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn history<'a>(report: &'a Report, run: &RunRecord, key: &str) -> Option<&'a Vec<HistoryPoint>> {
+    report.histories.get(&run.run_id)?.get(key)
+}
+
+/// Log scale when the values span more than this ratio.
+const LOG_RATIO: f64 = 30.0;
+
+fn wants_log(lines: &[Line]) -> bool {
+    let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    let (lo, hi) = ys
+        .filter(|y| y.is_finite() && *y > 0.0)
+        .fold((f64::INFINITY, 0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    lo.is_finite() && hi / lo > LOG_RATIO
+}
+
+/// The knob the overlaid loss curves are coloured by: lr when swept, else the first swept knob.
+fn colour_knob(report: &Report) -> Option<String> {
+    let knobs = report.knobs();
+    knobs
+        .iter()
+        .find(|k| **k == "lr")
+        .or(knobs.first())
+        .map(|k| k.to_string())
+        .or_else(|| report.has_seeds().then(|| "seed".to_string()))
+}
+
+/// Distinct values of a param over the runs, sorted (numbers numerically).
+fn distinct_values(report: &Report, key: &str) -> Vec<serde_json::Value> {
+    let mut values: Vec<serde_json::Value> = Vec::new();
+    for r in &report.runs {
+        if let Some(v) = r.params.get(key)
+            && !values.contains(v)
+        {
+            values.push(v.clone());
+        }
+    }
+    values.sort_by(|a, b| match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => a.to_string().cmp(&b.to_string()),
+    });
+    values
+}
+
+fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
+    let with_history: Vec<&RunRecord> = report
+        .runs
+        .iter()
+        .filter(|r| history(report, r, "val_loss").is_some_and(|h| !h.is_empty()))
+        .collect();
+    if with_history.is_empty() {
+        bail!("no run has recorded a validation loss yet");
+    }
+    let knob = colour_knob(report);
+    let values = knob
+        .as_deref()
+        .map(|k| distinct_values(report, k))
+        .unwrap_or_default();
+    let colour_of = |r: &RunRecord| {
+        knob.as_deref()
+            .and_then(|k| r.params.get(k))
+            .and_then(|v| values.iter().position(|x| x == v))
+            .unwrap_or(0)
+    };
+    // Drawn in value order, so the legend lists the values in order.
+    let mut with_history = with_history;
+    with_history.sort_by_key(|r| colour_of(r));
+    let many = with_history.len() > 50;
+    let mut labelled = vec![false; values.len().max(1)];
+    let mut lines: Vec<Line> = Vec::new();
+    for r in &with_history {
+        let idx = colour_of(r);
+        let mut line = Line::new(points(history(report, r, "val_loss")), color(idx));
+        line.width = if many { 1 } else { 2 };
+        line.alpha = if many { 0.45 } else { 0.8 };
+        line.dashed = r.status != "finished";
+        if !labelled[idx] {
+            labelled[idx] = true;
+            line.legend = Some(match &knob {
+                Some(k) => format!("{k} = {}", param_text(values.get(idx))),
+                None => "val loss".to_string(),
+            });
+        }
+        lines.push(line);
+    }
+    if let Some(best) = report.best_run() {
+        let mut line = Line::new(points(history(report, best, "val_loss")), RGBColor(0, 0, 0));
+        line.width = 3;
+        line.legend = Some("best run".to_string());
+        lines.push(line);
+    }
+    let file = "loss_all.svg";
+    let title = format!("Validation loss per epoch, {} runs", with_history.len());
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title: &title,
+            x_desc: "epoch",
+            y_desc: "val loss (MSE, normalised)",
+            log_y: wants_log(&lines),
+            x_label: None,
+            legend_at: SeriesLabelPosition::UpperRight,
+        },
+        &lines,
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: format!(
+            "One line per run{}; the best run in black; dashed lines are runs that did not finish.",
+            knob.map_or(String::new(), |k| format!(", coloured by {k}"))
+        ),
+    })
+}
+
+fn loss_best(report: &Report, dir: &Path) -> Result<Chart> {
+    let Some(best) = report.best_run() else {
+        bail!("no finished run");
+    };
+    let mut train = Line::new(points(history(report, best, "train_loss")), color(0));
+    train.legend = Some("train loss".into());
+    let mut val = Line::new(points(history(report, best, "val_loss")), color(3));
+    val.legend = Some("val loss".into());
+    let lines = [train, val];
+    if lines.iter().all(|l| l.points.is_empty()) {
+        bail!("the best run has no loss history");
+    }
+    let file = "loss_best.svg";
+    let title = format!("Best run {}: train and val loss", short(&best.run_id));
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title: &title,
+            x_desc: "epoch",
+            y_desc: "loss (MSE, normalised)",
+            log_y: wants_log(&lines),
+            x_label: None,
+            legend_at: SeriesLabelPosition::UpperRight,
+        },
+        &lines,
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: format!(
+            "Best epoch {}.",
+            crate::export::num(best.metric("best_epoch"))
+        ),
+    })
+}
+
+fn short(id: &str) -> &str {
+    &id[..8.min(id.len())]
+}
+
+fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
+    let knobs = report.knobs();
+    if knobs.is_empty() {
+        bail!("no hyperparameter other than the seed is swept");
+    }
+    if report.best.is_none() {
+        bail!("no finished run has `{}`", report.metric);
+    }
+    let naive_values: Vec<f64> = report
+        .runs
+        .iter()
+        .filter_map(|r| report.naive_of(r))
+        .collect();
+    let naive = mean_std(&naive_values).0;
+    let mut out = Vec::new();
+    for (ki, knob) in knobs.iter().enumerate() {
+        let values = distinct_values(report, knob);
+        let numeric = values.iter().all(|v| v.as_f64().is_some());
+        let scale = if !numeric {
+            XScale::Categorical
+        } else if (*knob == "lr" || *knob == "weight_decay")
+            && values.iter().all(|v| v.as_f64().unwrap_or(0.0) > 0.0)
+        {
+            XScale::Log
+        } else {
+            XScale::Linear
+        };
+        let x_of = |v: &serde_json::Value| -> f64 {
+            match scale {
+                XScale::Categorical => values.iter().position(|x| x == v).unwrap_or(0) as f64,
+                _ => v.as_f64().unwrap_or(f64::NAN),
+            }
+        };
+        let ticks: Vec<(f64, String)> = values
+            .iter()
+            .map(|v| (x_of(v), param_text(Some(v))))
+            .collect();
+        // One series per setting of the other knobs when that stays readable, else one
+        // series over everything (the marginal).
+        let others: Vec<&str> = knobs.iter().copied().filter(|k| k != knob).collect();
+        let mut groups: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+        let combos = report
+            .settings
+            .iter()
+            .map(|s| {
+                others
+                    .iter()
+                    .map(|k| param_text(s.params.get(*k)))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let split = !others.is_empty() && combos <= 6;
+        for r in &report.runs {
+            let Some(m) = report.metric_of(r) else {
+                continue;
+            };
+            let Some(v) = r.params.get(*knob) else {
+                continue;
+            };
+            let name = if split {
+                others
+                    .iter()
+                    .map(|k| format!("{k}={}", param_text(r.params.get(*k))))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else if others.is_empty() {
+                "mean ± std".to_string()
+            } else {
+                "all other settings".to_string()
+            };
+            groups
+                .entry(name)
+                .or_default()
+                .entry(serde_json::to_string(v)?)
+                .or_default()
+                .push(m);
+        }
+        let mut series: Vec<ErrSeries> = groups
+            .into_iter()
+            .map(|(name, by_value)| {
+                let mut points: Vec<(f64, f64, f64)> = by_value
+                    .into_iter()
+                    .filter_map(|(v, ms)| {
+                        let v: serde_json::Value = serde_json::from_str(&v).ok()?;
+                        let (m, s) = mean_std(&ms);
+                        Some((x_of(&v), m?, s.unwrap_or(0.0)))
+                    })
+                    .collect();
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                ErrSeries { name, points }
+            })
+            .collect();
+        series.sort_by(|a, b| {
+            let (x, y) = (natural(&a.name), natural(&b.name));
+            x.iter()
+                .zip(&y)
+                .map(|(p, q)| p.0.cmp(&q.0).then(p.1.total_cmp(&q.1)))
+                .find(|o| o.is_ne())
+                .unwrap_or(x.len().cmp(&y.len()))
+        });
+        let file = format!("sensitivity_{ki}_{}.svg", crate::export::slug(knob));
+        let title = format!("{} vs {knob}", report.metric);
+        let x_desc = format!(
+            "{knob}{}",
+            if scale == XScale::Log {
+                " (log scale)"
+            } else {
+                ""
+            }
+        );
+        let naive_label = format!("naive {}", report.metric);
+        error_bar_chart(
+            &dir.join(&file),
+            &ErrChart {
+                title: &title,
+                x_desc: &x_desc,
+                y_desc: &format!("final {} (lower is better)", report.metric),
+                scale,
+                ticks: &ticks,
+                baseline: naive.map(|n| (n, naive_label.as_str())),
+            },
+            &series,
+        )?;
+        let over = if report.has_seeds() {
+            "mean ± std over seeds"
+        } else {
+            "mean ± std over runs"
+        };
+        out.push(Chart {
+            file,
+            title,
+            caption: if split {
+                format!("Points are the {over}, one line per setting of the other knobs.")
+            } else if others.is_empty() {
+                format!("Points are the {over}.")
+            } else {
+                format!(
+                    "Points are the mean ± std over every run with that {knob} value \
+                     ({combos} settings of the other knobs are too many for one line each)."
+                )
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Sorts "hidden_dim=8" before "hidden_dim=16".
+fn natural(s: &str) -> Vec<(String, f64)> {
+    s.split(' ')
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            (k.to_string(), v.parse().unwrap_or(f64::INFINITY))
+        })
+        .collect()
+}
+
+fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
+    use crate::train::{self, TrainConfig, windows};
+    let Some(best) = report.best_run() else {
+        bail!("no finished run");
+    };
+    let (model, card) = crate::artifacts::load_model(&store.artifact_dir(&best.run_id))
+        .context("the best run's model could not be loaded")?;
+    let sweep = store
+        .sweep_detail(&best.sweep_id)?
+        .context("the best run's sweep is not in the store")?;
+    // A relative spec path was relative to where the sweep ran; that is usually the folder
+    // holding the store (the default store is ./aerocast-runs), so try there too.
+    let recorded = Path::new(&sweep.record.spec_path);
+    let mut candidates = vec![recorded.to_path_buf()];
+    if recorded.is_relative()
+        && let Some(parent) = store.dir().parent()
+    {
+        candidates.push(parent.join(recorded));
+    }
+    let mut first_error = None;
+    let mut found = None;
+    for path in candidates {
+        let attempt = crate::spec::Spec::parse(&path, sweep.spec_text.clone())
+            .and_then(|spec| crate::sweep::plan(&spec));
+        match attempt {
+            Ok(plan) => {
+                found = Some(plan);
+                break;
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let Some(plan) = found else {
+        bail!(
+            "the data could not be reloaded ({})",
+            first_error.map_or_else(String::new, |e| e.to_string())
+        );
+    };
+    if plan.data.hash != card.data_sha256 {
+        bail!(
+            "the data file {} changed since the run trained on it (sha256 {} now, {} then)",
+            plan.data.path.display(),
+            &plan.data.hash[..12],
+            &card.data_sha256[..12.min(card.data_sha256.len())]
+        );
+    }
+    let cfg = TrainConfig::from_params(&card.params).map_err(|e| anyhow::anyhow!(e))?;
+    let p = &plan.prepared;
+    let targets: Vec<usize> = p.val_targets().collect();
+    let predicted: Vec<f64> = train::predict(&model, p, &targets, &cfg, &candle_core::Device::Cpu)?
+        .into_iter()
+        .map(|v| card.normalisation.denormalise_target(v))
+        .collect();
+    let actual = windows::val_actuals(p);
+    let naive = windows::naive_forecast(p, card.horizon);
+    let (rmse, _) = windows::rmse_mae(&predicted, &actual);
+    let (naive_rmse, _) = windows::rmse_mae(&naive, &actual);
+    let xs = |v: &[f64]| -> Vec<(f64, f64)> {
+        v.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect()
+    };
+    let mut a = Line::new(xs(&actual), RGBColor(0, 0, 0));
+    a.legend = Some("actual".into());
+    a.width = 2;
+    let mut n = Line::new(xs(&naive), RGBColor(150, 150, 150));
+    n.legend = Some(format!("naive last value (RMSE {naive_rmse:.3})"));
+    n.dashed = true;
+    let mut g = Line::new(xs(&predicted), color(0));
+    g.legend = Some(format!("GRU forecast (RMSE {rmse:.3})"));
+    let times = plan.data.times.clone();
+    let split = p.split;
+    let x_label = move |x: f64| -> String {
+        let i = x.round() as usize;
+        match &times {
+            Some(t) if x >= 0.0 => t.get(split + i).cloned().unwrap_or_default(),
+            _ => charts::tick(x),
+        }
+    };
+    let file = "forecast.svg";
+    let title = format!(
+        "Best run {}: {} on the validation span",
+        short(&best.run_id),
+        card.target
+    );
+    let x_desc = if plan.data.times.is_some() {
+        "date"
+    } else {
+        "validation row"
+    };
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title: &title,
+            x_desc,
+            y_desc: &card.target,
+            log_y: false,
+            x_label: Some(&x_label),
+            legend_at: SeriesLabelPosition::LowerLeft,
+        },
+        &[a, n, g],
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: format!(
+            "Forecast horizon {} row(s), {} validation points; the model was reloaded from its artifacts.",
+            card.horizon,
+            actual.len()
+        ),
+    })
+}
+
+fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
+    let knobs = report.knobs();
+    if knobs.is_empty() {
+        bail!("no hyperparameter other than the seed is swept");
+    }
+    let finished: Vec<&RunRecord> = report
+        .runs
+        .iter()
+        .filter(|r| report.metric_of(r).is_some())
+        .collect();
+    if finished.len() < 2 {
+        bail!("fewer than two finished runs");
+    }
+    let mut axes = Vec::new();
+    let mut positions: Vec<Vec<f64>> = vec![Vec::new(); finished.len()];
+    for knob in &knobs {
+        let values = distinct_values(report, knob);
+        let n = values.len().max(2) - 1;
+        // Swept values are spread evenly: grids are usually log- or doubling-spaced.
+        let pos = |v: Option<&serde_json::Value>| {
+            let i = v
+                .and_then(|v| values.iter().position(|x| x == v))
+                .unwrap_or(0);
+            if values.len() == 1 {
+                0.5
+            } else {
+                i as f64 / n as f64
+            }
+        };
+        axes.push(PcAxis {
+            name: knob.to_string(),
+            ticks: values
+                .iter()
+                .map(|v| (pos(Some(v)), param_text(Some(v))))
+                .collect(),
+        });
+        for (i, r) in finished.iter().enumerate() {
+            positions[i].push(pos(r.params.get(*knob)));
+        }
+    }
+    let metrics: Vec<f64> = finished
+        .iter()
+        .map(|r| report.metric_of(r).unwrap_or(f64::NAN))
+        .collect();
+    let (lo, hi) = metrics
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &m| {
+            (lo.min(m), hi.max(m))
+        });
+    let scale = |m: f64| if hi > lo { (m - lo) / (hi - lo) } else { 0.5 };
+    axes.push(PcAxis {
+        name: report.metric.clone(),
+        ticks: (0..=4)
+            .map(|i| {
+                let f = i as f64 / 4.0;
+                (f, charts::tick(lo + f * (hi - lo)))
+            })
+            .collect(),
+    });
+    let lines: Vec<(Vec<f64>, f64)> = positions
+        .into_iter()
+        .zip(&metrics)
+        .map(|(mut p, &m)| {
+            p.push(scale(m));
+            (p, scale(m))
+        })
+        .collect();
+    let best = report
+        .best_run()
+        .and_then(|b| finished.iter().position(|r| r.run_id == b.run_id));
+    let file = "parallel.svg";
+    let title = format!("Hyperparameters → {}", report.metric);
+    let note = format!(
+        "Colour: {} from {} (blue, best) to {} (red); the best run in black.",
+        report.metric,
+        charts::tick(lo),
+        charts::tick(hi)
+    );
+    parallel_coordinates(&dir.join(file), &title, &note, &axes, &lines, best)?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: "One line per finished run; swept values are evenly spaced on each axis.".into(),
+    })
+}
