@@ -49,7 +49,7 @@ pub fn synthetic_store(dir: &Path, runs: usize) -> Store {
             key: format!("job-{i}"),
         };
         let Claim::Run(run_id) = store
-            .claim(experiment_id, &sweep_id, "0", &job)
+            .claim(experiment_id, &sweep_id, "0", &job, &[])
             .expect("claim")
         else {
             panic!("job {i} was not ours");
