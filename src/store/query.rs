@@ -116,63 +116,49 @@ impl Store {
             .collect();
 
         let from = format!("FROM runs r JOIN experiments e USING (experiment_id) {clause}");
-        let sql = format!(
-            "SELECT p.run_id, p.key, p.value FROM params p JOIN ({}) USING (run_id)",
-            select_ids(&from)
-        );
-        for row in conn
-            .prepare(&sql)?
-            .query_map(params_from_iter(&args), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
-        {
-            let (id, key, value) = row?;
-            if let Some(&i) = index.get(&id) {
+        let ids = select_ids(&from);
+        let mut attach =
+            |sql: String,
+             apply: &mut dyn FnMut(&mut RunRecord, &rusqlite::Row) -> rusqlite::Result<()>|
+             -> Result<()> {
+                let mut stmt = conn.prepare(&sql)?;
+                let mut rows = stmt.query(params_from_iter(&args))?;
+                while let Some(row) = rows.next()? {
+                    let id: String = row.get(0)?;
+                    if let Some(&i) = index.get(&id) {
+                        apply(&mut runs[i], row)?;
+                    }
+                }
+                Ok(())
+            };
+        attach(
+            format!("SELECT p.run_id, p.key, p.value FROM params p JOIN ({ids}) USING (run_id)"),
+            &mut |run, row| {
+                let value: String = row.get(2)?;
                 let value =
                     serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
-                runs[i].params.insert(key, value);
-            }
-        }
-        let sql = format!(
-            "SELECT m.run_id, m.key, m.value FROM metrics m JOIN ({}) USING (run_id)",
-            select_ids(&from)
-        );
-        for row in conn
-            .prepare(&sql)?
-            .query_map(params_from_iter(&args), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<f64>>(2)?,
-                ))
-            })?
-        {
-            let (id, key, value) = row?;
-            if let Some(&i) = index.get(&id) {
-                runs[i].metrics.insert(key, value);
-            }
-        }
-        let sql = format!(
-            "SELECT a.run_id, a.path FROM artifacts a JOIN ({}) USING (run_id) ORDER BY a.path",
-            select_ids(&from)
-        );
-        for row in conn
-            .prepare(&sql)?
-            .query_map(params_from_iter(&args), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?
-        {
-            let (id, path) = row?;
-            if let Some(&i) = index.get(&id) {
-                runs[i]
-                    .artifacts
-                    .push(self.dir.join(path).display().to_string());
-            }
-        }
+                run.params.insert(row.get(1)?, value);
+                Ok(())
+            },
+        )?;
+        attach(
+            format!("SELECT m.run_id, m.key, m.value FROM metrics m JOIN ({ids}) USING (run_id)"),
+            &mut |run, row| {
+                run.metrics.insert(row.get(1)?, row.get(2)?);
+                Ok(())
+            },
+        )?;
+        let dir = &self.dir;
+        attach(
+            format!(
+                "SELECT a.run_id, a.path FROM artifacts a JOIN ({ids}) USING (run_id) ORDER BY a.path"
+            ),
+            &mut |run, row| {
+                run.artifacts
+                    .push(dir.join(row.get::<_, String>(1)?).display().to_string());
+                Ok(())
+            },
+        )?;
         Ok(runs)
     }
 
