@@ -90,7 +90,7 @@ pub struct RunsArgs {
     /// Only runs of this experiment.
     #[arg(long)]
     pub experiment: Option<String>,
-    /// Only runs with this status (running, finished, failed, killed).
+    /// Only runs with this status (running, finished, failed, killed, interrupted).
     #[arg(long)]
     pub status: Option<String>,
     /// Print a JSON array.
@@ -109,6 +109,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
+    crate::signals::install()?;
     let spec = Spec::load(&args.spec)?;
     let jobs = match args.jobs {
         Some(0) => return Err(InputError::usage("--jobs", "must be at least 1").into()),
@@ -126,6 +127,9 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
         print_summary(&summary);
+    }
+    if let Some(sig) = crate::signals::received() {
+        return Ok(ExitCode::from(crate::signals::exit_status(sig)));
     }
     Ok(ExitCode::from(if summary.failed > 0 {
         EXIT_RUNS_FAILED
@@ -150,6 +154,14 @@ fn print_summary(s: &SweepSummary) {
         },
         s.wall_seconds
     );
+    if let Some(sig) = crate::signals::received() {
+        println!(
+            "stopped by {}: {} run(s) interrupted mid-training, {} job(s) not started; rerun to finish them",
+            crate::signals::name(sig),
+            s.interrupted,
+            s.not_started
+        );
+    }
     if s.reaped > 0 {
         println!(
             "marked {} stale run(s) of dead processes as killed",

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod output;
 pub mod plot;
 pub mod report;
+pub mod signals;
 pub mod spec;
 pub mod store;
 pub mod sweep;

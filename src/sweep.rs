@@ -7,6 +7,7 @@ use crate::data::{self, Dataset};
 use crate::error::InputError;
 use crate::jobs::{self, Job};
 use crate::output::{Progress, RunEnd, RunView};
+use crate::signals;
 use crate::spec::Spec;
 use crate::store::{Claim, RunFilter, Store, SweepInfo};
 use crate::train::{self, Prepared, TrainConfig, windows};
@@ -38,6 +39,10 @@ pub struct SweepSummary {
     pub busy: usize,
     /// Stale runs of dead processes marked `killed`.
     pub reaped: usize,
+    /// Stopped by SIGINT/SIGTERM mid-training and recorded `interrupted`.
+    pub interrupted: usize,
+    /// Never claimed because a stop signal arrived first.
+    pub not_started: usize,
     pub wall_seconds: f64,
     pub best: Option<BestRun>,
 }
@@ -182,6 +187,8 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         skipped,
         busy: 0,
         reaped,
+        interrupted: 0,
+        not_started: 0,
         wall_seconds: 0.0,
         best: None,
     };
@@ -192,13 +199,17 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
             Ok(Outcome::Failed) => summary.failed += 1,
             Ok(Outcome::Skipped) => summary.skipped += 1,
             Ok(Outcome::Busy) => summary.busy += 1,
+            Ok(Outcome::Interrupted) => summary.interrupted += 1,
+            Ok(Outcome::NotStarted) => summary.not_started += 1,
             Err(e) => {
                 summary.failed += 1;
                 first_error.get_or_insert(e);
             }
         }
     }
-    let status = if summary.failed > 0 {
+    let status = if signals::stop_requested() {
+        "interrupted"
+    } else if summary.failed > 0 {
         "failed"
     } else {
         "finished"
@@ -254,9 +265,14 @@ enum Outcome {
     Failed,
     Skipped,
     Busy,
+    Interrupted,
+    NotStarted,
 }
 
 fn run_job(ctx: &Worker, job: &Job) -> Result<Outcome> {
+    if signals::stop_requested() {
+        return Ok(Outcome::NotStarted);
+    }
     let label = jobs::label(&job.params, ctx.spec);
     let claim = ctx
         .store
@@ -286,11 +302,18 @@ fn run_claimed(ctx: &Worker, job: &Job, run_id: String, label: &str) -> Result<O
     ctx.progress.run_started(&view);
 
     let naive = naive_metrics(ctx.prepared, cfg.as_ref().map_or(1, |c| c.horizon));
-    let result = cfg.map_err(|e| e.to_string()).and_then(|cfg| {
-        train_and_save(ctx, &run_id, &cfg, job, label, &view).map_err(|e| format!("{e:#}"))
-    });
+    let result = cfg
+        .map_err(anyhow::Error::msg)
+        .and_then(|cfg| train_and_save(ctx, &run_id, &cfg, job, label, &view));
     let seconds = started.elapsed().as_secs_f64();
     match result {
+        Err(e) if e.is::<signals::Interrupted>() => {
+            let reason = e.to_string();
+            ctx.store.interrupt_run(&run_id, &reason, &naive)?;
+            ctx.progress
+                .run_ended(&view, &RunEnd::Interrupted { reason: &reason }, seconds);
+            Ok(Outcome::Interrupted)
+        }
         Ok((metrics, artifacts)) => {
             let mut all = metrics;
             all.extend(naive);
@@ -302,7 +325,8 @@ fn run_claimed(ctx: &Worker, job: &Job, run_id: String, label: &str) -> Result<O
             ctx.progress.run_ended(&view, &end, seconds);
             Ok(Outcome::Finished)
         }
-        Err(reason) => {
+        Err(e) => {
+            let reason = format!("{e:#}");
             ctx.store.fail_run(&run_id, &reason, &naive)?;
             ctx.progress
                 .run_ended(&view, &RunEnd::Failed { reason: &reason }, seconds);
@@ -330,12 +354,25 @@ fn train_and_save(
             &[("train_loss", r.train_loss), ("val_loss", r.val_loss)],
         )?;
         ctx.progress.epoch(view, r);
-        Ok(())
+        match signals::received() {
+            Some(signal) if r.epoch < cfg.epochs => Err(signals::Interrupted {
+                signal,
+                epoch: r.epoch,
+                epochs: cfg.epochs,
+            }
+            .into()),
+            _ => Ok(()),
+        }
     };
     let trained = catch_unwind(AssertUnwindSafe(|| {
         train::train(cfg, ctx.prepared, &mut on_epoch)
     }))
-    .map_err(|panic| anyhow::anyhow!("training panicked: {}", panic_message(&panic)))??;
+    .map_err(|panic| anyhow::anyhow!("training panicked: {}", panic_message(&panic)))?
+    .map_err(|e| match e {
+        // Keep the callback's own error (an interrupt, a store error) as it was raised.
+        train::TrainError::Stopped(inner) => inner,
+        other => other.into(),
+    })?;
 
     let card = ModelCard::new(run_id, cfg, &job.params, ctx.data, &ctx.prepared.stats);
     let dir = ctx.store.artifact_dir(run_id);

@@ -42,6 +42,7 @@ impl Progress for Lines {
                 naive_val_rmse,
             } => format!("finished val_rmse={val_rmse:.4} (naive {naive_val_rmse:.4})"),
             RunEnd::Failed { reason } => format!("FAILED   {reason}"),
+            RunEnd::Interrupted { reason } => format!("stopped  {reason}"),
             RunEnd::Skipped => "skipped  (already finished)".to_string(),
             RunEnd::Busy => "skipped  (running in another process)".to_string(),
         };

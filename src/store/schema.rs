@@ -2,10 +2,11 @@
 //! applied; a store from a newer aerocast is refused rather than misread.
 
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// Each entry upgrades the schema by one version. Append only: never edit a shipped migration.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE experiments (
     experiment_id INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -85,7 +86,36 @@ CREATE TABLE artifacts (
     kind   TEXT NOT NULL,
     PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // 2: runs may end `interrupted` (SIGINT/SIGTERM) or `pruned`. SQLite cannot alter a CHECK,
+    // so the table is rebuilt (its 12-step recipe; `migrate` turns foreign keys off around it).
+    r#"
+CREATE TABLE runs_v2 (
+    run_id           TEXT PRIMARY KEY,
+    experiment_id    INTEGER NOT NULL REFERENCES experiments(experiment_id),
+    sweep_id         TEXT NOT NULL REFERENCES sweeps(sweep_id),
+    job_key          TEXT NOT NULL,
+    status           TEXT NOT NULL
+        CHECK (status IN ('running', 'finished', 'failed', 'killed', 'interrupted', 'pruned')),
+    start_time       REAL NOT NULL,
+    end_time         REAL,
+    heartbeat        REAL NOT NULL,
+    host             TEXT NOT NULL,
+    pid              INTEGER NOT NULL,
+    failure_reason   TEXT,
+    data_hash        TEXT NOT NULL,
+    aerocast_version TEXT NOT NULL
+);
+INSERT INTO runs_v2 SELECT run_id, experiment_id, sweep_id, job_key, status, start_time,
+    end_time, heartbeat, host, pid, failure_reason, data_hash, aerocast_version FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs;
+CREATE UNIQUE INDEX runs_one_active_per_job ON runs(experiment_id, job_key)
+    WHERE status IN ('running', 'finished');
+CREATE INDEX runs_by_experiment ON runs(experiment_id, status);
+CREATE INDEX runs_by_sweep ON runs(sweep_id);
+"#,
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -100,6 +130,16 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     if current == SCHEMA_VERSION {
         return Ok(());
     }
+    // Rebuilding a table drops it, which foreign keys would refuse; the pragma is a no-op inside
+    // a transaction, so it is switched here and the keys are checked before committing.
+    let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = apply(conn);
+    conn.pragma_update(None, "foreign_keys", fk)?;
+    result
+}
+
+fn apply(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -108,6 +148,12 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(sql)
             .with_context(|| format!("applying store migration {}", i + 1))?;
+    }
+    let broken: Option<String> = tx
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()?;
+    if let Some(table) = broken {
+        bail!("store migration left a broken reference in table {table}");
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
@@ -120,3 +166,58 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     "the store has schema version {0}, newer than this aerocast understands ({SCHEMA_VERSION}); upgrade aerocast"
 )]
 pub struct NewerSchema(pub i64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_1_store_upgrades_keeping_runs_and_allowing_interrupted() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO experiments VALUES (1, 'e', 0);
+             INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
+                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
+                VALUES ('s', 1, 'p', 't', 'h', 'd', 'dh', 'v', 'host', 1, 0, 'finished', 1);
+             INSERT INTO runs VALUES ('r', 1, 's', 'k', 'finished', 0, 1, 1, 'host', 1, NULL,
+                'dh', 'v');
+             INSERT INTO params VALUES ('r', 'lr', '0.1');
+             PRAGMA foreign_keys = ON;",
+        )
+        .unwrap();
+        assert!(
+            conn.execute("UPDATE runs SET status = 'interrupted'", [])
+                .is_err()
+        );
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let fk: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(fk, "foreign keys are back on");
+        conn.execute("UPDATE runs SET status = 'interrupted'", [])
+            .unwrap();
+        let params: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM params JOIN runs USING (run_id)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(params, 1);
+        // The one-live-run-per-job index survived the rebuild.
+        conn.execute("UPDATE runs SET status = 'finished'", [])
+            .unwrap();
+        let dup = conn.execute(
+            "INSERT INTO runs VALUES ('r2', 1, 's', 'k', 'running', 0, 1, 1, 'host', 1, NULL,
+                'dh', 'v')",
+            [],
+        );
+        assert!(dup.is_err());
+    }
+}
