@@ -240,7 +240,31 @@ fn space(
         };
         dims.push(dim);
     }
+    check_size(&dims, lines)?;
     Ok(dims)
+}
+
+/// The most jobs one sweep may expand to: far past any real grid, and small enough that the job
+/// list (and a typo like `seed = [0, ..., 99999]` times a few more lists) cannot exhaust memory.
+pub const MAX_JOBS: usize = 100_000;
+
+fn check_size(dims: &[Dimension], lines: &KeyLines) -> Result<(), InputError> {
+    let jobs = dims
+        .iter()
+        .try_fold(1usize, |n, d| n.checked_mul(d.values.len()));
+    if jobs.is_some_and(|n| n <= MAX_JOBS) {
+        return Ok(());
+    }
+    let largest = dims
+        .iter()
+        .filter(|d| d.swept)
+        .max_by_key(|d| d.values.len())
+        .expect("only swept dimensions have several values");
+    let count = jobs.map_or("more than 2^64".to_string(), |n| n.to_string());
+    Err(lines.error(
+        &format!("grid.{}", largest.knob.name),
+        format!("the grid expands to {count} jobs; a sweep takes at most {MAX_JOBS}"),
+    ))
 }
 
 /// Unknown or misplaced knob names in `[train]` and `[grid]`.
