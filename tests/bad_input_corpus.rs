@@ -256,3 +256,19 @@ fn a_data_file_with_one_enormous_line_is_refused_quickly_and_briefly() {
     );
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn a_spec_path_that_is_not_a_spec_file_is_refused() {
+    let corpus = Corpus::new();
+    std::fs::create_dir_all(corpus.path("a-folder.toml")).unwrap();
+    std::fs::write(corpus.path("huge.toml"), vec![b'#'; 2 << 20]).unwrap();
+    let cases: [(&str, &[&str]); 4] = [
+        ("nope.toml", &["nope.toml", "No such file"]),
+        ("a-folder.toml", &["a-folder.toml", "not a regular file"]),
+        ("/dev/zero", &["/dev/zero", "not a regular file"]),
+        ("huge.toml", &["huge.toml", "too large for a sweep spec"]),
+    ];
+    for (spec, needles) in cases {
+        corpus.refused(spec, spec, &corpus.store(), needles);
+    }
+}

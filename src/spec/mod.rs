@@ -71,10 +71,26 @@ impl KeyLines {
     }
 }
 
+/// A spec is a few dozen lines; anything past this is not one.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
 impl Spec {
     pub fn load(path: &Path) -> Result<Spec, InputError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| InputError::in_file(path, format!("cannot read spec: {e}")))?;
+        let cannot =
+            |e: &dyn std::fmt::Display| InputError::in_file(path, format!("cannot read spec: {e}"));
+        // A folder, FIFO or device (say /dev/zero) would fail oddly or never end.
+        let meta = std::fs::metadata(path).map_err(|e| cannot(&e))?;
+        if !meta.is_file() {
+            return Err(cannot(&"not a regular file"));
+        }
+        if meta.len() > MAX_SPEC_BYTES {
+            return Err(cannot(&format!(
+                "{} bytes is too large for a sweep spec (at most {} KiB)",
+                meta.len(),
+                MAX_SPEC_BYTES / 1024
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| cannot(&e))?;
         Spec::parse(path, text)
     }
 
