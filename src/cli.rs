@@ -100,7 +100,7 @@ pub struct RunsArgs {
     /// Only runs of this experiment.
     #[arg(long)]
     pub experiment: Option<String>,
-    /// Only runs with this status (running, finished, failed, killed).
+    /// Only runs with this status (running, finished, failed, killed, interrupted).
     #[arg(long)]
     pub status: Option<String>,
     /// Print a JSON array.
@@ -119,6 +119,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
+    crate::signals::install()?;
     let spec = Spec::load(&args.spec)?;
     let jobs = match args.jobs {
         Some(0) => return Err(InputError::usage("--jobs", "must be at least 1").into()),
@@ -136,6 +137,10 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
         print_summary(&summary);
+    }
+    if let Some(sig) = crate::signals::received() {
+        // The user asked to stop: no report, just the status that says why.
+        return Ok(ExitCode::from(crate::signals::exit_status(sig)));
     }
     write_sweep_report(&summary, args.quiet, args.json);
     Ok(ExitCode::from(if summary.failed > 0 {
@@ -165,6 +170,14 @@ fn print_summary(s: &SweepSummary) {
     );
     if s.pruned > 0 {
         println!("pruning saved {} epochs of training", s.epochs_saved);
+    }
+    if let Some(sig) = crate::signals::received() {
+        println!(
+            "stopped by {}: {} run(s) interrupted mid-training, {} job(s) not started; rerun to finish them",
+            crate::signals::name(sig),
+            s.interrupted,
+            s.not_started
+        );
     }
     if s.reaped > 0 {
         println!(

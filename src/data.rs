@@ -28,19 +28,45 @@ impl Dataset {
     }
 }
 
+/// The longest line the loader accepts. A CSV row of this project's data is tens of bytes; a
+/// longer line means the wrong file (or a corrupt one), and refusing it early keeps the error
+/// message and the memory use small.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 pub fn load(spec: &DataSpec, lines: &KeyLines) -> Result<Dataset, InputError> {
-    let bytes = std::fs::read(&spec.path).map_err(|e| {
+    let cannot = |e: &dyn std::fmt::Display| {
         lines.error(
             "data.path",
             format!("cannot read data file {}: {e}", spec.path.display()),
         )
-    })?;
-    let hash = hex(&Sha256::digest(&bytes));
+    };
+    // A folder, FIFO or device (say /dev/zero) would fail oddly or never end: refuse it.
+    let meta = std::fs::metadata(&spec.path).map_err(|e| cannot(&e))?;
+    if !meta.is_file() {
+        return Err(cannot(&"not a regular file"));
+    }
+    let bytes = std::fs::read(&spec.path).map_err(|e| cannot(&e))?;
+    load_bytes(spec, lines, &bytes)
+}
+
+/// Parses CSV `bytes` as if read from `spec.path` (which names the file in errors).
+pub fn load_bytes(spec: &DataSpec, lines: &KeyLines, bytes: &[u8]) -> Result<Dataset, InputError> {
     let file = spec.path.as_path();
+    if let Some((line, len)) = overlong_line(bytes) {
+        return Err(InputError::at_line(
+            file,
+            line,
+            format!(
+                "line {line} is {len} bytes long; aerocast reads CSV lines of at most {} KiB (is this the right file?)",
+                MAX_LINE_BYTES / 1024
+            ),
+        ));
+    }
+    let hash = hex(&Sha256::digest(bytes));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
+        .from_reader(bytes);
 
     let header = reader
         .headers()
@@ -49,9 +75,16 @@ pub fn load(spec: &DataSpec, lines: &KeyLines) -> Result<Dataset, InputError> {
         .map(str::to_string)
         .collect::<Vec<_>>();
     if header.iter().all(String::is_empty) {
-        return Err(InputError::in_file(
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(InputError::in_file(
+                file,
+                "the file is empty (no header row)",
+            ));
+        }
+        return Err(InputError::at_line(
             file,
-            "the file is empty (no header row)",
+            1,
+            "the header row has no column names",
         ));
     }
     if let Some(dup) = header
@@ -62,7 +95,7 @@ pub fn load(spec: &DataSpec, lines: &KeyLines) -> Result<Dataset, InputError> {
         return Err(InputError::at_line(
             file,
             1,
-            format!("column \"{}\" appears twice in the header", dup.1),
+            format!("column \"{}\" appears twice in the header", shown(dup.1)),
         ));
     }
 
@@ -73,7 +106,7 @@ pub fn load(spec: &DataSpec, lines: &KeyLines) -> Result<Dataset, InputError> {
                 format!(
                     "column \"{name}\" is not in {} (columns: {})",
                     file.display(),
-                    header.join(", ")
+                    shown(&header.join(", "))
                 ),
             )
         })
@@ -179,7 +212,7 @@ impl Table {
                             line,
                             format!(
                                 "column \"{}\" is missing in the first row, so there is nothing to forward-fill",
-                                header[col]
+                                shown(&header[col])
                             ),
                         ));
                     }
@@ -189,16 +222,20 @@ impl Table {
                             line,
                             format!(
                                 "column \"{}\" has a missing value (set [data] missing = \"drop\" or \"ffill\" to accept gaps)",
-                                header[col]
+                                shown(&header[col])
                             ),
                         ));
                     }
                 },
-                Err(()) => {
+                Err(problem) => {
                     return Err(InputError::at_line(
                         file,
                         line,
-                        format!("column \"{}\": \"{cell}\" is not a number", header[col]),
+                        format!(
+                            "column \"{}\": \"{}\" {problem}",
+                            shown(&header[col]),
+                            shown(cell)
+                        ),
                     ));
                 }
             };
@@ -217,15 +254,47 @@ impl Table {
     }
 }
 
-/// `Ok(None)` for a missing cell (empty or NaN), `Err` for text that is not a finite number.
-fn parse_cell(cell: &str) -> Result<Option<f32>, ()> {
+/// `Ok(None)` for a missing cell (empty or NaN), `Err` (saying why) for anything but a finite
+/// number that fits the models' 32-bit floats.
+fn parse_cell(cell: &str) -> Result<Option<f32>, &'static str> {
     if cell.is_empty() || cell.eq_ignore_ascii_case("nan") || cell.eq_ignore_ascii_case("na") {
         return Ok(None);
     }
     match cell.parse::<f64>() {
         Ok(v) if v.is_finite() && v.abs() <= f32::MAX as f64 => Ok(Some(v as f32)),
-        _ => Err(()),
+        Ok(_) => Err("is not a finite number within the 32-bit float range (±3.4e38)"),
+        Err(_) => Err("is not a number"),
     }
+}
+
+/// The 1-based number and length of the first line longer than `MAX_LINE_BYTES`.
+fn overlong_line(bytes: &[u8]) -> Option<(usize, usize)> {
+    if bytes.len() <= MAX_LINE_BYTES {
+        return None;
+    }
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .find(|(_, line)| line.len() > MAX_LINE_BYTES)
+        .map(|(i, line)| (i + 1, line.len()))
+}
+
+/// Text from the data file as an error shows it: control characters escaped (no terminal
+/// tricks), and cut short past 60 characters.
+fn shown(text: &str) -> String {
+    const MAX: usize = 60;
+    let mut out = String::new();
+    for c in text.chars().take(MAX) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if text.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 fn csv_error(file: &Path, e: &csv::Error) -> InputError {
@@ -306,7 +375,8 @@ mod tests {
             ("y,y\n1,2\n", "appears twice"),
             ("x,y\n1,2,3\n", "3 fields"),
             ("x,z\n1,2\n", "column \"y\" is not in"),
-            ("x,y\n1,1e999\n", "not a number"),
+            ("x,y\n1,1e999\n", "not a finite number"),
+            ("x,y\n1,-1e39\n", "32-bit float range"),
         ];
         for (csv, needle) in cases {
             let e = load_csv(csv, "").unwrap_err().to_string();

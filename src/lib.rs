@@ -13,6 +13,7 @@ pub mod plot;
 pub mod prune;
 pub mod report;
 pub mod search;
+pub mod signals;
 pub mod spec;
 pub mod store;
 pub mod sweep;

@@ -10,6 +10,7 @@ use crate::jobs::{self, Job, Params};
 use crate::output::{Progress, RunEnd, RunView};
 use crate::prune::{self, Curves, Pruner};
 use crate::search::{self, Observation, Sampler};
+use crate::signals;
 use crate::spec::Spec;
 use crate::spec::knobs::ParamValue;
 use crate::store::{Claim, RunFilter, STUDY_TAG, Store, SweepInfo, TRIAL_TAG};
@@ -50,6 +51,10 @@ pub struct SweepSummary {
     pub busy: usize,
     /// Stale runs of dead processes marked `killed`.
     pub reaped: usize,
+    /// Stopped by SIGINT/SIGTERM mid-training and recorded `interrupted`.
+    pub interrupted: usize,
+    /// Never claimed because a stop signal arrived first.
+    pub not_started: usize,
     pub wall_seconds: f64,
     pub best: Option<BestRun>,
 }
@@ -244,6 +249,8 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         skipped,
         busy: 0,
         reaped,
+        interrupted: 0,
+        not_started: 0,
         wall_seconds: 0.0,
         best: None,
     };
@@ -258,13 +265,17 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
             Ok(Outcome::Failed) => summary.failed += 1,
             Ok(Outcome::Skipped) => summary.skipped += 1,
             Ok(Outcome::Busy) => summary.busy += 1,
+            Ok(Outcome::Interrupted) => summary.interrupted += 1,
+            Ok(Outcome::NotStarted) => summary.not_started += 1,
             Err(e) => {
                 summary.failed += 1;
                 first_error.get_or_insert(e);
             }
         }
     }
-    let status = if summary.failed > 0 {
+    let status = if signals::stop_requested() {
+        "interrupted"
+    } else if summary.failed > 0 {
         "failed"
     } else {
         "finished"
@@ -322,9 +333,14 @@ enum Outcome {
     Failed,
     Skipped,
     Busy,
+    Interrupted,
+    NotStarted,
 }
 
 fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
+    if signals::stop_requested() {
+        return Ok(Outcome::NotStarted);
+    }
     let params = match &slot.params {
         Some(p) => p.clone(),
         None => {
@@ -372,11 +388,18 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
     w.progress.run_started(&view);
 
     let naive = naive_metrics(w.prepared, cfg.as_ref().map_or(1, |c| c.horizon));
-    let result = cfg.map_err(|e| e.to_string()).and_then(|cfg| {
-        train_and_save(w, &run_id, &cfg, job, label, &view).map_err(|e| format!("{e:#}"))
-    });
+    let result = cfg
+        .map_err(anyhow::Error::msg)
+        .and_then(|cfg| train_and_save(w, &run_id, &cfg, job, label, &view));
     let seconds = started.elapsed().as_secs_f64();
     match result {
+        Err(e) if e.is::<signals::Interrupted>() => {
+            let reason = e.to_string();
+            w.store.interrupt_run(&run_id, &reason, &naive)?;
+            w.progress
+                .run_ended(&view, &RunEnd::Interrupted { reason: &reason }, seconds);
+            Ok(Outcome::Interrupted)
+        }
         Ok(done) => {
             let mut metrics = done.metrics;
             metrics.extend(naive);
@@ -414,7 +437,8 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
                 });
             Ok(outcome)
         }
-        Err(reason) => {
+        Err(e) => {
+            let reason = format!("{e:#}");
             w.store.fail_run(&run_id, &reason, &naive)?;
             w.progress
                 .run_ended(&view, &RunEnd::Failed { reason: &reason }, seconds);
@@ -456,6 +480,16 @@ fn train_and_save(
         } else {
             r.val_loss
         };
+        if let Some(signal) = signals::received()
+            && r.epoch < cfg.epochs
+        {
+            return Err(signals::Interrupted {
+                signal,
+                epoch: r.epoch,
+                epochs: cfg.epochs,
+            }
+            .into());
+        }
         Ok(
             match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
                 Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
@@ -466,7 +500,12 @@ fn train_and_save(
     let trained = catch_unwind(AssertUnwindSafe(|| {
         train::train(cfg, w.prepared, &mut on_epoch)
     }))
-    .map_err(|panic| anyhow::anyhow!("training panicked: {}", panic_message(&panic)))??;
+    .map_err(|panic| anyhow::anyhow!("training panicked: {}", panic_message(&panic)))?
+    .map_err(|e| match e {
+        // Keep the callback's own error (an interrupt, a store error) as it was raised.
+        train::TrainError::Stopped(inner) => inner,
+        other => other.into(),
+    })?;
 
     let card = ModelCard::new(run_id, cfg, &job.params, w.data, &w.prepared.stats);
     let dir = w.store.artifact_dir(run_id);

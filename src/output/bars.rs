@@ -81,10 +81,18 @@ impl Progress for Bars {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
-        if let RunEnd::Failed { reason } = end {
-            self.multi
-                .println(format!("FAILED {}: {reason}", run.label))
-                .ok();
+        match end {
+            RunEnd::Failed { reason } => {
+                self.multi
+                    .println(format!("FAILED {}: {reason}", run.label))
+                    .ok();
+            }
+            RunEnd::Interrupted { reason } => {
+                self.multi
+                    .println(format!("stopped {}: {reason}", run.label))
+                    .ok();
+            }
+            _ => {}
         }
         self.overall.inc(1);
     }

@@ -43,6 +43,7 @@ impl Progress for Lines {
             } => format!("finished val_rmse={val_rmse:.4} (naive {naive_val_rmse:.4})"),
             RunEnd::Failed { reason } => format!("FAILED   {reason}"),
             RunEnd::Pruned { reason } => format!("pruned   {reason}"),
+            RunEnd::Interrupted { reason } => format!("stopped  {reason}"),
             RunEnd::Skipped => "skipped  (already finished)".to_string(),
             RunEnd::Busy => "skipped  (running in another process)".to_string(),
         };

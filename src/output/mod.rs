@@ -27,6 +27,10 @@ pub enum RunEnd<'a> {
     Pruned {
         reason: &'a str,
     },
+    /// Stopped by SIGINT/SIGTERM; a later sweep redoes it.
+    Interrupted {
+        reason: &'a str,
+    },
     /// Done by an earlier sweep.
     Skipped,
     /// Being trained by another live process.

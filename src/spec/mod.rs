@@ -125,10 +125,26 @@ impl KeyLines {
     }
 }
 
+/// A spec is a few dozen lines; anything past this is not one.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
 impl Spec {
     pub fn load(path: &Path) -> Result<Spec, InputError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| InputError::in_file(path, format!("cannot read spec: {e}")))?;
+        let cannot =
+            |e: &dyn std::fmt::Display| InputError::in_file(path, format!("cannot read spec: {e}"));
+        // A folder, FIFO or device (say /dev/zero) would fail oddly or never end.
+        let meta = std::fs::metadata(path).map_err(|e| cannot(&e))?;
+        if !meta.is_file() {
+            return Err(cannot(&"not a regular file"));
+        }
+        if meta.len() > MAX_SPEC_BYTES {
+            return Err(cannot(&format!(
+                "{} bytes is too large for a sweep spec (at most {} KiB)",
+                meta.len(),
+                MAX_SPEC_BYTES / 1024
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| cannot(&e))?;
         Spec::parse(path, text)
     }
 
@@ -312,7 +328,33 @@ fn space(
             swept,
         });
     }
+    if raw.space.is_empty() {
+        check_size(&dims, lines)?;
+    }
     Ok(dims)
+}
+
+/// The most jobs one sweep may expand to: far past any real grid, and small enough that the job
+/// list (and a typo like `seed = [0, ..., 99999]` times a few more lists) cannot exhaust memory.
+pub const MAX_JOBS: usize = 100_000;
+
+fn check_size(dims: &[Dimension], lines: &KeyLines) -> Result<(), InputError> {
+    let jobs = dims
+        .iter()
+        .try_fold(1usize, |n, d| n.checked_mul(d.values().len().max(1)));
+    if jobs.is_some_and(|n| n <= MAX_JOBS) {
+        return Ok(());
+    }
+    let largest = dims
+        .iter()
+        .filter(|d| d.swept)
+        .max_by_key(|d| d.values().len())
+        .expect("only swept dimensions have several values");
+    let count = jobs.map_or("more than 2^64".to_string(), |n| n.to_string());
+    Err(lines.error(
+        &format!("grid.{}", largest.knob.name),
+        format!("the grid expands to {count} jobs; a sweep takes at most {MAX_JOBS}"),
+    ))
 }
 
 /// Unknown or misplaced knob names in `[train]`, `[grid]` and `[space]`.

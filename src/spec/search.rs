@@ -125,6 +125,18 @@ pub fn search(
         }
     };
     let trials = positive(&raw.trials, "trials")?;
+    if let (Some(n), Some(t)) = (trials, &raw.trials)
+        && n > super::MAX_JOBS
+    {
+        return Err(InputError::at_line(
+            &lines.file,
+            at(t),
+            format!(
+                "[search] trials = {n} is more than a sweep takes ({})",
+                super::MAX_JOBS
+            ),
+        ));
+    }
     if method != Method::Grid && trials.is_none() {
         return Err(InputError::at_line(
             &lines.file,

@@ -223,6 +223,11 @@ impl Store {
         self.close_run(run_id, "failed", Some(reason), metrics, &[])
     }
 
+    /// Closes a run stopped by SIGINT/SIGTERM; a later sweep redoes its job.
+    pub fn interrupt_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
+        self.close_run(run_id, "interrupted", Some(reason), metrics, &[])
+    }
+
     fn close_run(
         &self,
         run_id: &str,

@@ -109,3 +109,96 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// `aerocast ARGS --store <sandbox store>` as a child process, for tests that signal or kill it.
+pub fn spawn(sb: &Sandbox, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aerocast"))
+        .current_dir(sb.dir.path())
+        .env_remove("AEROCAST_STORE")
+        .args(args)
+        .arg("--store")
+        .arg(sb.store())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("aerocast starts")
+}
+
+/// Waits up to `secs` for the child to exit; kills it and panics past that.
+pub fn wait_exit(child: &mut std::process::Child, secs: f64) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            let out = child.wait_with_output_ref();
+            panic!(
+                "aerocast did not exit within {secs}s; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output_ref()
+}
+
+trait WaitRef {
+    fn wait_with_output_ref(&mut self) -> std::process::Output;
+}
+
+impl WaitRef for std::process::Child {
+    /// `wait_with_output` for a borrowed child (its pipes are taken).
+    fn wait_with_output_ref(&mut self) -> std::process::Output {
+        use std::io::Read;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        if let Some(mut s) = self.stdout.take() {
+            s.read_to_end(&mut stdout).unwrap();
+        }
+        if let Some(mut s) = self.stderr.take() {
+            s.read_to_end(&mut stderr).unwrap();
+        }
+        let status = self.wait().unwrap();
+        std::process::Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// A connection to the sandbox store's database (waits for writers instead of failing).
+pub fn db(store: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(store.join("aerocast.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .unwrap();
+    conn
+}
+
+/// Polls `query` (one integer) until it is at least `min`, for up to `secs`.
+pub fn wait_for_count(store: &Path, query: &str, min: i64, secs: f64) -> i64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    loop {
+        if store.join("aerocast.db").is_file() {
+            let n: i64 = db(store).query_row(query, [], |r| r.get(0)).unwrap_or(0);
+            if n >= min {
+                return n;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {query} >= {min}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+pub fn integrity_ok(store: &Path) {
+    let check: String = db(store)
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
