@@ -9,6 +9,7 @@ pub mod error;
 pub mod jobs;
 pub mod output;
 pub mod plot;
+pub mod reference;
 pub mod report;
 pub mod spec;
 pub mod store;
