@@ -163,6 +163,46 @@ fn gate_row(
     }
 }
 
+/// Backward through one batch row of one step. `dh` holds ∂L/∂h_t on entry and the direct
+/// part of ∂L/∂h_{t−1} (through z) on return; the part through `W_hh` is added by the caller.
+#[inline(always)]
+fn grad_row(
+    h: usize,
+    (r, z, n, hn): (&[f32], &[f32], &[f32], &[f32]),
+    hp: &[f32],
+    dh: &mut [f32],
+    dgi: &mut [f32],
+    dgh: &mut [f32],
+    dbias: &mut [f32],
+) {
+    let (r, z, n, hn, hp, dh) = (&r[..h], &z[..h], &n[..h], &hn[..h], &hp[..h], &mut dh[..h]);
+    let (dgi_r, rest) = dgi[..3 * h].split_at_mut(h);
+    let (dgi_z, dgi_n) = rest.split_at_mut(h);
+    let (dgh_r, rest) = dgh[..3 * h].split_at_mut(h);
+    let (dgh_z, dgh_n) = rest.split_at_mut(h);
+    let (db_r, rest) = dbias[..4 * h].split_at_mut(h);
+    let (db_z, rest) = rest.split_at_mut(h);
+    let (db_in, db_hn) = rest.split_at_mut(h);
+    for j in 0..h {
+        let d = dh[j];
+        let dn_pre = d * (1.0 - z[j]) * (1.0 - n[j] * n[j]);
+        let dz_pre = d * (hp[j] - n[j]) * z[j] * (1.0 - z[j]);
+        let dr_pre = dn_pre * hn[j] * r[j] * (1.0 - r[j]);
+        let dhn = dn_pre * r[j];
+        dgi_r[j] = dr_pre;
+        dgi_z[j] = dz_pre;
+        dgi_n[j] = dn_pre;
+        dgh_r[j] = dr_pre;
+        dgh_z[j] = dz_pre;
+        dgh_n[j] = dhn;
+        db_r[j] += dr_pre;
+        db_z[j] += dz_pre;
+        db_in[j] += dn_pre;
+        db_hn[j] += dhn;
+        dh[j] = d * z[j];
+    }
+}
+
 /// e^x for f32, Cephes' `expf` polynomial (relative error ~1e-7 over the range used), written
 /// without calls or branches so the gate loop vectorises; libm's `expf` is a call per element.
 /// Inputs are clamped to [−87, 88], where e^x stays a normal f32.
@@ -439,6 +479,7 @@ impl CustomOp3 for GruSeq {
         let mut dbias = vec![0f32; 4 * h];
         // ∂L/∂h_t flowing back from later steps, then from this step's own output.
         let mut dh = vec![0f32; b_n * h];
+        let zeros = vec![0f32; h];
         for t in (0..t_n).rev() {
             let base = t * b_n * h;
             let own = if self.last_only {
@@ -454,30 +495,26 @@ impl CustomOp3 for GruSeq {
             let dgi_t = &mut dgi[t * b_n * 3 * h..][..b_n * 3 * h];
             let dgh_t = &mut dgh[t * b_n * 3 * h..][..b_n * 3 * h];
             for b in 0..b_n {
-                let o = b * h;
-                let row = b * 3 * h;
-                for j in 0..h {
-                    let i = base + o + j;
-                    let (r, z, n, hn) = (c.r[i], c.z[i], c.n[i], c.hn[i]);
-                    let hp = if t == 0 { 0.0 } else { c.hs[i - b_n * h] };
-                    let d = dh[o + j];
-                    let dn_pre = d * (1.0 - z) * (1.0 - n * n);
-                    let dz_pre = d * (hp - n) * z * (1.0 - z);
-                    let dr_pre = dn_pre * hn * r * (1.0 - r);
-                    let dhn = dn_pre * r;
-                    dgi_t[row + j] = dr_pre;
-                    dgi_t[row + h + j] = dz_pre;
-                    dgi_t[row + 2 * h + j] = dn_pre;
-                    dgh_t[row + j] = dr_pre;
-                    dgh_t[row + h + j] = dz_pre;
-                    dgh_t[row + 2 * h + j] = dhn;
-                    dbias[j] += dr_pre;
-                    dbias[h + j] += dz_pre;
-                    dbias[2 * h + j] += dn_pre;
-                    dbias[3 * h + j] += dhn;
-                    // The direct path h_prev → h; the path through W_hh is added below.
-                    dh[o + j] = d * z;
-                }
+                let (o, i) = (b * h, base + b * h);
+                let hp = if t == 0 {
+                    &zeros[..]
+                } else {
+                    &c.hs[i - b_n * h..i - b_n * h + h]
+                };
+                grad_row(
+                    h,
+                    (
+                        &c.r[i..i + h],
+                        &c.z[i..i + h],
+                        &c.n[i..i + h],
+                        &c.hn[i..i + h],
+                    ),
+                    hp,
+                    &mut dh[o..o + h],
+                    &mut dgi_t[3 * o..3 * o + 3 * h],
+                    &mut dgh_t[3 * o..3 * o + 3 * h],
+                    &mut dbias,
+                );
             }
             if t > 0 {
                 // dh_prev += dgh_t · W_hh ([B, 3H] × [3H, H]).
