@@ -248,7 +248,15 @@ thread_local! {
 /// A buffer of `len` elements whose contents the caller overwrites in full (they are
 /// arbitrary on return).
 fn take(len: usize) -> Vec<f32> {
-    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    // The smallest pooled buffer that is big enough, else the biggest (grown below).
+    let mut v = POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let fits = (0..p.len())
+            .filter(|&i| p[i].len() >= len)
+            .min_by_key(|&i| p[i].len());
+        let pick = fits.or_else(|| (0..p.len()).max_by_key(|&i| p[i].len()));
+        pick.map(|i| p.swap_remove(i)).unwrap_or_default()
+    });
     // Old contents are left in place (callers overwrite every element): no memset per batch.
     if v.len() >= len {
         v.truncate(len);
