@@ -43,10 +43,15 @@ TOML
 declare -A wall
 for jobs in 1 2; do
     start=$(date +%s.%N)
-    "$bin" sweep "$work/grid.toml" --store "$work/store-j$jobs" --jobs "$jobs" --quiet
+    # CPU time too: if it stays flat from jobs 1 to 2, a missing speed-up is the machine's
+    # other load, not extra threads or contention inside aerocast.
+    /usr/bin/time -f '%U %S' -o "$work/cpu-j$jobs" \
+        "$bin" sweep "$work/grid.toml" --store "$work/store-j$jobs" --jobs "$jobs" --quiet
     end=$(date +%s.%N)
     wall[$jobs]=$(echo "$end - $start" | bc)
-    printf 'jobs %d: %6.1f s wall\n' "$jobs" "${wall[$jobs]}"
+    read -r user sys < "$work/cpu-j$jobs"
+    printf 'jobs %d: %6.1f s wall, %6.1f s CPU (user + sys)\n' "$jobs" "${wall[$jobs]}" \
+        "$(echo "$user + $sys" | bc)"
 done
 printf 'speed-up jobs 2 vs 1: %.2fx\n' "$(echo "${wall[1]} / ${wall[2]}" | bc -l)"
 "$bin" report --best --store "$work/store-j2" | head -20
