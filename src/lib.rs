@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod output;
 pub mod plot;
 pub mod prune;
+pub mod reference;
 pub mod report;
 pub mod search;
 pub mod signals;

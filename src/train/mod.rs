@@ -2,6 +2,7 @@
 //! a validation pass per epoch, and metrics in original units at the end.
 
 pub mod config;
+pub mod gru;
 pub mod model;
 pub mod windows;
 
@@ -185,10 +186,12 @@ pub fn predict(
     cfg: &TrainConfig,
     device: &Device,
 ) -> candle_core::Result<Vec<f32>> {
+    // Weights detached: no autograd graph, no activations kept for a backward pass.
+    let model = model.detached();
     let mut out = Vec::with_capacity(targets.len());
     for chunk in targets.chunks(EVAL_BATCH) {
         let (x, _) = batch_tensors(data, chunk, cfg, device)?;
-        out.extend(model.forward(&x)?.detach().to_vec1::<f32>()?);
+        out.extend(model.forward(&x)?.to_vec1::<f32>()?);
     }
     Ok(out)
 }

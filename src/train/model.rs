@@ -1,13 +1,13 @@
 //! The forecaster: stacked GRU layers and a linear head on the last hidden state.
 
+use super::gru::Gru;
 use candle_core::{Result, Tensor, Var};
-use candle_nn::rnn::{GRU, GRUConfig, RNN, gru};
 use candle_nn::{Linear, Module, VarBuilder, VarMap, linear};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub struct GruForecaster {
-    layers: Vec<GRU>,
+    layers: Vec<Gru>,
     head: Linear,
 }
 
@@ -21,12 +21,7 @@ impl GruForecaster {
         let layers = (0..num_layers)
             .map(|l| {
                 let in_dim = if l == 0 { input_dim } else { hidden_dim };
-                gru(
-                    in_dim,
-                    hidden_dim,
-                    GRUConfig::default(),
-                    vb.pp(format!("gru{l}")),
-                )
+                Gru::new(in_dim, hidden_dim, vb.pp(format!("gru{l}")))
             })
             .collect::<Result<Vec<_>>>()?;
         let head = linear(hidden_dim, 1, vb.pp("head"))?;
@@ -35,18 +30,37 @@ impl GruForecaster {
 
     /// `[batch, window, features]` → one forecast per window, `[batch]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut input = x.clone();
-        let mut last = None;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let states = layer.seq(&input)?;
-            if l + 1 < self.layers.len() {
-                let hs = states.iter().map(|s| s.h.clone()).collect::<Vec<_>>();
-                input = Tensor::stack(&hs, 1)?;
-            }
-            last = states.last().map(|s| s.h.clone());
+        let (batch, steps, features) = x.dims3()?;
+        if steps == 0 || self.layers.is_empty() {
+            candle_core::bail!(
+                "a model needs at least one layer and a window of at least one step"
+            );
         }
-        let h = last.expect("a model has at least one layer and a window at least one step");
-        self.head.forward(&h)?.squeeze(1)
+        // Time-major rows (step t of sequence b at row t·batch + b): each layer projects all
+        // steps in one matmul and hands all its hidden states to the next as they are.
+        let mut input = x
+            .transpose(0, 1)?
+            .contiguous()?
+            .reshape((steps * batch, features))?;
+        let (top, lower) = self.layers.split_last().expect("checked above");
+        for layer in lower {
+            input = layer.forward_time_major(&input, steps, batch)?;
+        }
+        self.head
+            .forward(&top.forward_last(&input, steps, batch)?)?
+            .squeeze(1)
+    }
+
+    /// The same model cut from the autograd graph, for forward passes that need no gradients
+    /// (validation, prediction): nothing is recorded and no activations are kept.
+    pub fn detached(&self) -> Self {
+        Self {
+            layers: self.layers.iter().map(Gru::detached).collect(),
+            head: Linear::new(
+                self.head.weight().detach(),
+                self.head.bias().map(Tensor::detach),
+            ),
+        }
     }
 }
 
