@@ -194,6 +194,8 @@ fn run_left_running_by_a_dead_process_is_marked_killed_and_rerun() {
             [&victim],
         )
         .unwrap();
+        conn.execute("UPDATE sweeps SET status = 'running', pid = 999999999", [])
+            .unwrap();
     }
     let s = summary(&sb.sweep().success());
     assert_eq!(
@@ -212,6 +214,19 @@ fn run_left_running_by_a_dead_process_is_marked_killed_and_rerun() {
         .unwrap();
     assert_eq!(old["status"], "killed");
     assert_eq!(runs.iter().filter(|r| r["status"] == "finished").count(), 4);
+    let conn = rusqlite::Connection::open(sb.store().join("aerocast.db")).unwrap();
+    let statuses: Vec<String> = conn
+        .prepare("SELECT status FROM sweeps ORDER BY started_at")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        statuses,
+        vec!["killed", "finished"],
+        "the dead sweep is closed, the live one not"
+    );
 }
 
 #[test]

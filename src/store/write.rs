@@ -113,6 +113,25 @@ impl Store {
                 killed += 1;
             }
         }
+        // Sweeps of dead processes on this host were never closed: say so. Other hosts' sweeps
+        // have no heartbeat to judge by and are left as they are.
+        let open: Vec<(String, u32)> = tx
+            .prepare(
+                "SELECT sweep_id, pid FROM sweeps
+                 WHERE experiment_id = ?1 AND status = 'running' AND host = ?2",
+            )?
+            .query_map(params![experiment_id, self.host], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (sweep_id, pid) in open {
+            if !process_exists(pid) {
+                tx.execute(
+                    "UPDATE sweeps SET status = 'killed', ended_at = ?2 WHERE sweep_id = ?1",
+                    params![sweep_id, now()],
+                )?;
+            }
+        }
         tx.commit()?;
         Ok(killed)
     }
