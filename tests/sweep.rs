@@ -278,3 +278,39 @@ fn store_location_flag_beats_env_beats_spec() {
     assert!(sb.path("from-flag/aerocast.db").is_file());
     assert!(!sb.path("from-env-2").exists());
 }
+
+#[test]
+fn hostile_experiment_names_write_nothing_outside_the_store() {
+    let name = "../../escape/<script>alert(1)</script>/..";
+    let spec = spec_text("[0.01]")
+        .replace("name = \"tiny\"", &format!("name = {name:?}"))
+        .replace("seed = [0, 1]", "seed = [0]")
+        .replace("hidden_dim = [4, 8]", "hidden_dim = [4]");
+    let sb = Sandbox::new(&spec);
+    sb.sweep().success();
+    sb.cmd(&["report"]).assert().success();
+
+    let mut outside = Vec::new();
+    for entry in std::fs::read_dir(sb.dir.path()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if !["store", "spec.toml", "weather.csv"].contains(&name.as_str()) {
+            outside.push(name);
+        }
+    }
+    assert!(outside.is_empty(), "written beside the store: {outside:?}");
+    let escaped: Vec<_> = std::fs::read_dir(sb.dir.path().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("escape"))
+        .collect();
+    assert!(escaped.is_empty(), "written above the sandbox: {escaped:?}");
+    let reports: Vec<_> = std::fs::read_dir(sb.store().join("reports"))
+        .unwrap()
+        .collect();
+    assert_eq!(reports.len(), 1, "one report folder, inside the store");
+    let runs = sb.runs();
+    assert_eq!(
+        runs[0]["experiment"], name,
+        "the name itself is kept as text"
+    );
+}
