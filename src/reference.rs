@@ -65,6 +65,7 @@ pub fn config(hidden_dim: usize, epochs: usize, lr: f64, seed: u64) -> TrainConf
         optimizer: Optimizer::Adam,
         weight_decay: 0.0,
         num_layers: 1,
+        dropout: 0.0,
         hidden_dim,
         lr,
         seed,

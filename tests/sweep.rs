@@ -314,3 +314,37 @@ fn hostile_experiment_names_write_nothing_outside_the_store() {
         "the name itself is kept as text"
     );
 }
+
+#[test]
+fn dropout_is_seeded_and_changes_training() {
+    let spec = spec_text("[0.01]")
+        .replace("seed = [0, 1]", "seed = [0]")
+        .replace(
+            "hidden_dim = [4, 8]",
+            "hidden_dim = [8]\ndropout = [0.0, 0.3]",
+        );
+    let rmse = |sb: &Sandbox| -> Vec<(f64, f64)> {
+        sb.sweep().success();
+        let mut v: Vec<(f64, f64)> = sb
+            .runs()
+            .iter()
+            .map(|r| {
+                let m = &r["metrics"];
+                (
+                    r["params"]["dropout"].as_f64().unwrap(),
+                    m["val_rmse"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v
+    };
+    let a = rmse(&Sandbox::new(&spec));
+    assert_eq!(a.len(), 2);
+    assert_ne!(a[0].1, a[1].1, "dropout changes training");
+    assert_eq!(a, rmse(&Sandbox::new(&spec)), "and is reproducible");
+
+    let bad = Sandbox::new(&spec.replace("dropout = [0.0, 0.3]", "dropout = [1.0]"));
+    let out = bad.cmd(&["sweep", "spec.toml", "--quiet"]).assert().code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("below 1"));
+}

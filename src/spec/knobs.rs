@@ -31,6 +31,8 @@ pub enum Kind {
         positive: bool,
     },
     Choice(&'static [&'static str]),
+    /// A probability: 0 <= p < 1.
+    Fraction,
 }
 
 #[derive(Debug)]
@@ -82,6 +84,12 @@ pub const KNOBS: &[Knob] = &[
         Section::Train,
         Kind::Int { min: 1 },
         Some(Default::Int(1)),
+    ),
+    knob(
+        "dropout",
+        Section::Train,
+        Kind::Fraction,
+        Some(Default::Float(0.0)),
     ),
     knob("hidden_dim", Section::Train, Kind::Int { min: 1 }, None),
     knob("lr", Section::Train, Kind::Float { positive: true }, None),
@@ -166,6 +174,26 @@ impl Knob {
                 }
             }
             (Kind::Float { .. }, other) => Err(format!(
+                "`{}` must be a number, got {}",
+                self.name,
+                describe(other)
+            )),
+            (Kind::Fraction, toml::Value::Float(_) | toml::Value::Integer(_)) => {
+                let v = match value {
+                    toml::Value::Float(f) => *f,
+                    toml::Value::Integer(i) => *i as f64,
+                    _ => unreachable!(),
+                };
+                if (0.0..1.0).contains(&v) {
+                    Ok(ParamValue::Float(v))
+                } else {
+                    Err(format!(
+                        "`{}` must be at least 0 and below 1, got {v}",
+                        self.name
+                    ))
+                }
+            }
+            (Kind::Fraction, other) => Err(format!(
                 "`{}` must be a number, got {}",
                 self.name,
                 describe(other)

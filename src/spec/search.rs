@@ -203,7 +203,7 @@ pub fn domain(knob: &Knob, raw: &RawDistribution) -> Result<Domain, String> {
         ParamValue::Str(_) => f64::NAN,
     };
     let (lo, hi) = (as_f64(&min_v), as_f64(&max_v));
-    let is_float = matches!(knob.kind, Kind::Float { .. });
+    let is_float = matches!(knob.kind, Kind::Float { .. } | Kind::Fraction);
     let is_int = matches!(knob.kind, Kind::Int { .. });
     let domain = match dist {
         "uniform" if is_float => Domain::Uniform { min: lo, max: hi },

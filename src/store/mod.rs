@@ -71,7 +71,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL lets readers work beside a writer; NORMAL sync is safe under WAL (a power cut can
         // lose the last commits, never corrupt) and avoids the lock stalls of FULL.
-        conn.pragma_update(None, "journal_mode", "WAL")
+        enable_wal(&conn)
             .map_err(|e| InputError::usage(&db.display().to_string(), e.to_string()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -100,6 +100,27 @@ impl Store {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: SQLite rolls back.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Switches a connection to WAL. Two processes creating the same store at once can race on the
+/// switch, and SQLite answers that race with "locked" without consulting the busy timeout, so
+/// retry until the timeout has passed.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

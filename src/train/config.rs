@@ -20,6 +20,8 @@ pub struct TrainConfig {
     pub optimizer: Optimizer,
     pub weight_decay: f64,
     pub num_layers: usize,
+    /// Probability of zeroing each unit of the last hidden state while training.
+    pub dropout: f64,
     pub hidden_dim: usize,
     pub lr: f64,
     pub seed: u64,
@@ -39,6 +41,7 @@ impl TrainConfig {
             },
             weight_decay: float(p, "weight_decay")?,
             num_layers: int(p, "num_layers")?,
+            dropout: float(p, "dropout")?,
             hidden_dim: int(p, "hidden_dim")?,
             lr: float(p, "lr")?,
             seed: int(p, "seed")? as u64,

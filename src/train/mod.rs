@@ -12,8 +12,8 @@ pub use windows::{Normalisation, Prepared};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer as _, ParamsAdamW, VarBuilder, VarMap};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Validation windows per forward pass: bounds memory on long series.
@@ -105,7 +105,8 @@ pub fn train(
         let mut sum = 0.0;
         for chunk in order.chunks(cfg.batch_size) {
             let (x, y) = batch_tensors(data, chunk, cfg, &device)?;
-            let loss = candle_nn::loss::mse(&model.forward(&x)?, &y)?;
+            let mask = dropout_mask(&mut rng, chunk.len(), cfg, &device)?;
+            let loss = candle_nn::loss::mse(&model.forward_masked(&x, mask.as_ref())?, &y)?;
             let value = loss.to_scalar::<f32>()? as f64;
             if !value.is_finite() {
                 return Err(TrainError::Diverged {
@@ -162,6 +163,30 @@ pub fn train(
         val_rmse,
         val_mae,
     })
+}
+
+/// An inverted-dropout mask from the run's own generator (candle's cannot be seeded), or
+/// `None` without dropout, which leaves the generator's stream untouched.
+fn dropout_mask(
+    rng: &mut ChaCha8Rng,
+    batch: usize,
+    cfg: &TrainConfig,
+    device: &Device,
+) -> candle_core::Result<Option<Tensor>> {
+    if cfg.dropout <= 0.0 {
+        return Ok(None);
+    }
+    let keep = (1.0 / (1.0 - cfg.dropout)) as f32;
+    let mask: Vec<f32> = (0..batch * cfg.hidden_dim)
+        .map(|_| {
+            if rng.random::<f64>() < cfg.dropout {
+                0.0
+            } else {
+                keep
+            }
+        })
+        .collect();
+    Tensor::from_vec(mask, (batch, cfg.hidden_dim), device).map(Some)
 }
 
 fn batch_tensors(

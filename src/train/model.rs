@@ -30,6 +30,12 @@ impl GruForecaster {
 
     /// `[batch, window, features]` → one forecast per window, `[batch]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_masked(x, None)
+    }
+
+    /// As `forward`, with the last hidden state multiplied by `mask` (`[batch, hidden]`,
+    /// inverted-dropout scaled) before the head.
+    pub fn forward_masked(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (batch, steps, features) = x.dims3()?;
         if steps == 0 || self.layers.is_empty() {
             candle_core::bail!(
@@ -46,9 +52,12 @@ impl GruForecaster {
         for layer in lower {
             input = layer.forward_time_major(&input, steps, batch)?;
         }
-        self.head
-            .forward(&top.forward_last(&input, steps, batch)?)?
-            .squeeze(1)
+        let last = top.forward_last(&input, steps, batch)?;
+        let last = match mask {
+            Some(m) => (last * m)?,
+            None => last,
+        };
+        self.head.forward(&last)?.squeeze(1)
     }
 
     /// The same model cut from the autograd graph, for forward passes that need no gradients
