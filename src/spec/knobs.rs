@@ -158,11 +158,7 @@ impl Knob {
                 describe(other)
             )),
             (Kind::Float { positive }, toml::Value::Float(_) | toml::Value::Integer(_)) => {
-                let v = match value {
-                    toml::Value::Float(f) => *f,
-                    toml::Value::Integer(i) => *i as f64,
-                    _ => unreachable!(),
-                };
+                let v = as_number(value);
                 if !v.is_finite() {
                     Err(format!("`{}` must be a finite number, got {v}", self.name))
                 } else if positive && v <= 0.0 {
@@ -179,11 +175,7 @@ impl Knob {
                 describe(other)
             )),
             (Kind::Fraction, toml::Value::Float(_) | toml::Value::Integer(_)) => {
-                let v = match value {
-                    toml::Value::Float(f) => *f,
-                    toml::Value::Integer(i) => *i as f64,
-                    _ => unreachable!(),
-                };
+                let v = as_number(value);
                 if (0.0..1.0).contains(&v) {
                     Ok(ParamValue::Float(v))
                 } else {
@@ -217,6 +209,15 @@ impl Knob {
                 describe(other)
             )),
         }
+    }
+}
+
+/// A TOML integer or float as f64 (callers have matched one of the two).
+fn as_number(value: &toml::Value) -> f64 {
+    match value {
+        toml::Value::Float(f) => *f,
+        toml::Value::Integer(i) => *i as f64,
+        _ => f64::NAN,
     }
 }
 
