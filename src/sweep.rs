@@ -13,12 +13,11 @@ use crate::search::{self, Observation, Sampler};
 use crate::signals;
 use crate::spec::Spec;
 use crate::spec::knobs::ParamValue;
-use crate::store::{Claim, RunFilter, STUDY_TAG, Store, SweepInfo, TRIAL_TAG};
+use crate::store::{Claim, STUDY_TAG, Store, SweepInfo, TRIAL_TAG};
 use crate::train::{self, Next, Prepared, TrainConfig, windows};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -190,7 +189,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     })?;
     let reaped = store.reap_stale(experiment_id)?;
 
-    let done = finished_keys(&store, &spec.experiment)?;
+    let done = store.finished_keys(&spec.experiment)?;
     let pending: Vec<&Slot> = plan
         .slots
         .iter()
@@ -294,19 +293,6 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     summary.best = best_run(&store, spec)?;
     summary.wall_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
-}
-
-fn finished_keys(store: &Store, experiment: &str) -> Result<HashSet<String>> {
-    let filter = RunFilter {
-        experiment: Some(experiment.to_string()),
-        status: Some("finished".to_string()),
-        sweep_id: None,
-    };
-    Ok(store
-        .runs(&filter)?
-        .into_iter()
-        .map(|r| r.job_key)
-        .collect())
 }
 
 fn to_params(json: &std::collections::BTreeMap<String, serde_json::Value>) -> Params {

@@ -158,14 +158,7 @@ pub fn line_chart(path: &Path, c: &LineChart, lines: &[Line]) -> Result<()> {
         }
     }
     if lines.iter().any(|l| l.legend.is_some()) {
-        chart
-            .configure_series_labels()
-            .position(c.legend_at.clone())
-            .label_font(("sans-serif", LABEL_FONT))
-            .border_style(BLACK.mix(0.4))
-            .background_style(WHITE.mix(0.9))
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut chart, c.legend_at.clone())?;
     }
     root.present().map_err(plot_err)?;
     Ok(())
@@ -300,14 +293,7 @@ pub fn error_bar_chart(path: &Path, c: &ErrChart, series: &[ErrSeries]) -> Resul
             }
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(("sans-serif", LABEL_FONT))
-        .border_style(BLACK.mix(0.4))
-        .background_style(WHITE.mix(0.9))
-        .draw()
-        .map_err(plot_err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present().map_err(plot_err)?;
     Ok(())
 }
@@ -441,6 +427,19 @@ fn gradient(t: f64) -> RGBColor {
 
 type Chart2d<'a, 'b> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The legend every chart uses: framed, on a translucent background.
+fn draw_legend<'a, 'b: 'a>(chart: &mut Chart2d<'a, 'b>, at: SeriesLabelPosition) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(at)
+        .label_font(("sans-serif", LABEL_FONT))
+        .border_style(BLACK.mix(0.4))
+        .background_style(WHITE.mix(0.9))
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
+}
 
 /// Round y values for ticks between `lo` and `hi`: multiples of 1, 2 or 5 × 10^k on a linear
 /// axis; 1, 2, 5 × 10^k on a log axis (whose coordinates are log10 values). Returns

@@ -20,7 +20,7 @@ impl Asha {
 }
 
 impl Pruner for Asha {
-    fn check(&self, curve: &[f64], others: &[Vec<f64>]) -> Option<String> {
+    fn check(&self, curve: &[f64], others: &[&[f64]]) -> Option<String> {
         let epoch = curve.len();
         if epoch == 0 || !self.is_rung(epoch) {
             return None;
@@ -47,6 +47,7 @@ impl Pruner for Asha {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prune::refs;
 
     #[test]
     fn rungs_grow_geometrically() {
@@ -66,10 +67,10 @@ mod tests {
         };
         let others: Vec<Vec<f64>> = [0.1, 0.2, 0.3, 0.4, 0.5].iter().map(|&v| vec![v]).collect();
         // Six values at rung 1: the best two go on.
-        assert!(asha.check(&[0.15], &others).is_none());
-        assert!(asha.check(&[0.25], &others).is_some());
+        assert!(asha.check(&[0.15], &refs(&others)).is_none());
+        assert!(asha.check(&[0.25], &refs(&others)).is_some());
         // Between rungs nothing is judged.
-        assert!(asha.check(&[9.0, 9.0], &others).is_none());
+        assert!(asha.check(&[9.0, 9.0], &refs(&others)).is_none());
         // The first run at a rung is the best there.
         assert!(asha.check(&[5.0], &[]).is_none());
     }

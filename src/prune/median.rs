@@ -11,7 +11,7 @@ pub struct Median {
 }
 
 impl Pruner for Median {
-    fn check(&self, curve: &[f64], others: &[Vec<f64>]) -> Option<String> {
+    fn check(&self, curve: &[f64], others: &[&[f64]]) -> Option<String> {
         let epoch = curve.len();
         if epoch <= self.warmup_epochs {
             return None;
@@ -34,6 +34,7 @@ impl Pruner for Median {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prune::refs;
 
     fn pruner() -> Median {
         Median {
@@ -51,13 +52,13 @@ mod tests {
         ];
         let losing = [1.5, 1.4, 1.3];
         assert!(
-            pruner().check(&losing[..2], &others).is_none(),
+            pruner().check(&losing[..2], &refs(&others)).is_none(),
             "still warming up"
         );
-        let reason = pruner().check(&losing, &others).unwrap();
+        let reason = pruner().check(&losing, &refs(&others)).unwrap();
         assert!(reason.contains("epoch 3"), "{reason}");
         let winning = [1.0, 0.7, 0.55];
-        assert!(pruner().check(&winning, &others).is_none());
+        assert!(pruner().check(&winning, &refs(&others)).is_none());
     }
 
     #[test]
@@ -68,13 +69,15 @@ mod tests {
             vec![1.2, 0.9, 0.6],
         ];
         // Worse at epoch 3 than the median (0.6), but its best so far (0.5) is not.
-        assert!(pruner().check(&[0.5, 0.9, 0.9], &others).is_none());
+        assert!(pruner().check(&[0.5, 0.9, 0.9], &refs(&others)).is_none());
         assert!(
-            pruner().check(&[1.5, 1.4, 1.3], &others[..2]).is_none(),
+            pruner()
+                .check(&[1.5, 1.4, 1.3], &refs(&others[..2]))
+                .is_none(),
             "two runs are too few"
         );
         // Runs that stopped before this epoch do not count.
         let short = vec![vec![1.0, 0.8], vec![1.0, 0.7], vec![1.0, 0.7], vec![1.0]];
-        assert!(pruner().check(&[1.5, 1.4, 1.3], &short).is_none());
+        assert!(pruner().check(&[1.5, 1.4, 1.3], &refs(&short)).is_none());
     }
 }

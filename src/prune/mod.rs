@@ -15,13 +15,13 @@ pub use median::Median;
 pub trait Pruner: Send + Sync {
     /// `curve[k]` is the run's metric after epoch k+1; `others` are other runs' curves.
     /// Returns why the run should stop, or `None` to go on.
-    fn check(&self, curve: &[f64], others: &[Vec<f64>]) -> Option<String>;
+    fn check(&self, curve: &[f64], others: &[&[f64]]) -> Option<String>;
 }
 
 pub struct NoPruning;
 
 impl Pruner for NoPruning {
-    fn check(&self, _: &[f64], _: &[Vec<f64>]) -> Option<String> {
+    fn check(&self, _: &[f64], _: &[&[f64]]) -> Option<String> {
         None
     }
 }
@@ -63,14 +63,13 @@ impl Curves {
     ) -> Option<String> {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         runs.entry(run_id.to_string()).or_default().push(value);
-        let curve = runs[run_id].clone();
-        let others: Vec<Vec<f64>> = runs
+        // Judged under the lock on borrowed curves: a check is a few comparisons per run.
+        let others: Vec<&[f64]> = runs
             .iter()
             .filter(|(id, _)| id.as_str() != run_id)
-            .map(|(_, c)| c.clone())
+            .map(|(_, c)| c.as_slice())
             .collect();
-        drop(runs);
-        pruner.check(&curve, &others)
+        pruner.check(&runs[run_id], &others)
     }
 }
 
@@ -87,4 +86,10 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     })
+}
+
+/// Borrowed views of owned curves, as `Pruner::check` takes them.
+#[cfg(test)]
+fn refs(curves: &[Vec<f64>]) -> Vec<&[f64]> {
+    curves.iter().map(Vec::as_slice).collect()
 }

@@ -5,7 +5,7 @@ use super::Store;
 use anyhow::Result;
 use rusqlite::{OptionalExtension, params_from_iter, types::Value};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
@@ -231,6 +231,19 @@ pub const STUDY_TAG: &str = "aerocast.study";
 pub const TRIAL_TAG: &str = "aerocast.trial";
 
 impl Store {
+    /// Job keys with a finished run in `experiment`: what a rerun skips.
+    pub fn finished_keys(&self, experiment: &str) -> Result<HashSet<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT r.job_key FROM runs r JOIN experiments e USING (experiment_id)
+             WHERE e.name = ?1 AND r.status = 'finished'",
+        )?;
+        let keys = stmt
+            .query_map([experiment], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(keys)
+    }
+
     /// Finished and pruned runs of a study: params and final `metric`, for adaptive samplers.
     pub fn study_observations(
         &self,

@@ -92,6 +92,7 @@ pub fn train(
         },
     )?;
     let l2 = if decoupled { 0.0 } else { cfg.weight_decay };
+    let vars = varmap.all_vars();
     // A separate stream from weight init, so changing one never shifts the other.
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_5eed_5eed_5eed);
     let mut order: Vec<usize> = data.train_targets(cfg.window, cfg.horizon).collect();
@@ -118,10 +119,10 @@ pub fn train(
             sum += value * chunk.len() as f64;
             let mut grads = loss.backward()?;
             if l2 > 0.0 {
-                for var in varmap.all_vars() {
-                    if let Some(g) = grads.get(&var) {
+                for var in &vars {
+                    if let Some(g) = grads.get(var) {
                         let g = (g + (var.as_tensor() * l2)?)?;
-                        grads.insert(&var, g);
+                        grads.insert(var, g);
                     }
                 }
             }
