@@ -21,6 +21,16 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, b
 use candle_nn::VarBuilder;
 use std::sync::Mutex;
 
+mod kernels;
+mod matmul;
+mod packed;
+mod pool;
+
+use kernels::{Activations, Saved};
+use matmul::gemm;
+use packed::{PackedRhs, gemm_packed};
+use pool::{Buf, take};
+
 #[derive(Debug, Clone)]
 pub struct Gru {
     w_ih: Tensor,
@@ -99,12 +109,12 @@ impl Gru {
 /// What the forward pass keeps for the backward pass, each `[T·B, ·]`: the input projection's
 /// gate pre-activations are not needed, only the activations and hidden states.
 struct Cache {
-    r: Vec<f32>,
-    z: Vec<f32>,
-    n: Vec<f32>,
+    r: Buf,
+    z: Buf,
+    n: Buf,
     /// `h W_hnᵀ + b_hn`.
-    hn: Vec<f32>,
-    hs: Vec<f32>,
+    hn: Buf,
+    hs: Buf,
 }
 
 /// A whole GRU layer as one candle op: `(x [T·B, F], [W_ih | W_hh] [3H, F+H], bias [4H])`
@@ -127,168 +137,6 @@ struct GruSeq {
     cache: Mutex<Option<Cache>>,
 }
 
-/// One batch row of one step: gates from the projections, the new hidden state, and the
-/// activations backward needs. All slices have length `h` (`gi`, `gh`: `3h`; `bias`: `4h`),
-/// which lets the compiler drop bounds checks and vectorise the loop (with [`exp`] inlined).
-#[inline(always)]
-fn gate_row(
-    h: usize,
-    gi: &[f32],
-    gh: &[f32],
-    bias: &[f32],
-    hp: &[f32],
-    h_next: &mut [f32],
-    (r_o, z_o, n_o, hn_o): (&mut [f32], &mut [f32], &mut [f32], &mut [f32]),
-) {
-    let (gi_r, gi_z, gi_n) = (&gi[..h], &gi[h..2 * h], &gi[2 * h..3 * h]);
-    let (gh_r, gh_z, gh_n) = (&gh[..h], &gh[h..2 * h], &gh[2 * h..3 * h]);
-    let (b_r, b_z, b_in, b_hn) = (
-        &bias[..h],
-        &bias[h..2 * h],
-        &bias[2 * h..3 * h],
-        &bias[3 * h..4 * h],
-    );
-    let (hp, h_next) = (&hp[..h], &mut h_next[..h]);
-    let (r_o, z_o, n_o, hn_o) = (&mut r_o[..h], &mut z_o[..h], &mut n_o[..h], &mut hn_o[..h]);
-    for j in 0..h {
-        let r = sigmoid(gi_r[j] + b_r[j] + gh_r[j]);
-        let z = sigmoid(gi_z[j] + b_z[j] + gh_z[j]);
-        let hn = gh_n[j] + b_hn[j];
-        let n = tanh(gi_n[j] + b_in[j] + r * hn);
-        h_next[j] = n + z * (hp[j] - n);
-        r_o[j] = r;
-        z_o[j] = z;
-        n_o[j] = n;
-        hn_o[j] = hn;
-    }
-}
-
-/// Backward through one batch row of one step. `dh` holds ∂L/∂h_t on entry and the direct
-/// part of ∂L/∂h_{t−1} (through z) on return; the part through `W_hh` is added by the caller.
-#[inline(always)]
-fn grad_row(
-    h: usize,
-    (r, z, n, hn): (&[f32], &[f32], &[f32], &[f32]),
-    hp: &[f32],
-    dh: &mut [f32],
-    dgi: &mut [f32],
-    dgh: &mut [f32],
-    dbias: &mut [f32],
-) {
-    let (r, z, n, hn, hp, dh) = (&r[..h], &z[..h], &n[..h], &hn[..h], &hp[..h], &mut dh[..h]);
-    let (dgi_r, rest) = dgi[..3 * h].split_at_mut(h);
-    let (dgi_z, dgi_n) = rest.split_at_mut(h);
-    let (dgh_r, rest) = dgh[..3 * h].split_at_mut(h);
-    let (dgh_z, dgh_n) = rest.split_at_mut(h);
-    let (db_r, rest) = dbias[..4 * h].split_at_mut(h);
-    let (db_z, rest) = rest.split_at_mut(h);
-    let (db_in, db_hn) = rest.split_at_mut(h);
-    for j in 0..h {
-        let d = dh[j];
-        let dn_pre = d * (1.0 - z[j]) * (1.0 - n[j] * n[j]);
-        let dz_pre = d * (hp[j] - n[j]) * z[j] * (1.0 - z[j]);
-        let dr_pre = dn_pre * hn[j] * r[j] * (1.0 - r[j]);
-        let dhn = dn_pre * r[j];
-        dgi_r[j] = dr_pre;
-        dgi_z[j] = dz_pre;
-        dgi_n[j] = dn_pre;
-        dgh_r[j] = dr_pre;
-        dgh_z[j] = dz_pre;
-        dgh_n[j] = dhn;
-        db_r[j] += dr_pre;
-        db_z[j] += dz_pre;
-        db_in[j] += dn_pre;
-        db_hn[j] += dhn;
-        dh[j] = d * z[j];
-    }
-}
-
-/// e^x for f32, Cephes' `expf` polynomial (relative error ~1e-7 over the range used), written
-/// without calls or branches so the gate loop vectorises; libm's `expf` is a call per element.
-/// Inputs are clamped to [−87, 88], where e^x stays a normal f32.
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5·2²³: adding and subtracting it rounds to the nearest integer.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let k = (x * LOG2E + ROUND) - ROUND;
-    let r = x - k * LN2_HI - k * LN2_LO;
-    let p = 1.987_569_2e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
-    let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((k as i32 + 127) as u32) << 23)
-}
-
-#[inline(always)]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
-}
-
-/// tanh as 2·σ(2x) − 1: libm's `tanhf` (a call per element, via `expm1f`) was ~3× slower
-/// than an `expf`-based form in `examples/tanh_vs_sigmoid.rs`; this one also vectorises.
-/// Absolute error stays below 1e-6.
-#[inline(always)]
-fn tanh(x: f32) -> f32 {
-    2.0 / (1.0 + exp(-2.0 * x)) - 1.0
-}
-
-thread_local! {
-    /// Activation buffers of finished batches, reused so the next batch neither page-faults
-    /// fresh memory in nor pays for zeroing it (they are multi-megabyte at hidden 64).
-    static POOL: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A buffer of `len` elements whose contents the caller overwrites in full (they are
-/// arbitrary on return).
-fn take(len: usize) -> Vec<f32> {
-    // The smallest pooled buffer that is big enough, else the biggest (grown below).
-    let mut v = POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        let fits = (0..p.len())
-            .filter(|&i| p[i].len() >= len)
-            .min_by_key(|&i| p[i].len());
-        let pick = fits.or_else(|| (0..p.len()).max_by_key(|&i| p[i].len()));
-        pick.map(|i| p.swap_remove(i)).unwrap_or_default()
-    });
-    // Old contents are left in place (callers overwrite every element): no memset per batch.
-    if v.len() >= len {
-        v.truncate(len);
-    } else {
-        v.resize(len, 0.0);
-    }
-    v
-}
-
-fn give(v: Vec<f32>) {
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() < 16 {
-            p.push(v);
-        }
-    });
-}
-
-impl Drop for Cache {
-    fn drop(&mut self) {
-        for v in [
-            &mut self.r,
-            &mut self.z,
-            &mut self.n,
-            &mut self.hn,
-            &mut self.hs,
-        ] {
-            give(std::mem::take(v));
-        }
-    }
-}
-
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
         bail!("GruSeq: {what} must be f32")
@@ -296,53 +144,6 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]>
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&v[a..b]),
         None => bail!("GruSeq: {what} must be contiguous"),
-    }
-}
-
-/// `dst (+)= lhs[m,k] · rhs[k,n]`, every operand given as (slice, row stride, column stride);
-/// one thread.
-#[allow(clippy::too_many_arguments)]
-fn gemm(
-    (m, n, k): (usize, usize, usize),
-    (dst, dst_rs): (&mut [f32], usize),
-    accumulate: bool,
-    (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
-    (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
-) {
-    if m * n * k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                dst[i * dst_rs..][..n].fill(0.0);
-            }
-        }
-        return;
-    }
-    assert!(dst.len() >= (m - 1) * dst_rs + n && n <= dst_rs);
-    assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
     }
 }
 
@@ -369,96 +170,80 @@ impl CustomOp3 for GruSeq {
         }
         let wc = f + h; // row stride of [W_ih | W_hh]
         let len = t_n * b_n * h;
-        // Input projection of every step: gi = x · W_ihᵀ ([T·B, F] × [F, 3H]).
-        let mut gi = take(t_n * b_n * 3 * h);
-        gemm(
-            (t_n * b_n, 3 * h, f),
-            (&mut gi, 3 * h),
-            false,
-            (x, f, 1),
-            (w, 1, wc),
-        );
+        // The step's input projection, gi = x_t · W_ihᵀ ([B, F] × [F, 3H]).
+        let mut gi = take(b_n * 3 * h);
+        let w_ih_t = PackedRhs::new(f, 3 * h, (w, 1, wc));
         let mut hs = take(len);
         let mut cache = self.keep.then(|| Cache {
             r: take(len),
             z: take(len),
             n: take(len),
             hn: take(len),
-            hs: Vec::new(),
+            hs: take(0),
         });
         let mut gh = take(b_n * 3 * h);
-        let zeros = vec![0f32; h];
-        let mut scratch = vec![0f32; 4 * h];
+        let w_hh_t = PackedRhs::new(h, 3 * h, (&w[f..], 1, wc));
+        // The state before the first step, and where activations go when nothing will be
+        // differentiated.
+        let mut zeros = take(b_n * h);
+        zeros.fill(0.0);
+        let mut scratch = take(if cache.is_some() { 0 } else { 4 * b_n * h });
         for t in 0..t_n {
             let (done, rest) = hs.split_at_mut(t * b_n * h);
-            let h_prev = if t == 0 {
-                None
-            } else {
-                Some(&done[(t - 1) * b_n * h..])
+            let h_prev = match t {
+                0 => &zeros[..],
+                _ => &done[(t - 1) * b_n * h..],
             };
-            match h_prev {
+            if t == 0 {
+                gh.fill(0.0);
+            } else {
                 // gh = h_prev · W_hhᵀ ([B, H] × [H, 3H]).
-                Some(hp) => gemm(
-                    (b_n, 3 * h, h),
-                    (&mut gh, 3 * h),
-                    false,
-                    (hp, h, 1),
-                    (&w[f..], 1, wc),
-                ),
-                None => gh.fill(0.0),
+                gemm_packed(b_n, (&mut gh, 3 * h), false, (h_prev, h), &w_hh_t);
             }
+            let step = t * b_n * h..(t + 1) * b_n * h;
+            let [r, z, n, hn] = match cache.as_mut() {
+                Some(c) => [
+                    &mut c.r[step.clone()],
+                    &mut c.z[step.clone()],
+                    &mut c.n[step.clone()],
+                    &mut c.hn[step],
+                ],
+                None => {
+                    let mut parts = scratch.chunks_exact_mut(b_n * h);
+                    std::array::from_fn(|_| parts.next().expect("four parts"))
+                }
+            };
+            gemm_packed(
+                b_n,
+                (&mut gi, 3 * h),
+                false,
+                (&x[t * b_n * f..], f),
+                &w_ih_t,
+            );
             let h_next = &mut rest[..b_n * h];
-            for b in 0..b_n {
-                let o = b * h;
-                let gi_row = &gi[(t * b_n + b) * 3 * h..][..3 * h];
-                let gh_row = &gh[b * 3 * h..][..3 * h];
-                let hp = match h_prev {
-                    Some(hp) => &hp[o..o + h],
-                    None => &zeros[..h],
-                };
-                // Where this row's activations go: the cache, or a scratch row when nothing
-                // will be differentiated. Either way the loop below is branch-free.
-                let (r_o, z_o, n_o, hn_o) = match cache.as_mut() {
-                    Some(c) => {
-                        let i = t * b_n * h + o;
-                        (
-                            &mut c.r[i..i + h],
-                            &mut c.z[i..i + h],
-                            &mut c.n[i..i + h],
-                            &mut c.hn[i..i + h],
-                        )
-                    }
-                    None => {
-                        let (a, rest) = scratch.split_at_mut(h);
-                        let (b2, rest) = rest.split_at_mut(h);
-                        let (c2, d) = rest.split_at_mut(h);
-                        (a, b2, c2, &mut d[..h])
-                    }
-                };
-                gate_row(
-                    h,
-                    gi_row,
-                    gh_row,
-                    bias,
-                    hp,
-                    &mut h_next[o..o + h],
-                    (r_o, z_o, n_o, hn_o),
-                );
-            }
+            kernels::forward_step(
+                h,
+                &gi,
+                &gh,
+                bias,
+                h_prev,
+                Activations {
+                    h_next,
+                    r,
+                    z,
+                    n,
+                    hn,
+                },
+            );
         }
-        give(gi);
-        give(gh);
         let (out, shape) = if self.last_only {
             (hs[(t_n - 1) * b_n * h..].to_vec(), Shape::from((b_n, h)))
         } else {
-            (hs.clone(), Shape::from((t_n * b_n, h)))
+            (hs.to_vec(), Shape::from((t_n * b_n, h)))
         };
-        match cache {
-            Some(mut c) => {
-                c.hs = hs;
-                *self.cache.lock().expect("gru cache") = Some(c);
-            }
-            None => give(hs),
+        if let Some(mut c) = cache {
+            c.hs = hs;
+            *self.cache.lock().expect("gru cache") = Some(c);
         }
         Ok((CpuStorage::F32(out), shape))
     }
@@ -487,13 +272,14 @@ impl CustomOp3 for GruSeq {
         let mut dbias = vec![0f32; 4 * h];
         // ∂L/∂h_t flowing back from later steps, then from this step's own output.
         let mut dh = vec![0f32; b_n * h];
-        let zeros = vec![0f32; h];
+        let zeros = vec![0f32; b_n * h];
+        let w_hh = PackedRhs::new(3 * h, h, (&wv[f..], wc, 1));
         for t in (0..t_n).rev() {
-            let base = t * b_n * h;
+            let step = t * b_n * h..(t + 1) * b_n * h;
             let own = if self.last_only {
                 (t + 1 == t_n).then_some(&dout[..])
             } else {
-                Some(&dout[base..base + b_n * h])
+                Some(&dout[step.clone()])
             };
             if let Some(g) = own {
                 for (d, g) in dh.iter_mut().zip(g) {
@@ -502,49 +288,39 @@ impl CustomOp3 for GruSeq {
             }
             let dgi_t = &mut dgi[t * b_n * 3 * h..][..b_n * 3 * h];
             let dgh_t = &mut dgh[t * b_n * 3 * h..][..b_n * 3 * h];
-            for b in 0..b_n {
-                let (o, i) = (b * h, base + b * h);
-                let hp = if t == 0 {
-                    &zeros[..]
-                } else {
-                    &c.hs[i - b_n * h..i - b_n * h + h]
-                };
-                grad_row(
-                    h,
-                    (
-                        &c.r[i..i + h],
-                        &c.z[i..i + h],
-                        &c.n[i..i + h],
-                        &c.hn[i..i + h],
-                    ),
-                    hp,
-                    &mut dh[o..o + h],
-                    &mut dgi_t[3 * o..3 * o + 3 * h],
-                    &mut dgh_t[3 * o..3 * o + 3 * h],
-                    &mut dbias,
-                );
-            }
+            let h_prev = match t {
+                0 => &zeros[..],
+                _ => &c.hs[step.start - b_n * h..step.start],
+            };
+            let saved = Saved {
+                r: &c.r[step.clone()],
+                z: &c.z[step.clone()],
+                n: &c.n[step.clone()],
+                hn: &c.hn[step],
+                h_prev,
+            };
+            kernels::backward_step(h, saved, &mut dh, dgi_t, dgh_t, &mut dbias);
             if t > 0 {
                 // dh_prev += dgh_t · W_hh ([B, 3H] × [3H, H]).
-                gemm(
-                    (b_n, h, 3 * h),
-                    (&mut dh, h),
-                    true,
-                    (dgh_t, 3 * h, 1),
-                    (&wv[f..], wc, 1),
-                );
+                gemm_packed(b_n, (&mut dh, h), true, (dgh_t, 3 * h), &w_hh);
             }
         }
         let xv = x.flatten_all()?.to_vec1::<f32>()?;
         let mut dw = vec![0f32; 3 * h * wc];
-        // ∂W_ih = dgiᵀ · x ([3H, T·B] × [T·B, F]), into the first F columns of ∂W.
+        // ∂W_ihᵀ = xᵀ · dgi ([F, T·B] × [T·B, 3H]), then into the first F columns of ∂W.
+        let mut dw_ih_t = vec![0f32; f * 3 * h];
         gemm(
-            (3 * h, f, t_n * b_n),
-            (&mut dw, wc),
+            (f, 3 * h, t_n * b_n),
+            (&mut dw_ih_t, 3 * h),
             false,
-            (&dgi, 1, 3 * h),
-            (&xv, f, 1),
+            (&xv, 1, f),
+            (&dgi, 3 * h, 1),
         );
+        for (j, row) in dw.chunks_exact_mut(wc).enumerate() {
+            for (c, d) in row[..f].iter_mut().enumerate() {
+                *d = dw_ih_t[c * 3 * h + j];
+            }
+        }
         // ∂W_hh = Σ_{t≥1} dgh_tᵀ · h_{t-1} ([3H, (T−1)·B] × [(T−1)·B, H]), the last H columns.
         let k = t_n.saturating_sub(1) * b_n;
         gemm(
@@ -569,8 +345,6 @@ impl CustomOp3 for GruSeq {
         } else {
             None
         };
-        give(dgi);
-        give(dgh);
         let dev = w.device();
         Ok((
             dx,
