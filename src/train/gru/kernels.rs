@@ -46,22 +46,23 @@ pub(super) fn forward_step(
 
 /// Backward through one step for every batch row. `dh` (`[B·H]`) holds ∂L/∂h_t on entry and
 /// the direct part of ∂L/∂h_{t−1} (through z) on return; the part through `W_hh` is added by
-/// the caller from `dgh`. Writes the gate gradients `dgi`, `dgh` (`[B·3H]`) and adds to
-/// `dbias` (`[4H]`).
+/// the caller from `dgh`. Writes the gradients of the gates' pre-activations: `dgh`
+/// (`[B·3H]`: r, z, and `h W_hnᵀ + b_hn`) and `dn` (`[B·H]`: the n gate's, whose r and z
+/// counterparts are dgh's), and adds to `dbias` (`[4H]`).
 pub(super) fn backward_step(
     h: usize,
     saved: Saved,
     dh: &mut [f32],
-    dgi: &mut [f32],
+    dn: &mut [f32],
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { backward_step_avx2(h, saved, dh, dgi, dgh, dbias) };
+        return unsafe { backward_step_avx2(h, saved, dh, dn, dgh, dbias) };
     }
-    backward_rows(h, saved, dh, dgi, dgh, dbias)
+    backward_rows(h, saved, dh, dn, dgh, dbias)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -83,11 +84,11 @@ fn backward_step_avx2(
     h: usize,
     saved: Saved,
     dh: &mut [f32],
-    dgi: &mut [f32],
+    dn: &mut [f32],
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
-    backward_rows(h, saved, dh, dgi, dgh, dbias)
+    backward_rows(h, saved, dh, dn, dgh, dbias)
 }
 
 #[inline(always)]
@@ -117,7 +118,7 @@ fn backward_rows(
     h: usize,
     saved: Saved,
     dh: &mut [f32],
-    dgi: &mut [f32],
+    dn: &mut [f32],
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
@@ -133,8 +134,8 @@ fn backward_rows(
                 &saved.hn[o.clone()],
             ),
             &saved.h_prev[o.clone()],
-            &mut dh[o],
-            &mut dgi[o3.clone()],
+            &mut dh[o.clone()],
+            &mut dn[o],
             &mut dgh[o3],
             dbias,
         );
@@ -185,13 +186,12 @@ fn grad_row(
     (r, z, n, hn): (&[f32], &[f32], &[f32], &[f32]),
     hp: &[f32],
     dh: &mut [f32],
-    dgi: &mut [f32],
+    dn: &mut [f32],
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
     let (r, z, n, hn, hp, dh) = (&r[..h], &z[..h], &n[..h], &hn[..h], &hp[..h], &mut dh[..h]);
-    let (dgi_r, rest) = dgi[..3 * h].split_at_mut(h);
-    let (dgi_z, dgi_n) = rest.split_at_mut(h);
+    let dn = &mut dn[..h];
     let (dgh_r, rest) = dgh[..3 * h].split_at_mut(h);
     let (dgh_z, dgh_n) = rest.split_at_mut(h);
     let (db_r, rest) = dbias[..4 * h].split_at_mut(h);
@@ -203,9 +203,7 @@ fn grad_row(
         let dz_pre = d * (hp[j] - n[j]) * z[j] * (1.0 - z[j]);
         let dr_pre = dn_pre * hn[j] * r[j] * (1.0 - r[j]);
         let dhn = dn_pre * r[j];
-        dgi_r[j] = dr_pre;
-        dgi_z[j] = dz_pre;
-        dgi_n[j] = dn_pre;
+        dn[j] = dn_pre;
         dgh_r[j] = dr_pre;
         dgh_z[j] = dz_pre;
         dgh_n[j] = dhn;

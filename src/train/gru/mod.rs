@@ -267,7 +267,7 @@ impl CustomOp3 for GruSeq {
         }
         let dout = grad_res.flatten_all()?.to_vec1::<f32>()?;
         let wv = w.flatten_all()?.to_vec1::<f32>()?;
-        let mut dgi = take(t_n * b_n * 3 * h);
+        let mut dn = take(t_n * b_n * h);
         let mut dgh = take(t_n * b_n * 3 * h);
         let mut dbias = vec![0f32; 4 * h];
         // ∂L/∂h_t flowing back from later steps, then from this step's own output.
@@ -286,7 +286,7 @@ impl CustomOp3 for GruSeq {
                     *d += g;
                 }
             }
-            let dgi_t = &mut dgi[t * b_n * 3 * h..][..b_n * 3 * h];
+            let dn_t = &mut dn[step.clone()];
             let dgh_t = &mut dgh[t * b_n * 3 * h..][..b_n * 3 * h];
             let h_prev = match t {
                 0 => &zeros[..],
@@ -299,7 +299,7 @@ impl CustomOp3 for GruSeq {
                 hn: &c.hn[step],
                 h_prev,
             };
-            kernels::backward_step(h, saved, &mut dh, dgi_t, dgh_t, &mut dbias);
+            kernels::backward_step(h, saved, &mut dh, dn_t, dgh_t, &mut dbias);
             if t > 0 {
                 // dh_prev += dgh_t · W_hh ([B, 3H] × [3H, H]).
                 gemm_packed(b_n, (&mut dh, h), true, (dgh_t, 3 * h), &w_hh);
@@ -307,14 +307,24 @@ impl CustomOp3 for GruSeq {
         }
         let xv = x.flatten_all()?.to_vec1::<f32>()?;
         let mut dw = vec![0f32; 3 * h * wc];
-        // ∂W_ihᵀ = xᵀ · dgi ([F, T·B] × [T·B, 3H]), then into the first F columns of ∂W.
+        // The input gates' gradients are dgi = [dr, dz, dn], with dr and dz the first 2H
+        // columns of dgh. ∂W_ihᵀ = xᵀ · dgi ([F, T·B] × [T·B, 3H]) in those two parts, then
+        // into the first F columns of ∂W.
         let mut dw_ih_t = vec![0f32; f * 3 * h];
+        let rows = t_n * b_n;
         gemm(
-            (f, 3 * h, t_n * b_n),
+            (f, 2 * h, rows),
             (&mut dw_ih_t, 3 * h),
             false,
             (&xv, 1, f),
-            (&dgi, 3 * h, 1),
+            (&dgh, 3 * h, 1),
+        );
+        gemm(
+            (f, h, rows),
+            (&mut dw_ih_t[2 * h..], 3 * h),
+            false,
+            (&xv, 1, f),
+            (&dn, h, 1),
         );
         for (j, row) in dw.chunks_exact_mut(wc).enumerate() {
             for (c, d) in row[..f].iter_mut().enumerate() {
@@ -330,16 +340,23 @@ impl CustomOp3 for GruSeq {
             (&dgh[b_n * 3 * h..], 1, 3 * h),
             (&c.hs, h, 1),
         );
-        // ∂x = dgi · W_ih ([T·B, 3H] × [3H, F]), only when the input is itself trained (a
-        // lower layer's output).
+        // ∂x = dgi · W_ih ([T·B, 3H] × [3H, F]), in the same two parts, only when the input
+        // is itself trained (a lower layer's output).
         let dx = if x.track_op() {
-            let mut dx = vec![0f32; t_n * b_n * f];
+            let mut dx = vec![0f32; rows * f];
             gemm(
-                (t_n * b_n, f, 3 * h),
+                (rows, f, 2 * h),
                 (&mut dx, f),
                 false,
-                (&dgi, 3 * h, 1),
+                (&dgh, 3 * h, 1),
                 (&wv, wc, 1),
+            );
+            gemm(
+                (rows, f, h),
+                (&mut dx, f),
+                true,
+                (&dn, h, 1),
+                (&wv[2 * h * wc..], wc, 1),
             );
             Some(Tensor::from_vec(dx, x.shape(), x.device())?)
         } else {
