@@ -36,12 +36,30 @@ pub(super) fn forward_step(
     h_prev: &[f32],
     out: Activations,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { forward_step_avx2(h, gi, gh, bias, h_prev, out) };
+    let avx2 = has_avx2();
+    for b in 0..h_prev.len() / h {
+        let (o, o3) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
+        let args = (
+            &gi[o3.clone()],
+            &gh[o3],
+            bias,
+            &h_prev[o.clone()],
+            &mut out.h_next[o.clone()],
+            &mut out.r[o.clone()],
+            &mut out.z[o.clone()],
+            &mut out.n[o.clone()],
+            &mut out.hn[o],
+        );
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            let (gi, gh, bias, hp, h_next, r, z, n, hn) = args;
+            // SAFETY: the CPU has AVX2 (`has_avx2`).
+            unsafe { gate_row_avx2(gi, gh, bias, hp, h_next, r, z, n, hn) };
+            continue;
+        }
+        let (gi, gh, bias, hp, h_next, r, z, n, hn) = args;
+        gate_row_plain(gi, gh, bias, hp, h_next, r, z, n, hn);
     }
-    forward_rows(h, gi, gh, bias, h_prev, out)
 }
 
 /// Backward through one step for every batch row. `dh` (`[B·H]`) holds ∂L/∂h_t on entry and
@@ -57,89 +75,110 @@ pub(super) fn backward_step(
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { backward_step_avx2(h, saved, dh, dn, dgh, dbias) };
-    }
-    backward_rows(h, saved, dh, dn, dgh, dbias)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn forward_step_avx2(
-    h: usize,
-    gi: &[f32],
-    gh: &[f32],
-    bias: &[f32],
-    h_prev: &[f32],
-    out: Activations,
-) {
-    forward_rows(h, gi, gh, bias, h_prev, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn backward_step_avx2(
-    h: usize,
-    saved: Saved,
-    dh: &mut [f32],
-    dn: &mut [f32],
-    dgh: &mut [f32],
-    dbias: &mut [f32],
-) {
-    backward_rows(h, saved, dh, dn, dgh, dbias)
-}
-
-#[inline(always)]
-fn forward_rows(h: usize, gi: &[f32], gh: &[f32], bias: &[f32], h_prev: &[f32], out: Activations) {
-    let rows = h_prev.len() / h;
-    for b in 0..rows {
+    let avx2 = has_avx2();
+    for b in 0..dh.len() / h {
         let (o, o3) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
-        gate_row(
-            h,
-            &gi[o3.clone()],
-            &gh[o3],
-            bias,
-            &h_prev[o.clone()],
-            &mut out.h_next[o.clone()],
-            (
-                &mut out.r[o.clone()],
-                &mut out.z[o.clone()],
-                &mut out.n[o.clone()],
-                &mut out.hn[o],
-            ),
-        );
-    }
-}
-
-#[inline(always)]
-fn backward_rows(
-    h: usize,
-    saved: Saved,
-    dh: &mut [f32],
-    dn: &mut [f32],
-    dgh: &mut [f32],
-    dbias: &mut [f32],
-) {
-    let rows = dh.len() / h;
-    for b in 0..rows {
-        let (o, o3) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
-        grad_row(
-            h,
-            (
-                &saved.r[o.clone()],
-                &saved.z[o.clone()],
-                &saved.n[o.clone()],
-                &saved.hn[o.clone()],
-            ),
+        let args = (
+            &saved.r[o.clone()],
+            &saved.z[o.clone()],
+            &saved.n[o.clone()],
+            &saved.hn[o.clone()],
             &saved.h_prev[o.clone()],
             &mut dh[o.clone()],
             &mut dn[o],
             &mut dgh[o3],
-            dbias,
+            &mut *dbias,
         );
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            let (r, z, n, hn, hp, dh, dn, dgh, dbias) = args;
+            // SAFETY: the CPU has AVX2 (`has_avx2`).
+            unsafe { grad_row_avx2(r, z, n, hn, hp, dh, dn, dgh, dbias) };
+            continue;
+        }
+        let (r, z, n, hn, hp, dh, dn, dgh, dbias) = args;
+        grad_row_plain(r, z, n, hn, hp, dh, dn, dgh, dbias);
     }
+}
+
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+// Each row function is compiled twice, for the baseline target and for AVX2, and kept out of
+// line: as separate functions their slice arguments are known not to overlap, so the loops
+// vectorise without run-time overlap checks (inlined into the batch loop, LLVM's check
+// failed and it ran the scalar loop).
+
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn gate_row_plain(
+    gi: &[f32],
+    gh: &[f32],
+    bias: &[f32],
+    hp: &[f32],
+    h_next: &mut [f32],
+    r: &mut [f32],
+    z: &mut [f32],
+    n: &mut [f32],
+    hn: &mut [f32],
+) {
+    gate_row(hp.len(), gi, gh, bias, hp, h_next, (r, z, n, hn))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+fn gate_row_avx2(
+    gi: &[f32],
+    gh: &[f32],
+    bias: &[f32],
+    hp: &[f32],
+    h_next: &mut [f32],
+    r: &mut [f32],
+    z: &mut [f32],
+    n: &mut [f32],
+    hn: &mut [f32],
+) {
+    gate_row(hp.len(), gi, gh, bias, hp, h_next, (r, z, n, hn))
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn grad_row_plain(
+    r: &[f32],
+    z: &[f32],
+    n: &[f32],
+    hn: &[f32],
+    hp: &[f32],
+    dh: &mut [f32],
+    dn: &mut [f32],
+    dgh: &mut [f32],
+    dbias: &mut [f32],
+) {
+    grad_row(hp.len(), (r, z, n, hn), hp, dh, dn, dgh, dbias)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+fn grad_row_avx2(
+    r: &[f32],
+    z: &[f32],
+    n: &[f32],
+    hn: &[f32],
+    hp: &[f32],
+    dh: &mut [f32],
+    dn: &mut [f32],
+    dgh: &mut [f32],
+    dbias: &mut [f32],
+) {
+    grad_row(hp.len(), (r, z, n, hn), hp, dh, dn, dgh, dbias)
 }
 
 /// One batch row of one step: gates from the projections, the new hidden state, and the
