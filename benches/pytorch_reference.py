@@ -1,0 +1,102 @@
+"""The issue-4 reference workload in PyTorch, for side-by-side ratios with `cargo bench --bench train`.
+
+Same series (read from the CSV that `cargo run --release --example reference_csv` prints), same
+split, model, optimiser and batching: GRU(1 -> hidden) + Linear on the last step, Adam lr 1e-3,
+MSE, batch 64 shuffled, window 48, horizon 1; one epoch = a train pass over 3,952 windows plus a
+no-grad validation pass over 1,000. Reports training windows per second of epoch wall time,
+one thread, best and median of the measured epochs.
+
+    cargo run --release --example reference_csv > /tmp/reference.csv
+    python3 benches/pytorch_reference.py /tmp/reference.csv [epochs=6]
+
+Needs torch (any CPU build); not used by the tests.
+"""
+
+import csv
+import statistics
+import sys
+import time
+
+import torch
+
+WINDOW = 48
+BATCH = 64
+TRAIN_FRACTION = 0.8
+
+
+def load(path):
+    with open(path, newline="") as f:
+        return [float(row["value"]) for row in csv.DictReader(f)]
+
+
+def windows(values):
+    n = len(values)
+    split = int(n * TRAIN_FRACTION)
+    head = values[:split]
+    mean = sum(head) / len(head)
+    std = (sum((v - mean) ** 2 for v in head) / len(head)) ** 0.5
+    z = torch.tensor([(v - mean) / std for v in values], dtype=torch.float32)
+    # Chronological split by target index, as aerocast does.
+    train_t = [t for t in range(WINDOW, split)]
+    val_t = [t for t in range(max(split, WINDOW), n)]
+
+    def make(targets):
+        x = torch.stack([z[t - WINDOW : t] for t in targets]).unsqueeze(-1)
+        y = torch.stack([z[t] for t in targets])
+        return x, y
+
+    return make(train_t), make(val_t)
+
+
+class Forecaster(torch.nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.gru = torch.nn.GRU(1, hidden, batch_first=True)
+        self.head = torch.nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        return self.head(out[:, -1, :]).squeeze(-1)
+
+
+def epoch_seconds(hidden, train, val, epochs):
+    torch.manual_seed(0)
+    model = Forecaster(hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.MSELoss()
+    (xt, yt), (xv, yv) = train, val
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        model.train()
+        for idx in torch.randperm(len(xt)).split(BATCH):
+            opt.zero_grad()
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            for i in range(0, len(xv), 512):
+                model(xv[i : i + 512])
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main():
+    torch.set_num_threads(1)
+    path = sys.argv[1]
+    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+    train, val = windows(load(path))
+    n_train = len(train[0])
+    print(f"torch {torch.__version__}, 1 thread, {n_train} train / {len(val[0])} val windows")
+    for hidden in (16, 32, 64):
+        times = epoch_seconds(hidden, train, val, epochs + 1)[1:]  # first epoch warms up
+        rates = [n_train / t for t in times]
+        print(
+            f"hidden {hidden}: best {max(rates):.0f} windows/s, "
+            f"median {statistics.median(rates):.0f} windows/s over {len(rates)} epochs"
+        )
+
+
+if __name__ == "__main__":
+    main()
