@@ -46,12 +46,22 @@ for jobs in 1 2; do
     # CPU time too: if it stays flat from jobs 1 to 2, a missing speed-up is the machine's
     # other load, not extra threads or contention inside aerocast.
     /usr/bin/time -f '%U %S' -o "$work/cpu-j$jobs" \
-        "$bin" sweep "$work/grid.toml" --store "$work/store-j$jobs" --jobs "$jobs" --quiet
+        "$bin" sweep "$work/grid.toml" --store "$work/store-j$jobs" --jobs "$jobs" --json \
+        > "$work/summary-j$jobs.json" 2> /dev/null
     end=$(date +%s.%N)
     wall[$jobs]=$(echo "$end - $start" | bc)
     read -r user sys < "$work/cpu-j$jobs"
     printf 'jobs %d: %6.1f s wall, %6.1f s CPU (user + sys)\n' "$jobs" "${wall[$jobs]}" \
         "$(echo "$user + $sys" | bc)"
+    # Goal 3: the share of the runs' time spent tracking them (the sweep's own clock).
+    python3 - "$work/summary-j$jobs.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["time"]
+run = t["run_seconds"]
+print(f"         runs {run:.1f} s; store writes {t['store_seconds']:.3f} s "
+      f"({100 * t['store_seconds'] / run:.2f}%), models + plots {t['artifact_seconds']:.2f} s "
+      f"({100 * t['artifact_seconds'] / run:.2f}%)")
+PY
 done
 printf 'speed-up jobs 2 vs 1: %.2fx\n' "$(echo "${wall[1]} / ${wall[2]}" | bc -l)"
 "$bin" report --best --store "$work/store-j2" | head -20

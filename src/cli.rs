@@ -171,6 +171,17 @@ fn print_summary(s: &SweepSummary) {
     if s.pruned > 0 {
         println!("pruning saved {} epochs of training", s.epochs_saved);
     }
+    let t = &s.time;
+    if t.run_seconds > 0.0 {
+        let share = |x: f64| 100.0 * x / t.run_seconds;
+        println!(
+            "tracking: {:.2}s writing the store ({:.2}% of run time), {:.2}s saving models and plots ({:.1}%)",
+            t.store_seconds,
+            share(t.store_seconds),
+            t.artifact_seconds,
+            share(t.artifact_seconds)
+        );
+    }
     if let Some(sig) = crate::signals::received() {
         println!(
             "stopped by {}: {} run(s) interrupted mid-training, {} job(s) not started; rerun to finish them",

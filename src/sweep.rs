@@ -21,6 +21,7 @@ use serde::Serialize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The final metric adaptive samplers minimise and `best` ranks by.
@@ -55,7 +56,45 @@ pub struct SweepSummary {
     /// Never claimed because a stop signal arrived first.
     pub not_started: usize,
     pub wall_seconds: f64,
+    pub time: TimeSpent,
     pub best: Option<BestRun>,
+}
+
+/// Worker time, summed over workers: how much of the runs' time went to tracking them.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct TimeSpent {
+    /// Claim to record, every run of this sweep.
+    pub run_seconds: f64,
+    /// Writing the store: claims, per-epoch metrics, final records.
+    pub store_seconds: f64,
+    /// Writing models, model cards and loss plots.
+    pub artifact_seconds: f64,
+}
+
+/// [`TimeSpent`] as the workers add to it.
+#[derive(Default)]
+struct Clock {
+    run: AtomicU64,
+    store: AtomicU64,
+    artifacts: AtomicU64,
+}
+
+impl Clock {
+    fn time<T>(counter: &AtomicU64, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        counter.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        out
+    }
+
+    fn spent(&self) -> TimeSpent {
+        let secs = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e9;
+        TimeSpent {
+            run_seconds: secs(&self.run),
+            store_seconds: secs(&self.store),
+            artifact_seconds: secs(&self.artifacts),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -172,6 +211,7 @@ struct Worker<'a> {
     history: Mutex<Vec<Observation>>,
     pruner: Box<dyn Pruner>,
     curves: Curves,
+    clock: Clock,
 }
 
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
@@ -219,6 +259,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         history: Mutex::new(history),
         pruner: prune::build(&spec.prune),
         curves: Curves::new(store.study_curves(&plan.study, &spec.prune.metric)?),
+        clock: Clock::default(),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -251,6 +292,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         interrupted: 0,
         not_started: 0,
         wall_seconds: 0.0,
+        time: worker.clock.spent(),
         best: None,
     };
     let mut first_error = None;
@@ -345,11 +387,14 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
         (STUDY_TAG, w.study.to_string()),
         (TRIAL_TAG, slot.index.to_string()),
     ];
-    let claim = w
-        .store
-        .claim(w.experiment_id, w.sweep_id, &w.data.hash, &job, &tags)?;
+    let claim = Clock::time(&w.clock.store, || {
+        w.store
+            .claim(w.experiment_id, w.sweep_id, &w.data.hash, &job, &tags)
+    })?;
     let (other, end, outcome) = match claim {
-        Claim::Run(id) => return run_claimed(w, &job, id, &label),
+        Claim::Run(id) => {
+            return Clock::time(&w.clock.run, || run_claimed(w, &job, id, &label));
+        }
         Claim::Finished(id) => (id, RunEnd::Skipped, Outcome::Skipped),
         Claim::Busy(id) => (id, RunEnd::Busy, Outcome::Busy),
     };
@@ -381,7 +426,9 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
     match result {
         Err(e) if e.is::<signals::Interrupted>() => {
             let reason = e.to_string();
-            w.store.interrupt_run(&run_id, &reason, &naive)?;
+            Clock::time(&w.clock.store, || {
+                w.store.interrupt_run(&run_id, &reason, &naive)
+            })?;
             w.progress
                 .run_ended(&view, &RunEnd::Interrupted { reason: &reason }, seconds);
             Ok(Outcome::Interrupted)
@@ -392,7 +439,9 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
             let val_rmse = value(&metrics, OBJECTIVE);
             let outcome = match &done.stopped {
                 None => {
-                    w.store.finish_run(&run_id, &metrics, &done.artifacts)?;
+                    Clock::time(&w.clock.store, || {
+                        w.store.finish_run(&run_id, &metrics, &done.artifacts)
+                    })?;
                     let naive_val_rmse = value(&metrics, "naive_val_rmse");
                     w.progress.run_ended(
                         &view,
@@ -405,8 +454,10 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
                     Outcome::Finished
                 }
                 Some(reason) => {
-                    w.store
-                        .prune_run(&run_id, reason, &metrics, &done.artifacts)?;
+                    Clock::time(&w.clock.store, || {
+                        w.store
+                            .prune_run(&run_id, reason, &metrics, &done.artifacts)
+                    })?;
                     w.progress
                         .run_ended(&view, &RunEnd::Pruned { reason }, seconds);
                     Outcome::Pruned {
@@ -425,7 +476,9 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
         }
         Err(e) => {
             let reason = format!("{e:#}");
-            w.store.fail_run(&run_id, &reason, &naive)?;
+            Clock::time(&w.clock.store, || {
+                w.store.fail_run(&run_id, &reason, &naive)
+            })?;
             w.progress
                 .run_ended(&view, &RunEnd::Failed { reason: &reason }, seconds);
             Ok(Outcome::Failed)
@@ -455,11 +508,13 @@ fn train_and_save(
     view: &RunView,
 ) -> Result<Done> {
     let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
-        w.store.log_epoch(
-            run_id,
-            r.epoch,
-            &[("train_loss", r.train_loss), ("val_loss", r.val_loss)],
-        )?;
+        Clock::time(&w.clock.store, || {
+            w.store.log_epoch(
+                run_id,
+                r.epoch,
+                &[("train_loss", r.train_loss), ("val_loss", r.val_loss)],
+            )
+        })?;
         w.progress.epoch(view, r);
         let value = if w.spec.prune.metric == "train_loss" {
             r.train_loss
@@ -496,7 +551,9 @@ fn train_and_save(
     let card = ModelCard::new(run_id, cfg, &job.params, w.data, &w.prepared.stats);
     let dir = w.store.artifact_dir(run_id);
     let title = format!("{} — {label}", w.spec.experiment);
-    let files = artifacts::write(&dir, &trained, &card, &title)?;
+    let files = Clock::time(&w.clock.artifacts, || {
+        artifacts::write(&dir, &trained, &card, &title)
+    })?;
     let artifacts = files
         .into_iter()
         .map(|(name, kind)| {
