@@ -22,7 +22,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The final metric adaptive samplers minimise and `best` ranks by.
 const OBJECTIVE: &str = "val_rmse";
@@ -497,6 +497,47 @@ struct Done {
     epochs_trained: usize,
 }
 
+/// How long a run's epoch metrics may wait in memory before they are written: a run writes
+/// one short transaction per second instead of one per epoch. A killed process loses at most
+/// this much of a running run's curve, and that run is trained again from scratch anyway.
+const WRITE_EVERY: Duration = Duration::from_secs(1);
+
+/// A run's epoch metrics on their way to the store, written in batches.
+struct EpochLog<'a> {
+    run_id: &'a str,
+    pending: Vec<(usize, [(&'static str, f64); 2])>,
+    last_write: Option<Instant>,
+}
+
+impl<'a> EpochLog<'a> {
+    fn new(run_id: &'a str) -> Self {
+        Self {
+            run_id,
+            pending: Vec::new(),
+            last_write: None,
+        }
+    }
+
+    fn push(&mut self, w: &Worker, r: &train::EpochReport) -> Result<()> {
+        let metrics = [("train_loss", r.train_loss), ("val_loss", r.val_loss)];
+        self.pending.push((r.epoch, metrics));
+        // The first epoch is written at once, so every run shows a curve early.
+        if self.last_write.is_none_or(|t| t.elapsed() >= WRITE_EVERY) {
+            self.flush(w)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, w: &Worker) -> Result<()> {
+        let epochs: Vec<(usize, &[(&str, f64)])> =
+            self.pending.iter().map(|(s, m)| (*s, &m[..])).collect();
+        Clock::time(&w.clock.store, || w.store.log_epochs(self.run_id, &epochs))?;
+        self.pending.clear();
+        self.last_write = Some(Instant::now());
+        Ok(())
+    }
+}
+
 /// Trains, writes artifacts, and returns what to record. A panic inside candle becomes an
 /// error, so one bad run cannot end the sweep.
 fn train_and_save(
@@ -507,14 +548,9 @@ fn train_and_save(
     label: &str,
     view: &RunView,
 ) -> Result<Done> {
+    let mut log = EpochLog::new(run_id);
     let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
-        Clock::time(&w.clock.store, || {
-            w.store.log_epoch(
-                run_id,
-                r.epoch,
-                &[("train_loss", r.train_loss), ("val_loss", r.val_loss)],
-            )
-        })?;
+        log.push(w, r)?;
         w.progress.epoch(view, r);
         let value = if w.spec.prune.metric == "train_loss" {
             r.train_loss
@@ -540,13 +576,16 @@ fn train_and_save(
     };
     let trained = catch_unwind(AssertUnwindSafe(|| {
         train::train(cfg, w.prepared, &mut on_epoch)
-    }))
-    .map_err(|panic| anyhow::anyhow!("training panicked: {}", panic_message(&panic)))?
-    .map_err(|e| match e {
-        // Keep the callback's own error (an interrupt, a store error) as it was raised.
-        train::TrainError::Stopped(inner) => inner,
-        other => other.into(),
-    })?;
+    }));
+    // Whatever ended the training, its epochs go to the store before the run's end does.
+    log.flush(w)?;
+    let trained = trained
+        .map_err(|panic| anyhow::anyhow!("training panicked: {}", panic_message(&panic)))?
+        .map_err(|e| match e {
+            // Keep the callback's own error (an interrupt, a store error) as it was raised.
+            train::TrainError::Stopped(inner) => inner,
+            other => other.into(),
+        })?;
 
     let card = ModelCard::new(run_id, cfg, &job.params, w.data, &w.prepared.stats);
     let dir = w.store.artifact_dir(run_id);

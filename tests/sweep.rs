@@ -20,6 +20,11 @@ fn sweep_records_runs_metrics_and_artifacts_and_rerun_skips() {
         ),
         (Some(4), Some(4), Some(0))
     );
+    // The sweep's own clock of tracking: some time in each kind of write, all inside runs.
+    let time = &s["time"];
+    let secs = |k: &str| time[k].as_f64().unwrap_or_else(|| panic!("time.{k}"));
+    assert!(secs("store_seconds") > 0.0 && secs("artifact_seconds") > 0.0);
+    assert!(secs("store_seconds") + secs("artifact_seconds") < secs("run_seconds"));
 
     let runs = sb.runs();
     assert_eq!(runs.len(), 4);
@@ -347,4 +352,48 @@ fn dropout_is_seeded_and_changes_training() {
     let bad = Sandbox::new(&spec.replace("dropout = [0.0, 0.3]", "dropout = [1.0]"));
     let out = bad.cmd(&["sweep", "spec.toml", "--quiet"]).assert().code(2);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("below 1"));
+}
+
+#[test]
+fn batched_epoch_metrics_all_reach_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (experiment_id, sweep_id) = store
+        .begin_sweep(&aerocast::store::SweepInfo {
+            experiment: "batch",
+            spec_path: "s.toml",
+            spec_text: "",
+            spec_hash: "0",
+            data_path: "d.csv",
+            data_hash: "0",
+            n_jobs: 1,
+        })
+        .unwrap();
+    let job = aerocast::jobs::Job {
+        index: 0,
+        params: Default::default(),
+        key: "k".into(),
+    };
+    let aerocast::store::Claim::Run(run_id) = store
+        .claim(experiment_id, &sweep_id, "0", &job, &[])
+        .unwrap()
+    else {
+        panic!("a fresh store has no other run")
+    };
+    let losses: Vec<[(&str, f64); 2]> = (1..=5)
+        .map(|e| [("train_loss", 1.0 / e as f64), ("val_loss", 2.0 / e as f64)])
+        .collect();
+    // Epoch 1 alone, then 2–5 in one transaction, as a sweep's batching writes them.
+    store.log_epochs(&run_id, &[(1, &losses[0][..])]).unwrap();
+    let rest: Vec<(usize, &[(&str, f64)])> = (2..=5).map(|e| (e, &losses[e - 1][..])).collect();
+    store.log_epochs(&run_id, &rest).unwrap();
+    store.log_epochs(&run_id, &[]).unwrap();
+    for (i, key) in ["train_loss", "val_loss"].iter().enumerate() {
+        let history = store.history(&run_id, key).unwrap();
+        let got: Vec<(i64, Option<f64>)> = history.iter().map(|p| (p.step, p.value)).collect();
+        let want: Vec<(i64, Option<f64>)> = (1..=5)
+            .map(|e| (e as i64, Some((i + 1) as f64 / e as f64)))
+            .collect();
+        assert_eq!(got, want, "{key}");
+    }
 }

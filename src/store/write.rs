@@ -9,6 +9,8 @@ use rusqlite::{TransactionBehavior, params};
 /// A run whose owner has not been heard from for this long is presumed dead, even if a process
 /// with its pid exists (the pid may have been reused).
 const STALE_AFTER_SECS: f64 = 15.0 * 60.0;
+/// How often a running run's heartbeat is refreshed, at most (per epoch otherwise).
+const HEARTBEAT_EVERY_SECS: f64 = 10.0;
 
 /// What a sweep records about itself.
 pub struct SweepInfo<'a> {
@@ -195,8 +197,17 @@ impl Store {
         Ok(Claim::Run(run_id))
     }
 
-    /// One epoch's metrics in one transaction, plus the run's heartbeat.
+    /// One epoch's metrics in one transaction, plus the run's heartbeat when it is due.
     pub fn log_epoch(&self, run_id: &str, step: usize, metrics: &[(&str, f64)]) -> Result<()> {
+        self.log_epochs(run_id, &[(step, metrics)])
+    }
+
+    /// Several epochs' metrics in one transaction (a sweep batches them, see `sweep.rs`),
+    /// plus the run's heartbeat when it is due.
+    pub fn log_epochs(&self, run_id: &str, epochs: &[(usize, &[(&str, f64)])]) -> Result<()> {
+        if epochs.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let t = now();
@@ -205,13 +216,17 @@ impl Store {
                 "INSERT OR REPLACE INTO metric_history (run_id, key, step, value, timestamp)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for (key, value) in metrics {
-                insert.execute(params![run_id, key, step as i64, finite(*value), t])?;
+            for (step, metrics) in epochs {
+                for (key, value) in *metrics {
+                    insert.execute(params![run_id, key, *step as i64, finite(*value), t])?;
+                }
             }
         }
+        // Refreshed at most every HEARTBEAT_EVERY_SECS: the run's row page then stays out of
+        // most commits, and staleness is judged in minutes anyway.
         tx.execute(
-            "UPDATE runs SET heartbeat = ?2 WHERE run_id = ?1",
-            params![run_id, t],
+            "UPDATE runs SET heartbeat = ?2 WHERE run_id = ?1 AND heartbeat < ?2 - ?3",
+            params![run_id, t, HEARTBEAT_EVERY_SECS],
         )?;
         tx.commit()?;
         Ok(())
