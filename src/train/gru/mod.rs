@@ -5,17 +5,19 @@
 //! buffers, gradient accumulation, `narrow` backward padding) dominates the arithmetic.
 //! This layer keeps candle's autograd and does the same arithmetic in far fewer kernels:
 //!
-//! * the input projection of every time step is one matmul outside the recurrence
-//!   (`[T·B, F] × W_ihᵀ`), with `b_ih` and the r/z parts of `b_hh` folded into its bias;
-//! * the recurrence is one candle op ([`GruSeq`], a `CustomOp3` with a hand-written backward):
-//!   per step one `[B,H]×[H,3H]` gemm, then one fused, vectorised pass computing r, z (sigmoid),
-//!   `n = tanh(x_n + r ⊙ (h W_hnᵀ + b_hn))` and `h' = n + z ⊙ (h − n)`, with no allocation;
-//! * backward (BPTT) is one `[B,3H]×[3H,H]` gemm and one fused pass per step, and a single
-//!   `[3H, (T−1)·B] × [(T−1)·B, H]` gemm for `∂W_hh` after the loop.
+//! * the recurrence is one candle op ([`GruSeq`], a `CustomOp3` with a hand-written backward);
+//! * forward, per step: the input projection `x_t W_ihᵀ` and the recurrent one `h W_hhᵀ`
+//!   (`[B,H]×[H,3H]`), both on weights packed once per batch ([`packed`]), then one fused,
+//!   vectorised pass ([`kernels`]) computing r, z (sigmoid), `n = tanh(x_n + r ⊙ (h W_hnᵀ +
+//!   b_hn))` and `h' = n + z ⊙ (h − n)`; `b_ih` and the r/z parts of `b_hh` are one bias;
+//! * backward (BPTT), per step: one fused pass and one `[B,3H]×[3H,H]` product on packed
+//!   `W_hh`; after the loop, `∂W_hh` and `∂W_ih` (and `∂x` for a stacked layer) are large
+//!   gemms over all steps.
 //!
-//! Variables have candle-nn's (and PyTorch's) names, shapes and gate order (r, z, n), so models
-//! saved with `candle_nn::rnn::gru` load unchanged. The tests below check outputs and gradients
-//! against candle-nn's GRU.
+//! Large buffers come from a per-thread pool ([`pool`]), so batches neither allocate nor zero
+//! them. Variables have candle-nn's (and PyTorch's) names, shapes and gate order (r, z, n), so
+//! models saved with `candle_nn::rnn::gru` load unchanged. The tests below check outputs and
+//! gradients against candle-nn's GRU.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 use candle_nn::VarBuilder;
@@ -121,11 +123,8 @@ struct Cache {
 /// → `hs [T·B, H]` (or only the last step, `[B, H]`), with
 /// `bias = [b_ir + b_hr, b_iz + b_hz, b_in, b_hn]`.
 ///
-/// Forward: the input projection of all steps is one `[T·B, F] × [F, 3H]` gemm, then per
-/// step one `[B, H] × [H, 3H]` gemm and one fused pass over the gates. Backward (BPTT): per
-/// step one fused pass and one `[B, 3H] × [3H, H]` gemm; then `∂W_ih`, `∂W_hh` and `∂x` are
-/// one gemm each over all steps. Every large buffer stays inside the op (and is reused across
-/// batches), so candle's autograd only ever sees the small weight and bias tensors.
+/// Every large buffer stays inside the op (and is reused across batches), so candle's
+/// autograd only ever sees the small weight and bias tensors.
 struct GruSeq {
     steps: usize,
     batch: usize,
