@@ -64,14 +64,14 @@ pub(super) fn forward_step(
 
 /// Backward through one step for every batch row. `dh` (`[B·H]`) holds ∂L/∂h_t on entry and
 /// the direct part of ∂L/∂h_{t−1} (through z) on return; the part through `W_hh` is added by
-/// the caller from `dgh`. Writes the gradients of the gates' pre-activations: `dgh`
-/// (`[B·3H]`: r, z, and `h W_hnᵀ + b_hn`) and `dn` (`[B·H]`: the n gate's, whose r and z
-/// counterparts are dgh's), and adds to `dbias` (`[4H]`).
+/// the caller from `dgh`. Writes the gradients of the gates' pre-activations on the input
+/// side, `dgi`, and on the recurrent side, `dgh` (both `[B·3H]`; they differ in the n gate),
+/// and adds to `dbias` (`[4H]`).
 pub(super) fn backward_step(
     h: usize,
     saved: Saved,
     dh: &mut [f32],
-    dn: &mut [f32],
+    dgi: &mut [f32],
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
@@ -84,20 +84,20 @@ pub(super) fn backward_step(
             &saved.n[o.clone()],
             &saved.hn[o.clone()],
             &saved.h_prev[o.clone()],
-            &mut dh[o.clone()],
-            &mut dn[o],
+            &mut dh[o],
+            &mut dgi[o3.clone()],
             &mut dgh[o3],
             &mut *dbias,
         );
         #[cfg(target_arch = "x86_64")]
         if avx2 {
-            let (r, z, n, hn, hp, dh, dn, dgh, dbias) = args;
+            let (r, z, n, hn, hp, dh, dgi, dgh, dbias) = args;
             // SAFETY: the CPU has AVX2 (`has_avx2`).
-            unsafe { grad_row_avx2(r, z, n, hn, hp, dh, dn, dgh, dbias) };
+            unsafe { grad_row_avx2(r, z, n, hn, hp, dh, dgi, dgh, dbias) };
             continue;
         }
-        let (r, z, n, hn, hp, dh, dn, dgh, dbias) = args;
-        grad_row_plain(r, z, n, hn, hp, dh, dn, dgh, dbias);
+        let (r, z, n, hn, hp, dh, dgi, dgh, dbias) = args;
+        grad_row_plain(r, z, n, hn, hp, dh, dgi, dgh, dbias);
     }
 }
 
@@ -156,11 +156,11 @@ fn grad_row_plain(
     hn: &[f32],
     hp: &[f32],
     dh: &mut [f32],
-    dn: &mut [f32],
+    dgi: &mut [f32],
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
-    grad_row(hp.len(), (r, z, n, hn), hp, dh, dn, dgh, dbias)
+    grad_row(hp.len(), (r, z, n, hn), hp, dh, dgi, dgh, dbias)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -174,11 +174,11 @@ fn grad_row_avx2(
     hn: &[f32],
     hp: &[f32],
     dh: &mut [f32],
-    dn: &mut [f32],
+    dgi: &mut [f32],
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
-    grad_row(hp.len(), (r, z, n, hn), hp, dh, dn, dgh, dbias)
+    grad_row(hp.len(), (r, z, n, hn), hp, dh, dgi, dgh, dbias)
 }
 
 /// One batch row of one step: gates from the projections, the new hidden state, and the
@@ -225,12 +225,13 @@ fn grad_row(
     (r, z, n, hn): (&[f32], &[f32], &[f32], &[f32]),
     hp: &[f32],
     dh: &mut [f32],
-    dn: &mut [f32],
+    dgi: &mut [f32],
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
     let (r, z, n, hn, hp, dh) = (&r[..h], &z[..h], &n[..h], &hn[..h], &hp[..h], &mut dh[..h]);
-    let dn = &mut dn[..h];
+    let (dgi_r, rest) = dgi[..3 * h].split_at_mut(h);
+    let (dgi_z, dgi_n) = rest.split_at_mut(h);
     let (dgh_r, rest) = dgh[..3 * h].split_at_mut(h);
     let (dgh_z, dgh_n) = rest.split_at_mut(h);
     let (db_r, rest) = dbias[..4 * h].split_at_mut(h);
@@ -242,7 +243,9 @@ fn grad_row(
         let dz_pre = d * (hp[j] - n[j]) * z[j] * (1.0 - z[j]);
         let dr_pre = dn_pre * hn[j] * r[j] * (1.0 - r[j]);
         let dhn = dn_pre * r[j];
-        dn[j] = dn_pre;
+        dgi_r[j] = dr_pre;
+        dgi_z[j] = dz_pre;
+        dgi_n[j] = dn_pre;
         dgh_r[j] = dr_pre;
         dgh_z[j] = dz_pre;
         dgh_n[j] = dhn;

@@ -10,9 +10,9 @@
 //!   (`[B,H]×[H,3H]`), both on weights packed once per batch ([`packed`]), then one fused,
 //!   vectorised pass ([`kernels`]) computing r, z (sigmoid), `n = tanh(x_n + r ⊙ (h W_hnᵀ +
 //!   b_hn))` and `h' = n + z ⊙ (h − n)`; `b_ih` and the r/z parts of `b_hh` are one bias;
-//! * backward (BPTT), per step: one fused pass and one `[B,3H]×[3H,H]` product on packed
-//!   `W_hh`; after the loop, `∂W_hh` and `∂W_ih` (and `∂x` for a stacked layer) are large
-//!   gemms over all steps.
+//! * backward (BPTT), per step: one fused pass, then `∂h_{t−1} += dgh W_hh` on packed `W_hh`
+//!   and the step's share of `∂W_hh`, `∂W_ih` (and `∂x` for a stacked layer), so the gate
+//!   gradients never leave the cache as whole-sequence buffers.
 //!
 //! Large buffers come from a per-thread pool ([`pool`]), so batches neither allocate nor zero
 //! them. Variables have candle-nn's (and PyTorch's) names, shapes and gate order (r, z, n), so
@@ -24,12 +24,10 @@ use candle_nn::VarBuilder;
 use std::sync::Mutex;
 
 mod kernels;
-mod matmul;
 mod packed;
 mod pool;
 
 use kernels::{Activations, Saved};
-use matmul::gemm;
 use packed::{PackedRhs, gemm_packed};
 use pool::{Buf, take};
 
@@ -197,7 +195,7 @@ impl CustomOp3 for GruSeq {
                 gh.fill(0.0);
             } else {
                 // gh = h_prev · W_hhᵀ ([B, H] × [H, 3H]).
-                gemm_packed(b_n, (&mut gh, 3 * h), false, (h_prev, h), &w_hh_t);
+                gemm_packed(b_n, (&mut gh, 3 * h), false, (h_prev, h, 1), &w_hh_t);
             }
             let step = t * b_n * h..(t + 1) * b_n * h;
             let [r, z, n, hn] = match cache.as_mut() {
@@ -216,7 +214,7 @@ impl CustomOp3 for GruSeq {
                 b_n,
                 (&mut gi, 3 * h),
                 false,
-                (&x[t * b_n * f..], f),
+                (&x[t * b_n * f..], f, 1),
                 &w_ih_t,
             );
             let h_next = &mut rest[..b_n * h];
@@ -266,13 +264,22 @@ impl CustomOp3 for GruSeq {
         }
         let dout = grad_res.flatten_all()?.to_vec1::<f32>()?;
         let wv = w.flatten_all()?.to_vec1::<f32>()?;
-        let mut dn = take(t_n * b_n * h);
-        let mut dgh = take(t_n * b_n * 3 * h);
+        let xv = x.flatten_all()?.to_vec1::<f32>()?;
         let mut dbias = vec![0f32; 4 * h];
+        // ∂W_ihᵀ ([F, 3H]); ∂W_hh accumulates straight into the last H columns of ∂W.
+        let mut dw_ih_t = vec![0f32; f * 3 * h];
+        let mut dw = vec![0f32; 3 * h * wc];
+        let mut dx = x.track_op().then(|| vec![0f32; t_n * b_n * f]);
+        // This step's gate gradients, input side and recurrent side.
+        let (mut dgi, mut dgh) = (take(b_n * 3 * h), take(b_n * 3 * h));
         // ∂L/∂h_t flowing back from later steps, then from this step's own output.
         let mut dh = vec![0f32; b_n * h];
         let zeros = vec![0f32; b_n * h];
         let w_hh = PackedRhs::new(3 * h, h, (&wv[f..], wc, 1));
+        let w_ih = PackedRhs::new(3 * h, f, (&wv, wc, 1));
+        // Per-step right-hand sides of the weight gradients, packed into reused storage.
+        let mut dgi_packed = PackedRhs::new(0, 0, (&[], 0, 0));
+        let mut h_prev_packed = PackedRhs::new(0, 0, (&[], 0, 0));
         for t in (0..t_n).rev() {
             let step = t * b_n * h..(t + 1) * b_n * h;
             let own = if self.last_only {
@@ -285,8 +292,6 @@ impl CustomOp3 for GruSeq {
                     *d += g;
                 }
             }
-            let dn_t = &mut dn[step.clone()];
-            let dgh_t = &mut dgh[t * b_n * 3 * h..][..b_n * 3 * h];
             let h_prev = match t {
                 0 => &zeros[..],
                 _ => &c.hs[step.start - b_n * h..step.start],
@@ -298,68 +303,33 @@ impl CustomOp3 for GruSeq {
                 hn: &c.hn[step],
                 h_prev,
             };
-            kernels::backward_step(h, saved, &mut dh, dn_t, dgh_t, &mut dbias);
+            kernels::backward_step(h, saved, &mut dh, &mut dgi, &mut dgh, &mut dbias);
+            // ∂W_ihᵀ += x_tᵀ · dgi ([F, B] × [B, 3H]).
+            let x_t = &xv[t * b_n * f..][..b_n * f];
+            dgi_packed.repack(b_n, 3 * h, (&dgi, 3 * h, 1));
+            gemm_packed(f, (&mut dw_ih_t, 3 * h), true, (x_t, 1, f), &dgi_packed);
+            if let Some(dx) = dx.as_mut() {
+                // ∂x_t = dgi · W_ih ([B, 3H] × [3H, F]), when the input is itself trained.
+                let dx_t = &mut dx[t * b_n * f..][..b_n * f];
+                gemm_packed(b_n, (dx_t, f), false, (&dgi, 3 * h, 1), &w_ih);
+            }
             if t > 0 {
-                // dh_prev += dgh_t · W_hh ([B, 3H] × [3H, H]).
-                gemm_packed(b_n, (&mut dh, h), true, (dgh_t, 3 * h), &w_hh);
+                // ∂W_hh += dghᵀ · h_{t−1} ([3H, B] × [B, H]).
+                h_prev_packed.repack(b_n, h, (h_prev, h, 1));
+                let dst = (&mut dw[f..], wc);
+                gemm_packed(3 * h, dst, true, (&dgh, 1, 3 * h), &h_prev_packed);
+                // dh_prev += dgh · W_hh ([B, 3H] × [3H, H]).
+                gemm_packed(b_n, (&mut dh, h), true, (&dgh, 3 * h, 1), &w_hh);
             }
         }
-        let xv = x.flatten_all()?.to_vec1::<f32>()?;
-        let mut dw = vec![0f32; 3 * h * wc];
-        // The input gates' gradients are dgi = [dr, dz, dn], with dr and dz the first 2H
-        // columns of dgh. ∂W_ihᵀ = xᵀ · dgi ([F, T·B] × [T·B, 3H]) in those two parts, then
-        // into the first F columns of ∂W.
-        let mut dw_ih_t = vec![0f32; f * 3 * h];
-        let rows = t_n * b_n;
-        gemm(
-            (f, 2 * h, rows),
-            (&mut dw_ih_t, 3 * h),
-            false,
-            (&xv, 1, f),
-            (&dgh, 3 * h, 1),
-        );
-        gemm(
-            (f, h, rows),
-            (&mut dw_ih_t[2 * h..], 3 * h),
-            false,
-            (&xv, 1, f),
-            (&dn, h, 1),
-        );
         for (j, row) in dw.chunks_exact_mut(wc).enumerate() {
             for (c, d) in row[..f].iter_mut().enumerate() {
                 *d = dw_ih_t[c * 3 * h + j];
             }
         }
-        // ∂W_hh = Σ_{t≥1} dgh_tᵀ · h_{t-1} ([3H, (T−1)·B] × [(T−1)·B, H]), the last H columns.
-        let k = t_n.saturating_sub(1) * b_n;
-        gemm(
-            (3 * h, h, k),
-            (&mut dw[f..], wc),
-            false,
-            (&dgh[b_n * 3 * h..], 1, 3 * h),
-            (&c.hs, h, 1),
-        );
-        // ∂x = dgi · W_ih ([T·B, 3H] × [3H, F]), in the same two parts, only when the input
-        // is itself trained (a lower layer's output).
-        let dx = if x.track_op() {
-            let mut dx = vec![0f32; rows * f];
-            gemm(
-                (rows, f, 2 * h),
-                (&mut dx, f),
-                false,
-                (&dgh, 3 * h, 1),
-                (&wv, wc, 1),
-            );
-            gemm(
-                (rows, f, h),
-                (&mut dx, f),
-                true,
-                (&dn, h, 1),
-                (&wv[2 * h * wc..], wc, 1),
-            );
-            Some(Tensor::from_vec(dx, x.shape(), x.device())?)
-        } else {
-            None
+        let dx = match dx {
+            Some(dx) => Some(Tensor::from_vec(dx, x.shape(), x.device())?),
+            None => None,
         };
         let dev = w.device();
         Ok((

@@ -1,14 +1,15 @@
-//! Products with the recurrent weights, which are the same for every step of a batch.
+//! Every matrix product of the layer, on a right-hand side packed for reuse.
 //!
-//! The general gemm (`matmul::gemm`) repacks both operands and plans its blocking on every
-//! call; at a GRU step's size (`[64, 64] × [64, 192]`) that bookkeeping cost about a third
-//! of the product itself, 48 times forward and 48 times backward per batch. Here the weights
-//! are packed once per batch into column panels, and each step runs only the micro-kernel:
-//! 6 rows × 16 columns of the result held in 12 AVX2 registers, one fused multiply-add per
-//! register per element of the shared dimension.
+//! A general gemm repacks both operands and plans its blocking on every call; at a GRU
+//! step's size (`[64, 64] × [64, 192]`) that bookkeeping cost about a third of the product
+//! itself, several times per step. Here the weights are packed once per batch (and each
+//! step's small gradient operand once per step) into column panels, and each product runs
+//! only the micro-kernel: 6 rows × 16 columns of the result held in 12 AVX2 registers, one
+//! fused multiply-add per register per element of the shared dimension. The left-hand side
+//! is read in place through its strides, row- or column-major.
 //!
 //! Each result element is summed over the shared dimension in order, from zero, and then
-//! added to the destination when accumulating: the same order as `gemm`'s own kernels.
+//! added to the destination when accumulating, so results do not depend on the blocking.
 
 /// Columns per panel: two AVX2 registers of 8 lanes.
 const NR: usize = 16;
@@ -25,21 +26,39 @@ pub(super) struct PackedRhs {
 
 impl PackedRhs {
     /// Packs `rhs[k, n]` given as (slice, row stride, column stride).
-    pub fn new(k: usize, n: usize, (rhs, rs, cs): (&[f32], usize, usize)) -> Self {
+    pub fn new(k: usize, n: usize, rhs: (&[f32], usize, usize)) -> Self {
+        let mut packed = Self {
+            k: 0,
+            n: 0,
+            data: Vec::new(),
+        };
+        packed.repack(k, n, rhs);
+        packed
+    }
+
+    /// Packs another `rhs[k, n]` into the same storage (no allocation once it is big enough).
+    pub fn repack(&mut self, k: usize, n: usize, (rhs, rs, cs): (&[f32], usize, usize)) {
         let panels = n.div_ceil(NR);
-        let mut data = vec![0f32; panels * k * NR];
+        self.data.resize(panels * k * NR, 0.0);
         for p in 0..panels {
-            let panel = &mut data[p * k * NR..][..k * NR];
+            let panel = &mut self.data[p * k * NR..][..k * NR];
+            let cols = NR.min(n - p * NR);
             for (row, out) in panel.chunks_exact_mut(NR).enumerate() {
-                for (c, o) in out.iter_mut().enumerate() {
-                    let col = p * NR + c;
-                    if col < n {
-                        *o = rhs[row * rs + col * cs];
+                let from = row * rs + p * NR * cs;
+                if cs == 1 && cols == NR {
+                    // A fixed-length copy: two vector moves, not a call to memmove.
+                    out.copy_from_slice(&rhs[from..][..NR]);
+                } else if cs == 1 {
+                    out[..cols].copy_from_slice(&rhs[from..from + cols]);
+                } else {
+                    for (c, o) in out[..cols].iter_mut().enumerate() {
+                        *o = rhs[from + c * cs];
                     }
                 }
+                out[cols..].fill(0.0);
             }
         }
-        Self { k, n, data }
+        (self.k, self.n) = (k, n);
     }
 
     fn panel(&self, p: usize) -> &[f32] {
@@ -47,27 +66,36 @@ impl PackedRhs {
     }
 }
 
-/// `dst[m, n] (+)= lhs[m, k] · rhs`, with `lhs` and `dst` row-major (row strides given, unit
-/// column stride) and `m = lhs.len() / lhs_rs`.
+/// `dst[m, n] (+)= lhs[m, k] · rhs`, with `lhs` given as (slice, row stride, column stride)
+/// and `dst` row-major (row stride given).
 pub(super) fn gemm_packed(
     m: usize,
     (dst, dst_rs): (&mut [f32], usize),
     accumulate: bool,
-    (lhs, lhs_rs): (&[f32], usize),
+    lhs: (&[f32], usize, usize),
     rhs: &PackedRhs,
 ) {
     let (k, n) = (rhs.k, rhs.n);
     if m == 0 || n == 0 {
         return;
     }
-    assert!(lhs.len() >= (m - 1) * lhs_rs + k && lhs_rs >= k);
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                dst[i * dst_rs..][..n].fill(0.0);
+            }
+        }
+        return;
+    }
+    let (a, a_rs, a_cs) = lhs;
+    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs);
     assert!(dst.len() >= (m - 1) * dst_rs + n && dst_rs >= n);
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA; the asserts keep every access inside the slices.
-        return unsafe { avx2::gemm(m, (dst, dst_rs), accumulate, (lhs, lhs_rs), rhs) };
+        return unsafe { avx2::gemm(m, (dst, dst_rs), accumulate, lhs, rhs) };
     }
-    portable(m, (dst, dst_rs), accumulate, (lhs, lhs_rs), rhs)
+    portable(m, (dst, dst_rs), accumulate, lhs, rhs)
 }
 
 /// The same product without SIMD intrinsics, for CPUs without AVX2 (and as the tests'
@@ -76,7 +104,7 @@ fn portable(
     m: usize,
     (dst, dst_rs): (&mut [f32], usize),
     accumulate: bool,
-    (lhs, lhs_rs): (&[f32], usize),
+    (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
     rhs: &PackedRhs,
 ) {
     let (k, n) = (rhs.k, rhs.n);
@@ -84,9 +112,9 @@ fn portable(
         let panel = rhs.panel(p);
         let cols = NR.min(n - p * NR);
         for i in 0..m {
-            let a = &lhs[i * lhs_rs..][..k];
             let mut acc = [0f32; NR];
-            for (kk, &av) in a.iter().enumerate() {
+            for kk in 0..k {
+                let av = lhs[i * lhs_rs + kk * lhs_cs];
                 let b = &panel[kk * NR..][..NR];
                 for c in 0..NR {
                     acc[c] = av.mul_add(b[c], acc[c]);
@@ -110,7 +138,7 @@ mod avx2 {
         m: usize,
         (dst, dst_rs): (&mut [f32], usize),
         accumulate: bool,
-        (lhs, lhs_rs): (&[f32], usize),
+        (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
         rhs: &PackedRhs,
     ) {
         let n = rhs.n;
@@ -125,7 +153,15 @@ mod avx2 {
                 unsafe {
                     let a = lhs.as_ptr().add(i * lhs_rs);
                     let c = dst.as_mut_ptr().add(i * dst_rs + p * NR);
-                    let args = (rhs.k, a, lhs_rs, panel, c, dst_rs, cols, accumulate);
+                    let args = (
+                        rhs.k,
+                        (a, lhs_rs, lhs_cs),
+                        panel,
+                        c,
+                        dst_rs,
+                        cols,
+                        accumulate,
+                    );
                     match rows {
                         6 => block::<6>(args),
                         5 => block::<5>(args),
@@ -142,8 +178,7 @@ mod avx2 {
 
     type Args = (
         usize,
-        *const f32,
-        usize,
+        (*const f32, usize, usize),
         *const f32,
         *mut f32,
         usize,
@@ -154,14 +189,14 @@ mod avx2 {
     /// `R` rows × one panel of the result.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn block<const R: usize>((k, a, a_rs, panel, c, c_rs, cols, accumulate): Args) {
+    unsafe fn block<const R: usize>((k, (a, a_rs, a_cs), panel, c, c_rs, cols, accumulate): Args) {
         unsafe {
             let mut acc = [[_mm256_setzero_ps(); 2]; R];
             for kk in 0..k {
                 let b0 = _mm256_loadu_ps(panel.add(kk * NR));
                 let b1 = _mm256_loadu_ps(panel.add(kk * NR + 8));
                 for (i, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm256_broadcast_ss(&*a.add(i * a_rs + kk));
+                    let av = _mm256_broadcast_ss(&*a.add(i * a_rs + kk * a_cs));
                     acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
                     acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
                 }
@@ -202,10 +237,34 @@ mod tests {
         (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
-    /// Both builds against the general gemm, for shapes with and without remainders, with
-    /// the right-hand side read row- and column-major, overwriting and accumulating.
+    /// `dst (+)= lhs · rhs` in f64 by the definition, lhs and rhs given with strides.
+    fn reference(
+        (m, n, k): (usize, usize, usize),
+        dst: &mut [f32],
+        accumulate: bool,
+        (a, a_rs, a_cs): (&[f32], usize, usize),
+        (b, b_rs, b_cs): (&[f32], usize, usize),
+    ) {
+        for i in 0..m {
+            for j in 0..n {
+                let sum: f64 = (0..k)
+                    .map(|kk| a[i * a_rs + kk * a_cs] as f64 * b[kk * b_rs + j * b_cs] as f64)
+                    .sum();
+                let d = &mut dst[i * n + j];
+                *d = if accumulate {
+                    (*d as f64 + sum) as f32
+                } else {
+                    sum as f32
+                };
+            }
+        }
+    }
+
+    /// Both builds against the definition, for shapes with and without remainders, with
+    /// each operand stored row- or column-major, overwriting and accumulating.
     #[test]
-    fn packed_products_match_the_general_gemm() {
+    fn packed_products_match_the_definition() {
+        let mut packed = PackedRhs::new(0, 0, (&[], 0, 0));
         for (m, k, n) in [
             (64, 64, 192),
             (13, 7, 30),
@@ -213,32 +272,34 @@ mod tests {
             (7, 48, 16),
             (5, 33, 17),
         ] {
-            for transposed in [false, true] {
+            for (lhs_t, rhs_t) in [(false, false), (true, false), (false, true), (true, true)] {
                 for accumulate in [false, true] {
                     let lhs = random(m * k, 1);
                     let rhs = random(k * n, 2);
-                    // rhs[kk, j] at kk·n + j, or (transposed storage) at j·k + kk.
-                    let (rs, cs) = if transposed { (1, k) } else { (n, 1) };
-                    let packed = PackedRhs::new(k, n, (&rhs, rs, cs));
+                    let a = if lhs_t {
+                        (&lhs[..], 1, m)
+                    } else {
+                        (&lhs[..], k, 1)
+                    };
+                    let b = if rhs_t {
+                        (&rhs[..], 1, k)
+                    } else {
+                        (&rhs[..], n, 1)
+                    };
+                    // Reused storage, as the layer reuses it: stale panels must not leak in.
+                    packed.repack(k, n, b);
                     let start = random(m * n, 3);
                     let mut expect = start.clone();
-                    let mode = (&lhs[..], k, 1);
-                    super::super::matmul::gemm(
-                        (m, n, k),
-                        (&mut expect, n),
-                        accumulate,
-                        mode,
-                        (&rhs, rs, cs),
-                    );
+                    reference((m, n, k), &mut expect, accumulate, a, b);
                     let mut fast = start.clone();
-                    gemm_packed(m, (&mut fast, n), accumulate, (&lhs, k), &packed);
+                    gemm_packed(m, (&mut fast, n), accumulate, a, &packed);
                     let mut plain = start.clone();
-                    portable(m, (&mut plain, n), accumulate, (&lhs, k), &packed);
+                    portable(m, (&mut plain, n), accumulate, a, &packed);
                     for (what, got) in [("dispatched", &fast), ("portable", &plain)] {
                         for (i, (g, e)) in got.iter().zip(&expect).enumerate() {
                             assert!(
                                 (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
-                                "{what} {m}x{k}x{n} t={transposed} acc={accumulate} [{i}]: {g} vs {e}"
+                                "{what} {m}x{k}x{n} {lhs_t}/{rhs_t} acc={accumulate} [{i}]: {g} vs {e}"
                             );
                         }
                     }
