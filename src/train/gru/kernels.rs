@@ -291,7 +291,7 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 /// tanh as 2·σ(2x) − 1: libm's `tanhf` (a call per element, via `expm1f`) was ~3× slower
-/// than an `expf`-based form in `examples/tanh_vs_sigmoid.rs`; this one also vectorises.
+/// than an `expf`-based form in `benches/tools/tanh_vs_sigmoid.rs`; this one also vectorises.
 /// Absolute error stays below 1e-6.
 #[inline(always)]
 fn tanh(x: f32) -> f32 {
