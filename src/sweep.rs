@@ -63,7 +63,7 @@ pub struct SweepSummary {
 /// Worker time, summed over workers: how much of the runs' time went to tracking them.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct TimeSpent {
-    /// Claim to record, every run of this sweep.
+    /// Training and recording the runs this sweep claimed, summed over workers.
     pub run_seconds: f64,
     /// Writing the store: claims, per-epoch metrics, final records.
     pub store_seconds: f64,
