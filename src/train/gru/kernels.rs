@@ -36,10 +36,9 @@ pub(super) fn forward_step(
     h_prev: &[f32],
     out: Activations,
 ) {
-    let avx2 = has_avx2();
     for b in 0..h_prev.len() / h {
         let (o, o3) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
-        let args = (
+        gate_row_any(
             &gi[o3.clone()],
             &gh[o3],
             bias,
@@ -50,15 +49,6 @@ pub(super) fn forward_step(
             &mut out.n[o.clone()],
             &mut out.hn[o],
         );
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            let (gi, gh, bias, hp, h_next, r, z, n, hn) = args;
-            // SAFETY: the CPU has AVX2 (`has_avx2`).
-            unsafe { gate_row_avx2(gi, gh, bias, hp, h_next, r, z, n, hn) };
-            continue;
-        }
-        let (gi, gh, bias, hp, h_next, r, z, n, hn) = args;
-        gate_row_plain(gi, gh, bias, hp, h_next, r, z, n, hn);
     }
 }
 
@@ -75,10 +65,9 @@ pub(super) fn backward_step(
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
-    let avx2 = has_avx2();
     for b in 0..dh.len() / h {
         let (o, o3) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
-        let args = (
+        grad_row_any(
             &saved.r[o.clone()],
             &saved.z[o.clone()],
             &saved.n[o.clone()],
@@ -87,25 +76,15 @@ pub(super) fn backward_step(
             &mut dh[o],
             &mut dgi[o3.clone()],
             &mut dgh[o3],
-            &mut *dbias,
+            dbias,
         );
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            let (r, z, n, hn, hp, dh, dgi, dgh, dbias) = args;
-            // SAFETY: the CPU has AVX2 (`has_avx2`).
-            unsafe { grad_row_avx2(r, z, n, hn, hp, dh, dgi, dgh, dbias) };
-            continue;
-        }
-        let (r, z, n, hn, hp, dh, dgi, dgh, dbias) = args;
-        grad_row_plain(r, z, n, hn, hp, dh, dgi, dgh, dbias);
     }
 }
 
+/// Cached by the standard library after the first call: one atomic load per row.
+#[cfg(target_arch = "x86_64")]
 fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    std::is_x86_feature_detected!("avx2")
 }
 
 // Each row function is compiled twice, for the baseline target and for AVX2, and kept out of
@@ -114,9 +93,20 @@ fn has_avx2() -> bool {
 // failed and it ran the scalar loop).
 
 /// Defines `$plain` and (on x86-64) `$avx2`, out-of-line builds of one row function with the
-/// given slice arguments, both calling `$body`.
+/// given slice arguments, both running `$body`, and `$any`, which calls the one the CPU runs.
 macro_rules! two_builds {
-    ($plain:ident, $avx2:ident, ($($arg:ident: $ty:ty),*) $body:block) => {
+    ($any:ident, $plain:ident, $avx2:ident, ($($arg:ident: $ty:ty),*) $body:block) => {
+        #[allow(clippy::too_many_arguments)]
+        #[inline(always)]
+        fn $any($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                // SAFETY: the CPU has AVX2, checked just above.
+                return unsafe { $avx2($($arg),*) };
+            }
+            $plain($($arg),*)
+        }
+
         #[allow(clippy::too_many_arguments)]
         #[inline(never)]
         fn $plain($($arg: $ty),*) $body
@@ -129,14 +119,14 @@ macro_rules! two_builds {
     };
 }
 
-two_builds!(gate_row_plain, gate_row_avx2, (
+two_builds!(gate_row_any, gate_row_plain, gate_row_avx2, (
     gi: &[f32], gh: &[f32], bias: &[f32], hp: &[f32],
     h_next: &mut [f32], r: &mut [f32], z: &mut [f32], n: &mut [f32], hn: &mut [f32]
 ) {
     gate_row(hp.len(), gi, gh, bias, hp, h_next, (r, z, n, hn))
 });
 
-two_builds!(grad_row_plain, grad_row_avx2, (
+two_builds!(grad_row_any, grad_row_plain, grad_row_avx2, (
     r: &[f32], z: &[f32], n: &[f32], hn: &[f32], hp: &[f32],
     dh: &mut [f32], dgi: &mut [f32], dgh: &mut [f32], dbias: &mut [f32]
 ) {
