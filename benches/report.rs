@@ -5,10 +5,12 @@
 //!
 //! Measured on a shared 2-core machine: HTML ~147 ms, markdown and JSON less.
 
+mod common;
+
 use aerocast::export::{self, Format, ReportOptions};
-use aerocast::jobs::{Job, Params};
+use aerocast::jobs::Params;
 use aerocast::spec::knobs::ParamValue;
-use aerocast::store::{Claim, Store, SweepInfo};
+use aerocast::store::Store;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::path::Path;
 use std::time::Duration;
@@ -19,17 +21,7 @@ const EPOCHS: usize = 20;
 /// A store with `runs` finished runs (every 50th failed) of one experiment.
 pub fn synthetic_store(dir: &Path, runs: usize) -> Store {
     let store = Store::open(dir).expect("open store");
-    let (experiment_id, sweep_id) = store
-        .begin_sweep(&SweepInfo {
-            experiment: "bench",
-            spec_path: "bench.toml",
-            spec_text: "",
-            spec_hash: "0",
-            data_path: "none.csv",
-            data_hash: "0",
-            n_jobs: runs,
-        })
-        .expect("begin sweep");
+    let sweep = common::begin_sweep(&store, runs);
     let hidden = [8i64, 16, 32, 64];
     let lrs = [0.0003, 0.001, 0.003, 0.01, 0.03];
     for i in 0..runs {
@@ -43,17 +35,7 @@ pub fn synthetic_store(dir: &Path, runs: usize) -> Store {
         params.insert("lr".into(), ParamValue::Float(lr));
         params.insert("window".into(), ParamValue::Int(window));
         params.insert("epochs".into(), ParamValue::Int(EPOCHS as i64));
-        let job = Job {
-            index: i,
-            params,
-            key: format!("job-{i}"),
-        };
-        let Claim::Run(run_id) = store
-            .claim(experiment_id, &sweep_id, "0", &job, &[])
-            .expect("claim")
-        else {
-            panic!("job {i} was not ours");
-        };
+        let run_id = common::claim(&store, &sweep, i, params);
         let quality = 1.0 + (lr.log10() + 2.5).powi(2) + 8.0 / h as f64 + 0.02 * seed as f64;
         for e in 1..=EPOCHS {
             let val = quality * (0.3 + 1.0 / e as f64);
@@ -83,7 +65,7 @@ pub fn synthetic_store(dir: &Path, runs: usize) -> Store {
         }
     }
     store
-        .end_sweep(&sweep_id, "finished", runs, 0, 0)
+        .end_sweep(&sweep.1, "finished", runs, 0, 0)
         .expect("end");
     store
 }

@@ -8,44 +8,18 @@
 //! Throughput is in metrics per second. For scale: MLflow's `log_metric` on SQLite takes about
 //! 6 ms per call on this kind of machine (`../shared/STACK-NOTES.md`), ~170 metrics/s.
 
-use aerocast::jobs::{Job, Params};
-use aerocast::spec::knobs::ParamValue;
-use aerocast::store::{Claim, Store, SweepInfo};
+mod common;
+
+use aerocast::jobs::Params;
+use aerocast::store::Store;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::time::Duration;
-
-fn running_run(store: &Store) -> String {
-    let (experiment_id, sweep_id) = store
-        .begin_sweep(&SweepInfo {
-            experiment: "bench",
-            spec_path: "bench.toml",
-            spec_text: "",
-            spec_hash: "0",
-            data_path: "none.csv",
-            data_hash: "0",
-            n_jobs: 1,
-        })
-        .expect("begin sweep");
-    let mut params = Params::new();
-    params.insert("seed".into(), ParamValue::Int(0));
-    let job = Job {
-        index: 0,
-        params,
-        key: "job-0".into(),
-    };
-    match store
-        .claim(experiment_id, &sweep_id, "0", &job, &[])
-        .expect("claim")
-    {
-        Claim::Run(id) => id,
-        _ => panic!("a fresh store has no other run"),
-    }
-}
 
 fn log_epoch(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open store");
-    let run_id = running_run(&store);
+    let sweep = common::begin_sweep(&store, 1);
+    let run_id = common::claim(&store, &sweep, 0, Params::new());
     let names: Vec<String> = (0..20).map(|i| format!("metric_{i}")).collect();
     let mut group = c.benchmark_group("log_epoch");
     group
