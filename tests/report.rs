@@ -1,5 +1,6 @@
 //! The comparison report, end to end: a tiny real sweep through the binary, then every format.
 
+mod common;
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
@@ -281,20 +282,10 @@ fn report_with_only_failed_runs_still_renders() {
 #[test]
 #[ignore = "builds a 100,000-run store (~1 min)"]
 fn best_run_on_100k_runs_is_fast() {
-    use aerocast::store::{Store, SweepInfo};
+    use aerocast::store::Store;
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = Store::open(tmp.path()).expect("store");
-    let (experiment_id, sweep_id) = store
-        .begin_sweep(&SweepInfo {
-            experiment: "big",
-            spec_path: "big.toml",
-            spec_text: "",
-            spec_hash: "0",
-            data_path: "none.csv",
-            data_hash: "0",
-            n_jobs: 100_000,
-        })
-        .unwrap();
+    let (experiment_id, sweep_id) = common::begin_sweep(&store, "big", 100_000);
     // Bulk rows through SQL in one transaction; the write API would take minutes.
     let mut conn = rusqlite::Connection::open(tmp.path().join("aerocast.db")).unwrap();
     let tx = conn.transaction().unwrap();

@@ -358,17 +358,7 @@ fn dropout_is_seeded_and_changes_training() {
 fn batched_epoch_metrics_all_reach_the_history() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let (experiment_id, sweep_id) = store
-        .begin_sweep(&aerocast::store::SweepInfo {
-            experiment: "batch",
-            spec_path: "s.toml",
-            spec_text: "",
-            spec_hash: "0",
-            data_path: "d.csv",
-            data_hash: "0",
-            n_jobs: 1,
-        })
-        .unwrap();
+    let (experiment_id, sweep_id) = common::begin_sweep(&store, "batch", 1);
     let job = aerocast::jobs::Job {
         index: 0,
         params: Default::default(),

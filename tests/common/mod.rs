@@ -202,3 +202,23 @@ pub fn integrity_ok(store: &Path) {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// Opens a sweep of `experiment` in `store` without a spec or data file, for tests that
+/// write through the store API: (experiment id, sweep id).
+pub fn begin_sweep(
+    store: &aerocast::store::Store,
+    experiment: &str,
+    n_jobs: usize,
+) -> (i64, String) {
+    store
+        .begin_sweep(&aerocast::store::SweepInfo {
+            experiment,
+            spec_path: "test.toml",
+            spec_text: "",
+            spec_hash: "0",
+            data_path: "none.csv",
+            data_hash: "0",
+            n_jobs,
+        })
+        .expect("begin sweep")
+}

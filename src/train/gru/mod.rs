@@ -269,17 +269,23 @@ impl CustomOp3 for GruSeq {
         // ∂W_ihᵀ ([F, 3H]); ∂W_hh accumulates straight into the last H columns of ∂W.
         let mut dw_ih_t = vec![0f32; f * 3 * h];
         let mut dw = vec![0f32; 3 * h * wc];
-        let mut dx = x.track_op().then(|| vec![0f32; t_n * b_n * f]);
+        // ∂x, and W_ih packed for it, only when the input is itself trained (a lower layer's
+        // output).
+        let mut dx = x.track_op().then(|| {
+            (
+                vec![0f32; t_n * b_n * f],
+                PackedRhs::new(3 * h, f, (&wv, wc, 1)),
+            )
+        });
         // This step's gate gradients, input side and recurrent side.
         let (mut dgi, mut dgh) = (take(b_n * 3 * h), take(b_n * 3 * h));
         // ∂L/∂h_t flowing back from later steps, then from this step's own output.
         let mut dh = vec![0f32; b_n * h];
         let zeros = vec![0f32; b_n * h];
         let w_hh = PackedRhs::new(3 * h, h, (&wv[f..], wc, 1));
-        let w_ih = PackedRhs::new(3 * h, f, (&wv, wc, 1));
         // Per-step right-hand sides of the weight gradients, packed into reused storage.
-        let mut dgi_packed = PackedRhs::new(0, 0, (&[], 0, 0));
-        let mut h_prev_packed = PackedRhs::new(0, 0, (&[], 0, 0));
+        let mut dgi_packed = PackedRhs::default();
+        let mut h_prev_packed = PackedRhs::default();
         for t in (0..t_n).rev() {
             let step = t * b_n * h..(t + 1) * b_n * h;
             let own = if self.last_only {
@@ -308,10 +314,10 @@ impl CustomOp3 for GruSeq {
             let x_t = &xv[t * b_n * f..][..b_n * f];
             dgi_packed.repack(b_n, 3 * h, (&dgi, 3 * h, 1));
             gemm_packed(f, (&mut dw_ih_t, 3 * h), true, (x_t, 1, f), &dgi_packed);
-            if let Some(dx) = dx.as_mut() {
-                // ∂x_t = dgi · W_ih ([B, 3H] × [3H, F]), when the input is itself trained.
+            if let Some((dx, w_ih)) = dx.as_mut() {
+                // ∂x_t = dgi · W_ih ([B, 3H] × [3H, F]).
                 let dx_t = &mut dx[t * b_n * f..][..b_n * f];
-                gemm_packed(b_n, (dx_t, f), false, (&dgi, 3 * h, 1), &w_ih);
+                gemm_packed(b_n, (dx_t, f), false, (&dgi, 3 * h, 1), w_ih);
             }
             if t > 0 {
                 // ∂W_hh += dghᵀ · h_{t−1} ([3H, B] × [B, H]).
@@ -328,7 +334,7 @@ impl CustomOp3 for GruSeq {
             }
         }
         let dx = match dx {
-            Some(dx) => Some(Tensor::from_vec(dx, x.shape(), x.device())?),
+            Some((dx, _)) => Some(Tensor::from_vec(dx, x.shape(), x.device())?),
             None => None,
         };
         let dev = w.device();

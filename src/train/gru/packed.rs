@@ -18,6 +18,7 @@ const MR: usize = 6;
 
 /// `rhs[k, n]` in panels of [`NR`] columns, each panel `[k][NR]` contiguous, the last one
 /// zero-padded.
+#[derive(Default)]
 pub(super) struct PackedRhs {
     k: usize,
     n: usize,
@@ -27,11 +28,7 @@ pub(super) struct PackedRhs {
 impl PackedRhs {
     /// Packs `rhs[k, n]` given as (slice, row stride, column stride).
     pub fn new(k: usize, n: usize, rhs: (&[f32], usize, usize)) -> Self {
-        let mut packed = Self {
-            k: 0,
-            n: 0,
-            data: Vec::new(),
-        };
+        let mut packed = Self::default();
         packed.repack(k, n, rhs);
         packed
     }
@@ -264,7 +261,7 @@ mod tests {
     /// each operand stored row- or column-major, overwriting and accumulating.
     #[test]
     fn packed_products_match_the_definition() {
-        let mut packed = PackedRhs::new(0, 0, (&[], 0, 0));
+        let mut packed = PackedRhs::default();
         for (m, k, n) in [
             (64, 64, 192),
             (13, 7, 30),
