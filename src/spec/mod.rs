@@ -8,7 +8,6 @@ pub mod search;
 
 use crate::error::{InputError, line_of};
 use knobs::{KNOBS, Knob, ParamValue, Section};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -178,7 +177,7 @@ impl Spec {
         )?;
         let prune = search::prune(raw.prune.as_ref(), &lines, &text)?;
         let store = raw.store.map(|s| base.join(s.path));
-        let hash = hex(&Sha256::digest(text.as_bytes()));
+        let hash = crate::hash::sha256_hex(&text);
         Ok(Spec {
             path: path.to_path_buf(),
             text,
@@ -418,10 +417,6 @@ fn first_duplicate(items: &[String]) -> Option<&String> {
         .enumerate()
         .find(|(i, s)| items[..*i].contains(s))
         .map(|(_, s)| s)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

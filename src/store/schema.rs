@@ -88,6 +88,11 @@ CREATE TABLE artifacts (
 ) WITHOUT ROWID;
 "#];
 
+#[cfg(test)]
+pub(super) fn first_migration() -> &'static str {
+    MIGRATIONS[0]
+}
+
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the schema up to date. Safe to call from several processes at once: the version is
