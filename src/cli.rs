@@ -5,7 +5,7 @@ use crate::export::{self, Format, Report, Scope, json, terminal};
 use crate::metrics;
 use crate::output;
 use crate::spec::Spec;
-use crate::store::{RunFilter, RunStatus, Store};
+use crate::store::{Location, RunFilter, RunStatus, Store};
 use crate::sweep::{self, SweepOptions, SweepSummary};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -27,7 +27,7 @@ pub const EXIT_INTERNAL: u8 = 3;
 #[command(
     name = "aerocast",
     version,
-    about = "Hyperparameter sweeps of GRU forecasters, tracked in SQLite"
+    about = "Hyperparameter sweeps of GRU forecasters, tracked in SQLite or PostgreSQL"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,13 +42,45 @@ pub enum Command {
     Report(ReportArgs),
     /// List runs.
     Runs(RunsArgs),
+    /// Work on whole stores.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand)]
+pub enum StoreCommand {
+    /// Copy every sweep and closed run (with metrics, histories and artifacts) from SRC to DST,
+    /// each a folder or a postgres:// URL. Idempotent: runs already in DST are left as they are,
+    /// so an interrupted copy resumes when rerun.
+    Copy {
+        /// The store to read.
+        src: String,
+        /// The store to write (created if missing).
+        dst: String,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
 pub struct StoreArg {
-    /// Store folder [default: [store] path of the spec, else ./aerocast-runs]
-    #[arg(long, env = "AEROCAST_STORE", global = true)]
-    pub store: Option<PathBuf>,
+    /// Store: a folder (SQLite) or postgres://user:password@host:port/database [default:
+    /// [store] path or url of the spec, else ./aerocast-runs]
+    #[arg(long, env = "AEROCAST_STORE", global = true, hide_env_values = true)]
+    pub store: Option<String>,
+}
+
+impl StoreArg {
+    /// The store named by the flag or environment, else by the spec, else the default folder.
+    /// A value with a URL scheme is a database URL, never a folder.
+    pub fn location(&self, spec: Option<&str>) -> Result<Location, InputError> {
+        match (&self.store, spec) {
+            (Some(s), _) => Location::parse("--store", s),
+            (None, Some(s)) => Location::parse("[store]", s),
+            (None, None) => Ok(Location::folder(Path::new(DEFAULT_STORE))),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -117,7 +149,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sweep(args) => sweep_cmd(args),
         Command::Report(args) => report_cmd(args),
         Command::Runs(args) => runs_cmd(args),
+        Command::Store(StoreCommand::Copy { src, dst, json }) => copy_cmd(&src, &dst, json),
     }
+}
+
+fn copy_cmd(src: &str, dst: &str, json: bool) -> Result<ExitCode> {
+    let src = Store::open_existing(Location::parse("SRC", src)?)?;
+    let dst = Store::open(Location::parse("DST", dst)?)?;
+    let s = crate::store::copy::copy(&src, &dst)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!(
+            "copied {} run(s) and {} sweep(s) from {} to {}; {} run(s) were already there, {} still running were left out",
+            s.copied,
+            s.sweeps,
+            src.location(),
+            dst.location(),
+            s.present,
+            s.running
+        );
+    }
+    Ok(ExitCode::from(EXIT_OK))
 }
 
 fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
@@ -128,13 +181,9 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let store_dir = args
-        .store
-        .store
-        .or_else(|| spec.store.clone())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    let store = args.store.location(spec.store.as_deref())?;
     let progress = output::for_terminal(args.quiet || args.json);
-    let summary = sweep::run(&spec, &SweepOptions { store_dir, jobs }, progress.as_ref())?;
+    let summary = sweep::run(&spec, &SweepOptions { store, jobs }, progress.as_ref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
@@ -208,12 +257,12 @@ fn print_summary(s: &SweepSummary) {
         ),
         None => println!("no finished run yet"),
     }
-    println!("store: {}", s.store.display());
+    println!("store: {}", s.store);
 }
 
 /// The report at the end of a sweep; a failure to write it is a warning, not a failed sweep.
 fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
-    let written = Store::open_existing(&s.store).and_then(|store| {
+    let written = Store::open_existing(&s.location).and_then(|store| {
         let report = Report::load(&store, &Scope::experiment(&s.experiment))?;
         let dir = export::default_dir(&store, &report.experiment);
         export::write(&store, &report, Format::Html, &dir)
@@ -228,11 +277,7 @@ fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
 }
 
 fn open_store(arg: &StoreArg) -> Result<Store> {
-    let dir = arg
-        .store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    Store::open_existing(Path::new(&dir))
+    Store::open_existing(arg.location(None)?)
 }
 
 fn report_cmd(args: ReportArgs) -> Result<ExitCode> {

@@ -48,7 +48,7 @@ impl SpanForecast {
 }
 
 pub fn load_model(store: &Store, run_id: &str) -> Result<RunModel> {
-    let (model, card) = artifacts::load_model(&store.artifact_dir(run_id))
+    let (model, card) = artifacts::load_model(&store.fetch_artifacts(run_id)?)
         .with_context(|| format!("the model of run {run_id} could not be loaded"))?;
     let cfg = TrainConfig::from_params(&card.params).map_err(|e| anyhow!(e))?;
     Ok(RunModel {

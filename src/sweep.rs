@@ -15,20 +15,20 @@ use crate::signals;
 use crate::spec::Spec;
 use crate::spec::knobs::ParamValue;
 use crate::store::{
-    Claim, DATA_TAG, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG, TRIAL_TAG,
+    Claim, DATA_TAG, Location, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG,
+    TRIAL_TAG,
 };
 use crate::train::{self, Next, Prepared, TrainConfig, windows};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct SweepOptions {
-    pub store_dir: PathBuf,
+    pub store: Location,
     /// Jobs trained at once.
     pub jobs: usize,
 }
@@ -38,7 +38,10 @@ pub struct SweepSummary {
     pub sweep_id: String,
     pub experiment: String,
     pub method: crate::spec::Method,
-    pub store: PathBuf,
+    /// The store, as shown to users (a folder, or a URL with its password masked).
+    pub store: String,
+    #[serde(skip)]
+    pub location: Location,
     pub total: usize,
     pub finished: usize,
     pub failed: usize,
@@ -209,7 +212,7 @@ struct Worker<'a> {
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
     let started = Instant::now();
     let plan = plan(spec)?;
-    let store = Store::open(&opts.store_dir)?;
+    let store = Store::open(&opts.store)?;
     check_target(&store, spec)?;
     let (experiment_id, sweep_id) = store.begin_sweep(&SweepInfo {
         experiment: &spec.experiment,
@@ -271,7 +274,8 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         sweep_id: sweep_id.clone(),
         experiment: spec.experiment.clone(),
         method: spec.search.method,
-        store: opts.store_dir.clone(),
+        store: opts.store.to_string(),
+        location: opts.store.clone(),
         total: plan.slots.len(),
         finished: 0,
         failed: 0,

@@ -113,3 +113,73 @@ fn a_second_target_in_one_experiment_is_refused() {
     );
     assert_eq!(snapshot(&sb.store()), before, "the store is untouched");
 }
+
+/// A store argument with a URL scheme is a database URL, never a folder: an unreachable
+/// server or an unknown scheme is exit 2 naming the host, the password masked, and nothing is
+/// created on disk.
+#[test]
+fn store_urls_are_never_folders_and_never_show_passwords() {
+    let sb = Sandbox::new(&spec_text("[0.01]"));
+    let before = snapshot(sb.dir.path());
+    let cases = [
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        (
+            "postgresql://user:hunter2pw@127.0.0.1:1/db",
+            vec!["127.0.0.1:1/db", "cannot connect"],
+        ),
+        (
+            "postgres://user:hunter2pw@127.0.0.1:1/db",
+            vec!["127.0.0.1:1/db"],
+        ),
+        (
+            "mysql://user:hunter2pw@127.0.0.1/db",
+            vec!["unknown store URL scheme `mysql://`"],
+        ),
+    ];
+    for (url, needles) in cases {
+        for args in [&["sweep", "spec.toml", "--quiet"][..], &["runs"][..]] {
+            let out = assert_cmd::Command::cargo_bin("aerocast")
+                .unwrap()
+                .current_dir(sb.dir.path())
+                .env_remove("AEROCAST_STORE")
+                .args(args)
+                .args(["--store", url])
+                .assert()
+                .code(2);
+            let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+            for n in &needles {
+                assert!(stderr.contains(n), "expected {n:?} in: {stderr}");
+            }
+            assert!(!stderr.contains("hunter2pw"), "password shown: {stderr}");
+        }
+        // The same through the environment and the spec's [store] url.
+        let out = assert_cmd::Command::cargo_bin("aerocast")
+            .unwrap()
+            .current_dir(sb.dir.path())
+            .env("AEROCAST_STORE", url)
+            .args(["runs"])
+            .assert()
+            .code(2);
+        assert!(!String::from_utf8_lossy(&out.get_output().stderr).contains("hunter2pw"));
+    }
+    assert_eq!(
+        snapshot(sb.dir.path()),
+        before,
+        "nothing may be written locally"
+    );
+
+    // A spec's [store] path must not hold a URL.
+    let spec = format!(
+        "{}\n[store]\npath = \"postgres://u:p@h/d\"\n",
+        spec_text("[0.01]")
+    );
+    std::fs::write(sb.path("url.toml"), spec).unwrap();
+    let out = assert_cmd::Command::cargo_bin("aerocast")
+        .unwrap()
+        .current_dir(sb.dir.path())
+        .env_remove("AEROCAST_STORE")
+        .args(["sweep", "url.toml"])
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("url = "));
+}

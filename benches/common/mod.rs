@@ -19,6 +19,7 @@ pub fn begin_sweep(store: &Store, n_jobs: usize) -> (i64, String) {
 }
 
 /// Claims job `index` with `params`: the new run's id.
+#[allow(dead_code)]
 pub fn claim(
     store: &Store,
     (experiment_id, sweep_id): &(i64, String),
@@ -36,5 +37,39 @@ pub fn claim(
     {
         Claim::Run(id) => id,
         _ => panic!("job {index} was not ours"),
+    }
+}
+
+/// A fresh PostgreSQL database for a bench, dropped afterwards.
+#[allow(dead_code)]
+pub struct PgBenchDb {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+#[allow(dead_code)]
+impl PgBenchDb {
+    pub fn create(admin: &str) -> PgBenchDb {
+        let name = format!("aerocast_bench_{}", std::process::id());
+        let mut c = postgres::Client::connect(admin, postgres::NoTls).expect("bench server");
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+        PgBenchDb {
+            admin: admin.to_string(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgBenchDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
     }
 }

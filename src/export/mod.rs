@@ -49,9 +49,10 @@ fn exporter(format: Format) -> Box<dyn Exporter> {
     }
 }
 
-/// The folder a report is written to by default: `<store>/reports/<experiment slug>/`.
+/// The folder a report is written to by default: `<store>/reports/<experiment slug>/`
+/// (`./aerocast-reports/<experiment slug>/` for a database store).
 pub fn default_dir(store: &Store, experiment: &str) -> PathBuf {
-    store.dir().join(REPORTS_DIR).join(slug(experiment))
+    store.reports_dir().join(slug(experiment))
 }
 
 /// Renders `report` in `format` into `dir`; returns the path of its main file.

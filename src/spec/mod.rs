@@ -26,8 +26,8 @@ pub struct Spec {
     pub space: Vec<Dimension>,
     pub search: SearchSpec,
     pub prune: PruneSpec,
-    /// `[store] path`, resolved against the spec's folder.
-    pub store: Option<PathBuf>,
+    /// `[store] path` (resolved against the spec's folder) or `[store] url`, as text.
+    pub store: Option<String>,
     pub lines: KeyLines,
 }
 
@@ -176,7 +176,7 @@ impl Spec {
             &text,
         )?;
         let prune = search::prune(raw.prune.as_ref(), &lines, &text)?;
-        let store = raw.store.map(|s| base.join(s.path));
+        let store = store_setting(raw.store, base, path)?;
         let hash = crate::hash::sha256_hex(&text);
         Ok(Spec {
             path: path.to_path_buf(),
@@ -417,6 +417,43 @@ fn first_duplicate(items: &[String]) -> Option<&String> {
         .enumerate()
         .find(|(i, s)| items[..*i].contains(s))
         .map(|(_, s)| s)
+}
+
+/// `[store] path` or `[store] url`: a path is resolved against the spec's folder; a URL is
+/// kept as written. A path with a URL scheme is refused rather than made a folder.
+fn store_setting(
+    raw: Option<raw::RawStore>,
+    base: &Path,
+    spec: &Path,
+) -> Result<Option<String>, InputError> {
+    let Some(raw) = raw else { return Ok(None) };
+    match (raw.path, raw.url) {
+        (Some(_), Some(_)) => Err(InputError::in_file(
+            spec,
+            "[store] takes `path` (a folder) or `url` (a database), not both",
+        )),
+        (Some(p), None) if url_scheme(&p).is_some() => Err(InputError::in_file(
+            spec,
+            "[store] path is a folder; write a database URL as `url = \"…\"`",
+        )),
+        (Some(p), None) => Ok(Some(base.join(p).display().to_string())),
+        (None, Some(u)) if url_scheme(&u).is_none() => Err(InputError::in_file(
+            spec,
+            "[store] url must start with a scheme such as postgres://",
+        )),
+        (None, Some(u)) => Ok(Some(u)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The scheme of `text` when it starts like a URL (`scheme://`), per RFC 3986's scheme syntax.
+pub fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
 }
 
 #[cfg(test)]

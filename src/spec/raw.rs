@@ -75,7 +75,10 @@ pub struct RawData {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
-    pub path: String,
+    /// A folder (SQLite), relative to the spec.
+    pub path: Option<String>,
+    /// A database URL (`postgres://…`).
+    pub url: Option<String>,
 }
 
 /// What to do with empty or NaN cells in the data's used columns.

@@ -1,12 +1,28 @@
-//! The run store: one folder holding `aerocast.db` (SQLite, WAL) and `artifacts/<run_id>/`.
-//! Concepts follow MLflow (experiment → runs with params, metrics, tags, artifacts), plus the
-//! sweep that produced each run and each job's key, which makes reruns idempotent.
+//! The run store. Concepts follow MLflow (experiment → runs with params, metrics, tags,
+//! artifacts), plus the sweep that produced each run and each job's key, which makes reruns
+//! idempotent.
+//!
+//! [`Store`] is the one interface above the databases: it owns the policies (who is alive, when
+//! heartbeats are written, where artifact files live on this machine) and delegates storing
+//! to a [`backend::Backend`]: SQLite (a folder) or PostgreSQL (a URL). Reads go straight to
+//! the backend through `Deref<Target = dyn Reads>`.
 
+pub mod backend;
+pub mod copy;
+mod dump;
+mod heart;
+mod liveness;
+pub mod location;
+pub mod pg;
 mod query;
 pub mod schema;
+mod sqlite;
 mod status;
 mod write;
 
+pub use backend::{Backend, Reads};
+pub use liveness::{DEFAULT_STALE_AFTER, HEARTBEAT_EVERY};
+pub use location::Location;
 pub use query::{
     DATA_TAG, HistoryPoint, RunFilter, RunRecord, SETTING_TAG, STUDY_TAG, SweepDetail, SweepRecord,
     TARGET_TAG, TRIAL_TAG,
@@ -15,116 +31,306 @@ pub use status::RunStatus;
 pub use write::{Claim, SweepInfo};
 
 use crate::error::InputError;
-use anyhow::Result;
-use rusqlite::Connection;
+use crate::jobs::Job;
+use anyhow::{Context, Result};
+use backend::{ArtifactFile, IdTable, NewRun, Owner};
+use liveness::Liveness;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
 
 pub const DB_FILE: &str = "aerocast.db";
 pub const ARTIFACTS_DIR: &str = "artifacts";
-
-/// How long a writer waits for another process's transaction before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Where reports go by default when the store is a database server: `./aerocast-reports/`.
+pub const SERVER_REPORTS_DIR: &str = "aerocast-reports";
 
 pub struct Store {
+    location: Location,
+    /// This machine's folder for the store's files: the store folder itself (SQLite), or a
+    /// local cache of the database's artifacts (PostgreSQL).
     dir: PathBuf,
-    // One connection per process, shared by the worker threads: writes are short, and
-    // serialising them here leaves SQLite's lock for other processes only.
-    conn: Mutex<Connection>,
-    host: String,
-    pid: u32,
+    backend: Arc<dyn Backend>,
+    liveness: Liveness,
+    heart: heart::Heart,
+}
+
+impl From<&Path> for Location {
+    fn from(p: &Path) -> Location {
+        Location::folder(p)
+    }
+}
+
+impl From<&PathBuf> for Location {
+    fn from(p: &PathBuf) -> Location {
+        Location::folder(p)
+    }
+}
+
+impl From<&Location> for Location {
+    fn from(l: &Location) -> Location {
+        l.clone()
+    }
 }
 
 impl Store {
-    /// Opens the store in `dir`, creating the folder and database if needed.
-    pub fn open(dir: &Path) -> Result<Store> {
-        if dir.exists() && !dir.is_dir() {
-            return Err(InputError::usage(
-                &dir.display().to_string(),
-                "the store path is a file, not a folder",
-            )
-            .into());
-        }
-        std::fs::create_dir_all(dir.join(ARTIFACTS_DIR)).map_err(|e| {
-            InputError::usage(
-                &dir.display().to_string(),
-                format!("cannot create the store folder: {e}"),
-            )
-        })?;
-        Self::connect(dir)
+    /// Opens the store, creating it (folder, database schema) if needed.
+    pub fn open(at: impl Into<Location>) -> Result<Store> {
+        let location = at.into();
+        let backend: Arc<dyn Backend> = match &location {
+            Location::Folder(dir) => Arc::new(sqlite::Sqlite::open(dir)?),
+            Location::Postgres(url) => Arc::new(pg::Postgres::connect(url)?),
+        };
+        Ok(Self::with_backend(location, backend))
     }
 
     /// Opens an existing store for reading; a missing store is an input error, not a new store.
-    pub fn open_existing(dir: &Path) -> Result<Store> {
-        if !dir.join(DB_FILE).is_file() {
-            return Err(InputError::usage(
-                &dir.display().to_string(),
-                "no aerocast store here (run `aerocast sweep` first, or pass --store)",
-            )
-            .into());
+    pub fn open_existing(at: impl Into<Location>) -> Result<Store> {
+        let location = at.into();
+        let backend: Arc<dyn Backend> = match &location {
+            Location::Folder(dir) => Arc::new(sqlite::Sqlite::open_existing(dir)?),
+            Location::Postgres(url) => Arc::new(pg::Postgres::connect_existing(url)?),
+        };
+        Ok(Self::with_backend(location, backend))
+    }
+
+    fn with_backend(location: Location, backend: Arc<dyn Backend>) -> Store {
+        let dir = match &location {
+            Location::Folder(dir) => dir.clone(),
+            Location::Postgres(url) => pg::cache_dir(url),
+        };
+        Store {
+            heart: heart::Heart::new(backend.clone()),
+            location,
+            dir,
+            backend,
+            liveness: Liveness::this_process(),
         }
-        Self::connect(dir)
     }
 
-    fn connect(dir: &Path) -> Result<Store> {
-        let db = dir.join(DB_FILE);
-        let mut conn = Connection::open(&db)
-            .map_err(|e| InputError::usage(&db.display().to_string(), e.to_string()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL lets readers work beside a writer; NORMAL sync is safe under WAL (a power cut can
-        // lose the last commits, never corrupt) and avoids the lock stalls of FULL.
-        enable_wal(&conn)
-            .map_err(|e| InputError::usage(&db.display().to_string(), e.to_string()))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        schema::migrate(&mut conn).map_err(|e| match e.downcast::<schema::NewerSchema>() {
-            Ok(newer) => InputError::usage(&db.display().to_string(), newer.to_string()).into(),
-            Err(e) => e.context(format!("opening {}", db.display())),
-        })?;
-        Ok(Store {
-            dir: dir.to_path_buf(),
-            conn: Mutex::new(conn),
-            host: hostname(),
-            pid: std::process::id(),
-        })
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
+    /// The backend, for tools that copy or inspect a store as a whole.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// This machine's folder for the store's files (see [`Store`]).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Where a run's artifacts live. Built from the run id the store generated, never from
-    /// user text, so nothing is written outside the store.
+    /// Where reports go by default: `<store>/reports` for a folder store,
+    /// `./aerocast-reports` for a database server.
+    pub fn reports_dir(&self) -> PathBuf {
+        match &self.location {
+            Location::Folder(dir) => dir.join("reports"),
+            Location::Postgres(_) => PathBuf::from(SERVER_REPORTS_DIR),
+        }
+    }
+
+    /// Where a run's artifacts are written and read on this machine. Built from the run id the
+    /// store generated, never from user text, so nothing is written outside the store.
     pub fn artifact_dir(&self, run_id: &str) -> PathBuf {
         self.dir.join(ARTIFACTS_DIR).join(run_id)
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection usable: SQLite rolls back.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// A run's artifact folder with every file present: a database store's artifacts are
+    /// copied from the database (checked against their sha256) into the local cache.
+    pub fn fetch_artifacts(&self, run_id: &str) -> Result<PathBuf> {
+        for a in self.backend.stored_artifacts(run_id)? {
+            let local = self.dir.join(&a.path);
+            if std::fs::read(&local).is_ok_and(|b| crate::hash::sha256_hex(&b) == a.sha256) {
+                continue;
+            }
+            if crate::hash::sha256_hex(&a.content) != a.sha256 {
+                anyhow::bail!("artifact {} of run {run_id} fails its sha256 check", a.path);
+            }
+            if let Some(parent) = local.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            let tmp = local.with_extension("part");
+            std::fs::write(&tmp, &a.content)
+                .and_then(|_| std::fs::rename(&tmp, &local))
+                .with_context(|| format!("writing {}", local.display()))?;
+        }
+        Ok(self.artifact_dir(run_id))
+    }
+
+    /// Records a new sweep (and its experiment if new); returns `(experiment_id, sweep_id)`.
+    pub fn begin_sweep(&self, info: &SweepInfo) -> Result<(i64, String)> {
+        let sweep_id = uuid::Uuid::new_v4().to_string();
+        let experiment_id = self
+            .backend
+            .begin_sweep(info, &sweep_id, &self.liveness.owner())?;
+        Ok((experiment_id, sweep_id))
+    }
+
+    pub fn end_sweep(
+        &self,
+        sweep_id: &str,
+        status: RunStatus,
+        finished: usize,
+        failed: usize,
+        skipped: usize,
+    ) -> Result<()> {
+        self.backend
+            .end_sweep(sweep_id, status, [finished, failed, skipped])
+    }
+
+    /// Marks every run of the experiment whose owner is gone as `killed`; returns how many.
+    pub fn reap_stale(&self, experiment_id: i64) -> Result<usize> {
+        let alive = |o: &Owner| self.liveness.alive(o);
+        self.backend
+            .reap(experiment_id, &self.liveness.host, &alive)
+    }
+
+    /// Atomically decides whether this process runs `job`, and if so creates its run row.
+    pub fn claim(
+        &self,
+        experiment_id: i64,
+        sweep_id: &str,
+        data_hash: &str,
+        job: &Job,
+        tags: &[(&str, String)],
+    ) -> Result<Claim> {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let owner = self.liveness.owner();
+        let alive = |o: &Owner| self.liveness.alive(o);
+        let claim = self.backend.claim(
+            &NewRun {
+                run_id: &run_id,
+                experiment_id,
+                sweep_id,
+                data_hash,
+                job,
+                tags,
+                owner: &owner,
+            },
+            &alive,
+        )?;
+        if let Claim::Run(id) = &claim {
+            self.heart.started(id, owner.heartbeat);
+        }
+        Ok(claim)
+    }
+
+    /// One epoch's metrics in one transaction.
+    pub fn log_epoch(&self, run_id: &str, step: usize, metrics: &[(&str, f64)]) -> Result<()> {
+        self.log_epochs(run_id, &[(step, metrics)])
+    }
+
+    /// Several epochs' metrics in one transaction (a sweep batches them, see `sweep.rs`), plus
+    /// the run's heartbeat when one is due.
+    pub fn log_epochs(&self, run_id: &str, epochs: &[(usize, &[(&str, f64)])]) -> Result<()> {
+        if epochs.is_empty() {
+            return Ok(());
+        }
+        let heartbeat = self.heart.due(run_id);
+        self.backend.log_epochs(run_id, epochs, heartbeat)
+    }
+
+    /// Records final metrics and artifacts (paths relative to the store) and closes the run.
+    pub fn finish_run(
+        &self,
+        run_id: &str,
+        metrics: &[(&str, f64)],
+        artifacts: &[(String, &str)],
+    ) -> Result<()> {
+        self.close(run_id, RunStatus::Finished, None, metrics, artifacts)
+    }
+
+    /// Closes a run stopped early by a pruner; its model and metrics at that epoch are kept.
+    pub fn prune_run(
+        &self,
+        run_id: &str,
+        reason: &str,
+        metrics: &[(&str, f64)],
+        artifacts: &[(String, &str)],
+    ) -> Result<()> {
+        self.close(run_id, RunStatus::Pruned, Some(reason), metrics, artifacts)
+    }
+
+    pub fn fail_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
+        self.close(run_id, RunStatus::Failed, Some(reason), metrics, &[])
+    }
+
+    /// Closes a run stopped by SIGINT/SIGTERM; a later sweep redoes its job.
+    pub fn interrupt_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
+        self.close(run_id, RunStatus::Interrupted, Some(reason), metrics, &[])
+    }
+
+    fn close(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        reason: Option<&str>,
+        metrics: &[(&str, f64)],
+        artifacts: &[(String, &str)],
+    ) -> Result<()> {
+        let files: Vec<ArtifactFile> = artifacts
+            .iter()
+            .map(|(path, kind)| ArtifactFile {
+                path: path.clone(),
+                kind,
+                local: self.dir.join(path),
+            })
+            .collect();
+        self.heart.ended(run_id);
+        self.backend
+            .close_run(run_id, status, reason, metrics, &files)
+    }
+
+    /// The full id of the sweep whose id starts with `prefix` (as every output prints the
+    /// first 8 characters). Unknown or ambiguous prefixes are input errors.
+    pub fn resolve_sweep_id(&self, prefix: &str) -> Result<String> {
+        self.resolve_id(IdTable::Sweeps, "--sweep", "sweep", prefix)
+    }
+
+    /// The full id of the run whose id starts with `prefix`.
+    pub fn resolve_run_id(&self, prefix: &str) -> Result<String> {
+        self.resolve_id(IdTable::Runs, "--run", "run", prefix)
+    }
+
+    fn resolve_id(&self, table: IdTable, flag: &str, noun: &str, prefix: &str) -> Result<String> {
+        // Ids are lowercase hex and dashes: anything else cannot match, and no wildcard of
+        // either database's pattern syntax ever reaches a query.
+        let clean = prefix.to_ascii_lowercase();
+        let matches =
+            if clean.is_empty() || !clean.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                Vec::new()
+            } else {
+                self.backend.ids_with_prefix(table, &clean)?
+            };
+        match matches.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(
+                InputError::usage(flag, format!("no {noun} with an id starting {prefix:?}")).into(),
+            ),
+            _ => Err(InputError::usage(
+                flag,
+                format!("{prefix:?} starts more than one {noun} id: give more characters"),
+            )
+            .into()),
+        }
     }
 }
 
-/// Switches a connection to WAL. Two processes creating the same store at once can race on the
-/// switch, and SQLite answers that race with "locked" without consulting the busy timeout, so
-/// retry until the timeout has passed.
-fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
-    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
-    loop {
-        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
-            Ok(_) => return Ok(()),
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e),
-        }
+impl std::ops::Deref for Store {
+    type Target = dyn Reads;
+
+    fn deref(&self) -> &(dyn Reads + 'static) {
+        self.backend.as_ref()
     }
+}
+
+/// Why a run was marked `killed`: the same words in every backend.
+pub(crate) fn killed_reason(owner: &Owner) -> String {
+    format!(
+        "process {} on {} stopped without finishing the run",
+        owner.pid, owner.host
+    )
 }
 
 pub fn now() -> f64 {
@@ -132,11 +338,4 @@ pub fn now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "localhost".to_string())
 }

@@ -1,16 +1,13 @@
-//! Everything a sweep writes. Each call is one short `BEGIN IMMEDIATE` transaction, so writers
-//! queue on SQLite's lock (with a busy timeout) instead of failing with "database is locked".
+//! The SQLite backend's writes. Each call is one short `BEGIN IMMEDIATE` transaction, so
+//! writers queue on SQLite's lock (with a busy timeout) instead of failing with "database is
+//! locked". Who is alive and when to write are decided by the caller (see `backend.rs`).
 
-use super::{RunStatus, Store, now};
-use crate::jobs::{Job, Params};
+use super::backend::{Alive, ArtifactFile, NewRun, Owner, Writes};
+use super::sqlite::Sqlite;
+use super::{RunStatus, now};
+use crate::jobs::Params;
 use anyhow::{Context, Result, bail};
 use rusqlite::{TransactionBehavior, params};
-
-/// A run whose owner has not been heard from for this long is presumed dead, even if a process
-/// with its pid exists (the pid may have been reused).
-const STALE_AFTER_SECS: f64 = 15.0 * 60.0;
-/// How often a running run's heartbeat is refreshed, at most (per epoch otherwise).
-const HEARTBEAT_EVERY_SECS: f64 = 10.0;
 
 /// What a sweep records about itself.
 pub struct SweepInfo<'a> {
@@ -34,9 +31,8 @@ pub enum Claim {
     Busy(String),
 }
 
-impl Store {
-    /// Records a new sweep (and its experiment if new); returns `(experiment_id, sweep_id)`.
-    pub fn begin_sweep(&self, info: &SweepInfo) -> Result<(i64, String)> {
+impl Writes for Sqlite {
+    fn begin_sweep(&self, info: &SweepInfo, sweep_id: &str, owner: &Owner) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
@@ -48,7 +44,6 @@ impl Store {
             [info.experiment],
             |r| r.get(0),
         )?;
-        let sweep_id = uuid::Uuid::new_v4().to_string();
         tx.execute(
             "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
                 data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
@@ -62,57 +57,41 @@ impl Store {
                 info.data_path,
                 info.data_hash,
                 crate::VERSION,
-                self.host,
-                self.pid,
-                now(),
+                owner.host,
+                owner.pid,
+                owner.heartbeat,
                 info.n_jobs as i64,
                 RunStatus::Running,
             ],
         )?;
         tx.commit()?;
-        Ok((experiment_id, sweep_id))
+        Ok(experiment_id)
     }
 
-    pub fn end_sweep(
-        &self,
-        sweep_id: &str,
-        status: RunStatus,
-        finished: usize,
-        failed: usize,
-        skipped: usize,
-    ) -> Result<()> {
+    fn end_sweep(&self, sweep_id: &str, status: RunStatus, counts: [usize; 3]) -> Result<()> {
+        let [finished, failed, skipped] = counts.map(|c| c as i64);
         self.conn().execute(
             "UPDATE sweeps SET ended_at = ?2, status = ?3, n_finished = ?4, n_failed = ?5,
                 n_skipped = ?6 WHERE sweep_id = ?1",
-            params![
-                sweep_id,
-                now(),
-                status,
-                finished as i64,
-                failed as i64,
-                skipped as i64
-            ],
+            params![sweep_id, now(), status, finished, failed, skipped],
         )?;
         Ok(())
     }
 
-    /// Marks every run of the experiment whose owner is gone as `killed`; returns how many.
-    pub fn reap_stale(&self, experiment_id: i64) -> Result<usize> {
+    fn reap(&self, experiment_id: i64, host: &str, alive: Alive) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let running: Vec<(String, String, u32, f64)> = tx
+        let running: Vec<(String, Owner)> = tx
             .prepare(
                 "SELECT run_id, host, pid, heartbeat FROM runs
                  WHERE experiment_id = ?1 AND status = ?2",
             )?
-            .query_map(params![experiment_id, RunStatus::Running], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
+            .query_map(params![experiment_id, RunStatus::Running], owner_row)?
             .collect::<rusqlite::Result<_>>()?;
         let mut killed = 0;
-        for (run_id, host, pid, heartbeat) in running {
-            if !self.owner_alive(&host, pid, heartbeat) {
-                mark_killed(&tx, &run_id, &host, pid)?;
+        for (run_id, owner) in running {
+            if !alive(&owner) {
+                mark_killed(&tx, &run_id, &owner)?;
                 killed += 1;
             }
         }
@@ -123,12 +102,17 @@ impl Store {
                 "SELECT sweep_id, pid FROM sweeps
                  WHERE experiment_id = ?1 AND status = ?3 AND host = ?2",
             )?
-            .query_map(params![experiment_id, self.host, RunStatus::Running], |r| {
+            .query_map(params![experiment_id, host, RunStatus::Running], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         for (sweep_id, pid) in open {
-            if !process_exists(pid) {
+            let owner = Owner {
+                host: host.to_string(),
+                pid,
+                heartbeat: now(),
+            };
+            if !alive(&owner) {
                 tx.execute(
                     "UPDATE sweeps SET status = ?3, ended_at = ?2 WHERE sweep_id = ?1",
                     params![sweep_id, now(), RunStatus::Killed],
@@ -139,81 +123,79 @@ impl Store {
         Ok(killed)
     }
 
-    /// Atomically decides whether this process runs `job`, and if so creates its run row.
-    pub fn claim(
-        &self,
-        experiment_id: i64,
-        sweep_id: &str,
-        data_hash: &str,
-        job: &Job,
-        tags: &[(&str, String)],
-    ) -> Result<Claim> {
+    fn claim(&self, run: &NewRun, alive: Alive) -> Result<Claim> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let active: Vec<(String, RunStatus, String, u32, f64)> = tx
+        let active: Vec<(String, RunStatus, Owner)> = tx
             .prepare(
                 "SELECT run_id, status, host, pid, heartbeat FROM runs
                  WHERE experiment_id = ?1 AND job_key = ?2 AND status IN (?3, ?4)",
             )?
             .query_map(
                 params![
-                    experiment_id,
-                    job.key,
+                    run.experiment_id,
+                    run.job.key,
                     RunStatus::Running,
                     RunStatus::Finished
                 ],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        Owner {
+                            host: r.get(2)?,
+                            pid: r.get(3)?,
+                            heartbeat: r.get(4)?,
+                        },
+                    ))
+                },
             )?
             .collect::<rusqlite::Result<_>>()?;
-        for (run_id, status, host, pid, heartbeat) in active {
+        for (run_id, status, owner) in active {
             if status == RunStatus::Finished {
                 return Ok(Claim::Finished(run_id));
             }
-            if self.owner_alive(&host, pid, heartbeat) {
+            if alive(&owner) {
                 return Ok(Claim::Busy(run_id));
             }
-            mark_killed(&tx, &run_id, &host, pid)?;
+            mark_killed(&tx, &run_id, &owner)?;
         }
-        let run_id = uuid::Uuid::new_v4().to_string();
-        let t = now();
         tx.execute(
             "INSERT INTO runs (run_id, experiment_id, sweep_id, job_key, status, start_time,
                 heartbeat, host, pid, data_hash, aerocast_version)
              VALUES (?1, ?2, ?3, ?4, ?10, ?5, ?5, ?6, ?7, ?8, ?9)",
             params![
-                run_id,
-                experiment_id,
-                sweep_id,
-                job.key,
-                t,
-                self.host,
-                self.pid,
-                data_hash,
+                run.run_id,
+                run.experiment_id,
+                run.sweep_id,
+                run.job.key,
+                run.owner.heartbeat,
+                run.owner.host,
+                run.owner.pid,
+                run.data_hash,
                 crate::VERSION,
                 RunStatus::Running
             ],
         )?;
-        insert_params(&tx, &run_id, &job.params)?;
+        insert_params(&tx, run.run_id, &run.job.params)?;
         {
             let mut insert =
                 tx.prepare_cached("INSERT INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)")?;
-            for (key, value) in tags {
-                insert.execute(params![run_id, key, value])?;
+            for (key, value) in run.tags {
+                insert.execute(params![run.run_id, key, value])?;
             }
         }
         tx.commit()?;
-        Ok(Claim::Run(run_id))
+        Ok(Claim::Run(run.run_id.to_string()))
     }
 
-    /// One epoch's metrics in one transaction, plus the run's heartbeat when it is due.
-    pub fn log_epoch(&self, run_id: &str, step: usize, metrics: &[(&str, f64)]) -> Result<()> {
-        self.log_epochs(run_id, &[(step, metrics)])
-    }
-
-    /// Several epochs' metrics in one transaction (a sweep batches them, see `sweep.rs`),
-    /// plus the run's heartbeat when it is due.
-    pub fn log_epochs(&self, run_id: &str, epochs: &[(usize, &[(&str, f64)])]) -> Result<()> {
-        if epochs.is_empty() {
+    fn log_epochs(
+        &self,
+        run_id: &str,
+        epochs: &[(usize, &[(&str, f64)])],
+        heartbeat: Option<f64>,
+    ) -> Result<()> {
+        if epochs.is_empty() && heartbeat.is_none() {
             return Ok(());
         }
         let mut conn = self.conn();
@@ -230,44 +212,29 @@ impl Store {
                 }
             }
         }
-        // Refreshed at most every HEARTBEAT_EVERY_SECS: the run's row page then stays out of
-        // most commits, and staleness is judged in minutes anyway.
-        tx.execute(
-            "UPDATE runs SET heartbeat = ?2 WHERE run_id = ?1 AND heartbeat < ?2 - ?3",
-            params![run_id, t, HEARTBEAT_EVERY_SECS],
-        )?;
+        if let Some(at) = heartbeat {
+            tx.execute(
+                "UPDATE runs SET heartbeat = ?2 WHERE run_id = ?1",
+                params![run_id, at],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
 
-    /// Records final metrics and artifacts (paths relative to the store) and closes the run.
-    pub fn finish_run(
-        &self,
-        run_id: &str,
-        metrics: &[(&str, f64)],
-        artifacts: &[(String, &str)],
-    ) -> Result<()> {
-        self.close_run(run_id, RunStatus::Finished, None, metrics, artifacts)
-    }
-
-    /// Closes a run stopped early by a pruner; its model and metrics at that epoch are kept.
-    pub fn prune_run(
-        &self,
-        run_id: &str,
-        reason: &str,
-        metrics: &[(&str, f64)],
-        artifacts: &[(String, &str)],
-    ) -> Result<()> {
-        self.close_run(run_id, RunStatus::Pruned, Some(reason), metrics, artifacts)
-    }
-
-    pub fn fail_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
-        self.close_run(run_id, RunStatus::Failed, Some(reason), metrics, &[])
-    }
-
-    /// Closes a run stopped by SIGINT/SIGTERM; a later sweep redoes its job.
-    pub fn interrupt_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
-        self.close_run(run_id, RunStatus::Interrupted, Some(reason), metrics, &[])
+    fn heartbeat(&self, run_ids: &[String], at: f64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE runs SET heartbeat = ?2 WHERE run_id = ?1 AND status = ?3",
+            )?;
+            for id in run_ids {
+                update.execute(params![id, at, RunStatus::Running])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn close_run(
@@ -276,7 +243,7 @@ impl Store {
         status: RunStatus,
         reason: Option<&str>,
         metrics: &[(&str, f64)],
-        artifacts: &[(String, &str)],
+        artifacts: &[ArtifactFile],
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -300,35 +267,35 @@ impl Store {
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO artifacts (run_id, path, kind) VALUES (?1, ?2, ?3)",
             )?;
-            for (path, kind) in artifacts {
-                insert.execute(params![run_id, path, kind])?;
+            for a in artifacts {
+                insert.execute(params![run_id, a.path, a.kind])?;
             }
         }
         tx.commit()
             .with_context(|| format!("recording the end of run {run_id}"))?;
         Ok(())
     }
-
-    fn owner_alive(&self, host: &str, pid: u32, heartbeat: f64) -> bool {
-        if now() - heartbeat > STALE_AFTER_SECS {
-            return false;
-        }
-        if host != self.host {
-            // Another machine: its heartbeat is all we can see.
-            return true;
-        }
-        process_exists(pid)
-    }
 }
 
-fn mark_killed(tx: &rusqlite::Transaction, run_id: &str, host: &str, pid: u32) -> Result<()> {
+fn owner_row(r: &rusqlite::Row) -> rusqlite::Result<(String, Owner)> {
+    Ok((
+        r.get(0)?,
+        Owner {
+            host: r.get(1)?,
+            pid: r.get(2)?,
+            heartbeat: r.get(3)?,
+        },
+    ))
+}
+
+fn mark_killed(tx: &rusqlite::Transaction, run_id: &str, owner: &Owner) -> Result<()> {
     tx.execute(
         "UPDATE runs SET status = ?4, end_time = ?2,
             failure_reason = ?3 WHERE run_id = ?1 AND status = ?5",
         params![
             run_id,
             now(),
-            format!("process {pid} on {host} stopped without finishing the run"),
+            super::killed_reason(owner),
             RunStatus::Killed,
             RunStatus::Running
         ],
@@ -348,15 +315,4 @@ fn insert_params(tx: &rusqlite::Transaction, run_id: &str, params: &Params) -> R
 /// SQLite has no NaN: non-finite values are stored as NULL.
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
-}
-
-#[cfg(target_os = "linux")]
-fn process_exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn process_exists(_pid: u32) -> bool {
-    // Without /proc, trust the heartbeat alone.
-    true
 }

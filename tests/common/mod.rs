@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,8 @@ lr = {lrs}
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// `--store` for every command: the sandbox's `store` folder unless set.
+    pub store_arg: Option<String>,
 }
 
 impl Sandbox {
@@ -51,7 +55,25 @@ impl Sandbox {
         let dir = tempfile::tempdir().unwrap();
         data_slice(dir.path(), 300);
         std::fs::write(dir.path().join("spec.toml"), spec).unwrap();
-        Sandbox { dir }
+        Sandbox {
+            dir,
+            store_arg: None,
+        }
+    }
+
+    /// A sandbox whose commands use `store` (a folder or a database URL) as their store.
+    pub fn with_store(spec: &str, store: Option<&str>) -> Sandbox {
+        let mut sb = Sandbox::new(spec);
+        sb.store_arg = store.map(str::to_string);
+        sb
+    }
+
+    /// What every command gets as `--store`.
+    pub fn store_value(&self) -> std::ffi::OsString {
+        match &self.store_arg {
+            Some(s) => s.into(),
+            None => self.store().into(),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -67,9 +89,10 @@ impl Sandbox {
         let mut cmd = Command::cargo_bin("aerocast").unwrap();
         cmd.current_dir(self.dir.path())
             .env_remove("AEROCAST_STORE")
+            .env("AEROCAST_CACHE", self.path("cache"))
             .args(args)
             .arg("--store")
-            .arg(self.store());
+            .arg(self.store_value());
         cmd
     }
 
@@ -115,9 +138,10 @@ pub fn spawn(sb: &Sandbox, args: &[&str]) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_aerocast"))
         .current_dir(sb.dir.path())
         .env_remove("AEROCAST_STORE")
+        .env("AEROCAST_CACHE", sb.path("cache"))
         .args(args)
         .arg("--store")
-        .arg(sb.store())
+        .arg(sb.store_value())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

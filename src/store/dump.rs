@@ -1,0 +1,232 @@
+//! The SQLite backend's side of `aerocast store copy`: rows out and in as stored.
+
+use super::backend::{Copies, RunDump, SweepDump};
+use super::sqlite::Sqlite;
+use super::{RunStatus, now};
+use anyhow::{Context, Result};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+impl Copies for Sqlite {
+    fn dump_sweeps(&self) -> Result<Vec<SweepDump>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT s.sweep_id, e.name, s.spec_path, s.spec_text, s.spec_hash, s.data_path,
+                s.data_hash, s.aerocast_version, s.host, s.pid, s.started_at, s.ended_at,
+                s.status, s.n_jobs, s.n_finished, s.n_failed, s.n_skipped
+             FROM sweeps s JOIN experiments e USING (experiment_id) ORDER BY s.started_at",
+        )?;
+        let sweeps = stmt
+            .query_map([], |r| {
+                Ok(SweepDump {
+                    sweep_id: r.get(0)?,
+                    experiment: r.get(1)?,
+                    spec_path: r.get(2)?,
+                    spec_text: r.get(3)?,
+                    spec_hash: r.get(4)?,
+                    data_path: r.get(5)?,
+                    data_hash: r.get(6)?,
+                    aerocast_version: r.get(7)?,
+                    host: r.get(8)?,
+                    pid: r.get(9)?,
+                    started_at: r.get(10)?,
+                    ended_at: r.get(11)?,
+                    status: r.get(12)?,
+                    n_jobs: r.get(13)?,
+                    n_finished: r.get(14)?,
+                    n_failed: r.get(15)?,
+                    n_skipped: r.get(16)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(sweeps)
+    }
+
+    fn closed_run_ids(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT run_id FROM runs WHERE status <> ?1 ORDER BY start_time, run_id")?;
+        let ids = stmt
+            .query_map([RunStatus::Running], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    fn dump_run(&self, run_id: &str) -> Result<RunDump> {
+        let conn = self.conn();
+        let mut run = conn.query_row(
+            "SELECT r.run_id, e.name, r.sweep_id, r.job_key, r.status, r.start_time, r.end_time,
+                r.heartbeat, r.host, r.pid, r.failure_reason, r.data_hash, r.aerocast_version
+             FROM runs r JOIN experiments e USING (experiment_id) WHERE r.run_id = ?1",
+            [run_id],
+            |r| {
+                Ok(RunDump {
+                    run_id: r.get(0)?,
+                    experiment: r.get(1)?,
+                    sweep_id: r.get(2)?,
+                    job_key: r.get(3)?,
+                    status: r.get(4)?,
+                    start_time: r.get(5)?,
+                    end_time: r.get(6)?,
+                    heartbeat: r.get(7)?,
+                    host: r.get(8)?,
+                    pid: r.get(9)?,
+                    failure_reason: r.get(10)?,
+                    data_hash: r.get(11)?,
+                    aerocast_version: r.get(12)?,
+                    params: Vec::new(),
+                    metrics: Vec::new(),
+                    tags: Vec::new(),
+                    history: Vec::new(),
+                    artifacts: Vec::new(),
+                })
+            },
+        )?;
+        let pairs = |sql: &str| -> Result<Vec<(String, String)>> {
+            Ok(conn
+                .prepare(sql)?
+                .query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        };
+        run.params = pairs("SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key")?;
+        run.tags = pairs("SELECT key, value FROM tags WHERE run_id = ?1 ORDER BY key")?;
+        run.metrics = conn
+            .prepare("SELECT key, value FROM metrics WHERE run_id = ?1 ORDER BY key")?
+            .query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        run.history = conn
+            .prepare(
+                "SELECT key, step, value, timestamp FROM metric_history WHERE run_id = ?1
+                 ORDER BY key, step",
+            )?
+            .query_map([run_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let files: Vec<(String, String)> =
+            pairs("SELECT path, kind FROM artifacts WHERE run_id = ?1 ORDER BY path")?;
+        for (path, kind) in files {
+            let local = self.dir.join(&path);
+            let content =
+                std::fs::read(&local).with_context(|| format!("reading {}", local.display()))?;
+            run.artifacts.push((path, kind, content));
+        }
+        Ok(run)
+    }
+
+    fn load_sweep(&self, s: &SweepDump) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?1, ?2)",
+            params![s.experiment, now()],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO sweeps (sweep_id, experiment_id, spec_path, spec_text,
+                spec_hash, data_path, data_hash, aerocast_version, host, pid, started_at,
+                ended_at, status, n_jobs, n_finished, n_failed, n_skipped)
+             SELECT ?1, experiment_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                ?15, ?16, ?17 FROM experiments WHERE name = ?2",
+            params![
+                s.sweep_id,
+                s.experiment,
+                s.spec_path,
+                s.spec_text,
+                s.spec_hash,
+                s.data_path,
+                s.data_hash,
+                s.aerocast_version,
+                s.host,
+                s.pid,
+                s.started_at,
+                s.ended_at,
+                s.status,
+                s.n_jobs,
+                s.n_finished,
+                s.n_failed,
+                s.n_skipped
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn load_run(&self, run: &RunDump) -> Result<bool> {
+        // Files first, under their final names: a run row never points at a missing file,
+        // and a copy stopped here leaves only files a rerun rewrites.
+        for (path, _, content) in &run.artifacts {
+            let local = self.dir.join(path);
+            if let Some(parent) = local.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let tmp = local.with_extension("part");
+            std::fs::write(&tmp, content)
+                .and_then(|_| std::fs::rename(&tmp, &local))
+                .with_context(|| format!("writing {}", local.display()))?;
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let present: Option<i64> = tx
+            .query_row("SELECT 1 FROM runs WHERE run_id = ?1", [&run.run_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if present.is_some() {
+            return Ok(false);
+        }
+        // OR IGNORE also yields to the one-finished-run-per-job index.
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO runs (run_id, experiment_id, sweep_id, job_key, status,
+                start_time, end_time, heartbeat, host, pid, failure_reason, data_hash,
+                aerocast_version)
+             SELECT ?1, experiment_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+             FROM experiments WHERE name = ?2",
+            params![
+                run.run_id,
+                run.experiment,
+                run.sweep_id,
+                run.job_key,
+                run.status,
+                run.start_time,
+                run.end_time,
+                run.heartbeat,
+                run.host,
+                run.pid,
+                run.failure_reason,
+                run.data_hash,
+                run.aerocast_version
+            ],
+        )?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        for (table, rows) in [("params", &run.params), ("tags", &run.tags)] {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO {table} (run_id, key, value) VALUES (?1, ?2, ?3)"
+            ))?;
+            for (k, v) in rows {
+                insert.execute(params![run.run_id, k, v])?;
+            }
+        }
+        {
+            let mut insert =
+                tx.prepare_cached("INSERT INTO metrics (run_id, key, value) VALUES (?1, ?2, ?3)")?;
+            for (k, v) in &run.metrics {
+                insert.execute(params![run.run_id, k, v])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO metric_history (run_id, key, step, value, timestamp)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (k, step, v, t) in &run.history {
+                insert.execute(params![run.run_id, k, step, v, t])?;
+            }
+            let mut insert = tx
+                .prepare_cached("INSERT INTO artifacts (run_id, path, kind) VALUES (?1, ?2, ?3)")?;
+            for (path, kind, _) in &run.artifacts {
+                insert.execute(params![run.run_id, path, kind])?;
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,218 @@
+//! The same store behaviour on both backends: each scenario runs on a SQLite folder and on a
+//! fresh PostgreSQL database (when `AEROCAST_TEST_PG_URL` names a server; `.ci/run` starts
+//! one). Checks go through the binary's own JSON output, which reads either backend alike.
+
+mod common;
+
+use common::pg::PgDb;
+use common::{Sandbox, spawn, spec_text, summary, wait_exit};
+use std::collections::BTreeMap;
+
+/// A scenario's store: `None` is the sandbox's SQLite folder.
+fn each_backend(test: &str, scenario: impl Fn(Option<&str>)) {
+    scenario(None);
+    if let Some(db) = PgDb::create(test) {
+        scenario(Some(&db.url));
+    }
+}
+
+fn spec(epochs: usize) -> String {
+    spec_text("[0.01]").replace("epochs = 2", &format!("epochs = {epochs}"))
+}
+
+/// `aerocast` in the sandbox without a `--store`.
+fn bare(sb: &Sandbox) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("aerocast").unwrap();
+    cmd.current_dir(sb.dir.path())
+        .env_remove("AEROCAST_STORE")
+        .env("AEROCAST_CACHE", sb.path("cache"));
+    cmd
+}
+
+/// Runs per job key with their statuses.
+fn runs_per_job(sb: &Sandbox) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for run in sb.runs() {
+        let key = serde_json::to_string(&run["params"]).unwrap();
+        out.entry(key)
+            .or_default()
+            .push(run["status"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+#[test]
+fn a_sweep_resumes_and_its_report_reloads_models() {
+    each_backend("resume", |store| {
+        let sb = Sandbox::with_store(&spec(2), store);
+        let first = summary(&sb.sweep().success());
+        assert_eq!(first["finished"], 4, "{first}");
+        let again = summary(&sb.sweep().success());
+        assert_eq!(
+            (again["finished"].as_u64(), again["skipped"].as_u64()),
+            (Some(0), Some(4))
+        );
+        let runs = runs_per_job(&sb);
+        assert_eq!(runs.len(), 4);
+        assert!(runs.values().all(|s| s == &["finished"]), "{runs:?}");
+        // The report reloads the best run's model from the store's artifacts: with
+        // PostgreSQL, from the database alone (this machine's cache of it is deleted first).
+        if store.is_some() {
+            std::fs::remove_dir_all(sb.path("cache")).unwrap();
+        }
+        let out = sb.cmd(&["report", "--out", "rep"]).assert().success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(!stderr.contains("could not"), "{stderr}");
+        assert!(sb.path("rep/index.html").is_file());
+        assert!(sb.path("rep/forecast.svg").is_file(), "{stderr}");
+    });
+}
+
+#[test]
+fn two_sweeps_at_once_train_each_job_exactly_once() {
+    each_backend("twosweeps", |store| {
+        let sb = Sandbox::with_store(&spec(12), store);
+        let mut a = spawn(&sb, &["sweep", "spec.toml", "--json", "--jobs", "1"]);
+        let mut b = spawn(&sb, &["sweep", "spec.toml", "--json", "--jobs", "1"]);
+        let (oa, ob) = (wait_exit(&mut a, 120.0), wait_exit(&mut b, 120.0));
+        for o in [&oa, &ob] {
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let (sa, sb_): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_slice(&oa.stdout).unwrap(),
+            serde_json::from_slice(&ob.stdout).unwrap(),
+        );
+        assert_eq!(
+            sa["finished"].as_u64().unwrap() + sb_["finished"].as_u64().unwrap(),
+            4,
+            "{sa}\n{sb_}"
+        );
+        let runs = runs_per_job(&sb);
+        assert_eq!(runs.len(), 4);
+        assert!(runs.values().all(|s| s == &["finished"]), "{runs:?}");
+    });
+}
+
+#[test]
+fn a_killed_sweep_rerun_finishes_exactly_what_is_missing() {
+    each_backend("killresume", |store| {
+        let sb = Sandbox::with_store(&spec(40), store);
+        let mut child = spawn(&sb, &["sweep", "spec.toml", "--json", "--jobs", "2"]);
+        // Kill it once a run has finished and others are mid-training.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let out = sb.cmd(&["runs", "--json"]).output().unwrap();
+            if out.status.success() {
+                let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+                if runs.iter().any(|r| r["status"] == "finished") {
+                    break;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "no run finished");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        let _ = wait_exit(&mut child, 30.0);
+        let before = runs_per_job(&sb);
+        let finished_before = before
+            .values()
+            .flatten()
+            .filter(|s| *s == "finished")
+            .count();
+        assert!(finished_before < 4, "the kill came too late: {before:?}");
+
+        let rerun = summary(&sb.sweep().success());
+        assert_eq!(
+            rerun["skipped"].as_u64().unwrap() as usize,
+            finished_before,
+            "{rerun}"
+        );
+        assert_eq!(
+            rerun["finished"].as_u64().unwrap() as usize,
+            4 - finished_before,
+            "{rerun}"
+        );
+        let after = runs_per_job(&sb);
+        assert_eq!(after.len(), 4);
+        for (job, statuses) in &after {
+            let finished = statuses.iter().filter(|s| *s == "finished").count();
+            assert_eq!(finished, 1, "{job}: {statuses:?}");
+            assert!(
+                statuses.iter().all(|s| s == "finished" || s == "killed"),
+                "{statuses:?}"
+            );
+        }
+    });
+}
+
+/// `store copy` from a SQLite folder to the backend and back to a new folder: the same runs
+/// (ids, statuses, params, metrics, artifacts' bytes) arrive each way, and a second copy
+/// writes nothing.
+#[test]
+fn store_copy_goes_there_and_back_idempotently() {
+    each_backend("copy", |store| {
+        let sb = Sandbox::new(&spec(2));
+        summary(&sb.sweep().success());
+        let middle = store
+            .map(str::to_string)
+            .unwrap_or_else(|| sb.path("middle").display().to_string());
+        let back = sb.path("back").display().to_string();
+        let src = sb.store().display().to_string();
+        let copy = |from: &str, to: &str| -> serde_json::Value {
+            let out = bare(&sb)
+                .args(["store", "copy", from, to, "--json"])
+                .assert()
+                .success();
+            serde_json::from_slice(&out.get_output().stdout).unwrap()
+        };
+        let first = copy(&src, &middle);
+        assert_eq!(
+            (first["copied"].as_u64(), first["sweeps"].as_u64()),
+            (Some(4), Some(1))
+        );
+        let again = copy(&src, &middle);
+        assert_eq!(
+            (again["copied"].as_u64(), again["present"].as_u64()),
+            (Some(0), Some(4))
+        );
+        copy(&middle, &back);
+
+        let listing = |at: &str| -> Vec<serde_json::Value> {
+            let out = bare(&sb)
+                .args(["runs", "--json", "--store", at])
+                .assert()
+                .success();
+            let mut runs: Vec<serde_json::Value> =
+                serde_json::from_slice(&out.get_output().stdout).unwrap();
+            for r in &mut runs {
+                // Artifact paths name each store's own folder; compare their files instead.
+                let files: Vec<String> = r["artifacts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_str().unwrap().rsplit('/').next().unwrap().to_string())
+                    .collect();
+                r["artifacts"] = serde_json::json!(files);
+            }
+            runs
+        };
+        let original = listing(&src);
+        assert_eq!(original.len(), 4);
+        assert_eq!(listing(&middle), original);
+        assert_eq!(listing(&back), original);
+        // The model files came back byte for byte.
+        for run in &original {
+            let id = run["run_id"].as_str().unwrap();
+            let file = format!("artifacts/{id}/model.safetensors");
+            assert_eq!(
+                std::fs::read(sb.store().join(&file)).unwrap(),
+                std::fs::read(sb.path("back").join(&file)).unwrap()
+            );
+        }
+    });
+}
