@@ -216,3 +216,53 @@ fn store_copy_goes_there_and_back_idempotently() {
         }
     });
 }
+
+/// A real server refusing a password, and a database of a newer schema: exit 2, the message
+/// names the server, never the password, and nothing is created locally.
+#[test]
+fn a_wrong_password_or_a_newer_schema_is_an_input_error() {
+    let Some(db) = PgDb::create("badpg") else {
+        return;
+    };
+    let sb = Sandbox::new(&spec(2));
+    let (base, rest) = db.url.rsplit_once('@').unwrap();
+    let (user, _) = base.rsplit_once(':').unwrap();
+    let wrong = format!("{user}:not-the-pw-9@{rest}");
+    let server = rest.to_string();
+    let out = bare(&sb)
+        .args(["sweep", "spec.toml", "--quiet", "--store", &wrong])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains(&server), "{stderr}");
+    assert!(
+        stderr.contains("password"),
+        "the server's reason is given: {stderr}"
+    );
+    assert!(!stderr.contains("not-the-pw-9"), "{stderr}");
+
+    // A store migrated by a newer aerocast is refused, for writing and for reading.
+    summary(
+        &bare(&sb)
+            .args(["sweep", "spec.toml", "--json", "--store", &db.url])
+            .assert()
+            .success(),
+    );
+    db.client()
+        .batch_execute("UPDATE aerocast_schema SET version = 99")
+        .unwrap();
+    for args in [&["sweep", "spec.toml", "--quiet"][..], &["runs"][..]] {
+        let out = bare(&sb)
+            .args(args)
+            .args(["--store", &db.url])
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(stderr.contains("schema version 99"), "{stderr}");
+        assert!(
+            !stderr.contains(":postgres@") && !stderr.contains("s3cret"),
+            "{stderr}"
+        );
+    }
+    assert!(!sb.path("aerocast-runs").exists());
+}
