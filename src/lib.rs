@@ -16,6 +16,7 @@ pub mod plot;
 pub mod prune;
 pub mod search;
 pub mod signals;
+pub mod slurm;
 pub mod spec;
 pub mod store;
 pub mod sweep;
