@@ -182,4 +182,22 @@ fn store_urls_are_never_folders_and_never_show_passwords() {
         .assert()
         .code(2);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("url = "));
+
+    // [store] url is a database: unreachable here, so exit 2 naming it, password masked.
+    let spec = format!(
+        "{}\n[store]\nurl = \"postgres://u:hunter2pw@127.0.0.1:1/d\"\n",
+        spec_text("[0.01]")
+    );
+    std::fs::write(sb.path("url.toml"), spec).unwrap();
+    let out = assert_cmd::Command::cargo_bin("aerocast")
+        .unwrap()
+        .current_dir(sb.dir.path())
+        .env_remove("AEROCAST_STORE")
+        .args(["sweep", "url.toml"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("127.0.0.1:1/d"), "{stderr}");
+    assert!(!stderr.contains("hunter2pw"), "{stderr}");
+    assert!(!sb.path("aerocast-runs").exists() && !sb.path("postgres:").exists());
 }
