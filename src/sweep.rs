@@ -359,10 +359,24 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
     if signals::stop_requested() {
         return Ok(Outcome::NotStarted);
     }
+    if w.spec.prune.method != crate::spec::PruneMethod::None {
+        // Other processes (on other hosts) finish runs too: judge against their curves.
+        w.curves
+            .absorb(w.store.study_curves(w.study, &w.spec.prune.metric)?);
+    }
     let params = match &slot.params {
         Some(p) => p.clone(),
         None => {
-            let history = w.history.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            // Every trial finished so far, by any process on any host, informs the proposal.
+            let stored = w.store.study_observations(w.study, metrics::OBJECTIVE)?;
+            let history = {
+                let mut history = w.history.lock().unwrap_or_else(|p| p.into_inner());
+                *history = stored
+                    .into_iter()
+                    .map(|(params, value)| Observation { params, value })
+                    .collect();
+                history.clone()
+            };
             let mut sampler = w.sampler.lock().unwrap_or_else(|p| p.into_inner());
             sampler.propose(slot.index, &history)
         }

@@ -54,6 +54,13 @@ impl Curves {
         }
     }
 
+    /// Takes in the store's curves of closed runs, which other processes (other hosts) may
+    /// have added since the sweep started; a stored curve is complete, so it replaces ours.
+    pub fn absorb(&self, stored: HashMap<String, Vec<f64>>) {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        runs.extend(stored);
+    }
+
     /// Appends `value` to `run_id`'s curve and asks `pruner` about it.
     pub fn record_and_check(
         &self,
