@@ -58,7 +58,7 @@ pub trait Writes {
     /// Marks `killed` every running run of the experiment whose owner `alive` rejects, and
     /// every open sweep started on `host` whose process `alive` rejects; returns the runs.
     fn reap(&self, experiment_id: i64, host: &str, alive: Alive) -> Result<usize>;
-    /// Atomically: a finished run of the job → `Finished`; a running one whose owner is alive
+    /// Atomically: a finished or pruned run of the job → `Finished`; a running one whose owner is alive
     /// → `Busy`; otherwise dead owners' runs are marked `killed` and `run` is inserted.
     fn claim(&self, run: &NewRun, alive: Alive) -> Result<Claim>;
     /// Several epochs' metrics in one transaction; the heartbeat too when given.
@@ -100,7 +100,7 @@ pub trait Reads {
     fn sweep(&self, sweep_id: &str) -> Result<Option<SweepRecord>>;
     fn sweep_detail(&self, sweep_id: &str) -> Result<Option<SweepDetail>>;
     fn latest_sweep_id(&self, experiment: &str) -> Result<Option<String>>;
-    /// Job keys with a finished run in `experiment`.
+    /// Job keys with a finished or pruned run in `experiment`: what a rerun skips.
     fn finished_keys(&self, experiment: &str) -> Result<HashSet<String>>;
     /// Finished and pruned runs of a study: params and final `metric`.
     fn study_observations(&self, study: &str, metric: &str) -> Result<Vec<(Params, f64)>>;

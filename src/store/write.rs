@@ -129,14 +129,15 @@ impl Writes for Sqlite {
         let active: Vec<(String, RunStatus, Owner)> = tx
             .prepare(
                 "SELECT run_id, status, host, pid, heartbeat FROM runs
-                 WHERE experiment_id = ?1 AND job_key = ?2 AND status IN (?3, ?4)",
+                 WHERE experiment_id = ?1 AND job_key = ?2 AND status IN (?3, ?4, ?5)",
             )?
             .query_map(
                 params![
                     run.experiment_id,
                     run.job.key,
                     RunStatus::Running,
-                    RunStatus::Finished
+                    RunStatus::Finished,
+                    RunStatus::Pruned
                 ],
                 |r| {
                     Ok((
@@ -152,7 +153,8 @@ impl Writes for Sqlite {
             )?
             .collect::<rusqlite::Result<_>>()?;
         for (run_id, status, owner) in active {
-            if status == RunStatus::Finished {
+            // A pruned run was judged: its job is done, like a finished one.
+            if status == RunStatus::Finished || status == RunStatus::Pruned {
                 return Ok(Claim::Finished(run_id));
             }
             if alive(&owner) {

@@ -16,8 +16,8 @@ WORK=$(mktemp -d /tmp/aerocast-slurm.XXXXXX)
 chmod 755 "$WORK"
 export PGT_DIR=$WORK/pg PGT_PORT=${PGT_PORT:-55439}
 cleanup() {
-  tests/cluster/slurm-node.sh stop || true
-  tests/cluster/pg.sh stop || true
+  "$ROOT/tests/cluster/slurm-node.sh" stop || true
+  "$ROOT/tests/cluster/pg.sh" stop || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -208,8 +208,8 @@ impl Reads for Postgres {
     fn finished_keys(&self, experiment: &str) -> Result<HashSet<String>> {
         let rows = self.conn()?.query(
             "SELECT r.job_key FROM runs r JOIN experiments e USING (experiment_id)
-             WHERE e.name = $1 AND r.status = $2",
-            &[&experiment, &RunStatus::Finished.as_str()],
+             WHERE e.name = $1 AND r.status IN ('finished', 'pruned')",
+            &[&experiment],
         )?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }

@@ -256,13 +256,14 @@ impl Writes for Postgres {
 fn existing_claim(tx: &mut Transaction, run: &NewRun, alive: Alive) -> Result<Option<Claim>> {
     let rows = tx.query(
         "SELECT run_id, status, host, pid, heartbeat FROM runs
-         WHERE experiment_id = $1 AND job_key = $2 AND status IN ('running', 'finished')
+         WHERE experiment_id = $1 AND job_key = $2 AND status IN ('running', 'finished', 'pruned')
          FOR UPDATE",
         &[&run.experiment_id, &run.job.key],
     )?;
     for row in rows {
         let run_id: String = row.get(0);
-        if row.get::<_, &str>(1) == RunStatus::Finished.as_str() {
+        // A pruned run was judged: its job is done, like a finished one.
+        if matches!(row.get::<_, &str>(1), "finished" | "pruned") {
             return Ok(Some(Claim::Finished(run_id)));
         }
         let owner = owner(&row, 2);
