@@ -198,14 +198,24 @@ fn print_summary(s: &SweepSummary) {
             s.reaped
         );
     }
+    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     match &s.best {
-        Some(b) => println!(
-            "best: {} {} val_rmse={:.4} (naive {})",
-            b.run_id,
-            b.label,
-            b.val_rmse,
-            b.naive_val_rmse.map_or("-".into(), |v| format!("{v:.4}"))
-        ),
+        Some(b) => {
+            println!(
+                "best: {} {} val_rmse={:.4} (naive {}, linear {})",
+                b.run_id,
+                b.label,
+                b.val_rmse,
+                num(b.naive_val_rmse),
+                num(b.linear_val_rmse)
+            );
+            if let Some(linear) = b.linear_val_rmse.filter(|l| b.val_rmse >= *l) {
+                println!(
+                    "warning: the best GRU does not beat the linear baseline ({:.4} vs {linear:.4}): not worth deploying over it",
+                    b.val_rmse
+                );
+            }
+        }
         None => println!("no finished run yet"),
     }
     println!("store: {}", s.store.display());

@@ -3,6 +3,7 @@
 //! The data flows spec → jobs → train → store → report; each step is one module.
 
 pub mod artifacts;
+pub mod baselines;
 pub mod cli;
 pub mod data;
 pub mod error;

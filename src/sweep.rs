@@ -4,6 +4,7 @@
 //! spec; this file only asks them.
 
 use crate::artifacts::{self, ModelCard};
+use crate::baselines;
 use crate::data::Dataset;
 use crate::error::InputError;
 use crate::jobs::{self, DataIdentity, Job};
@@ -17,10 +18,11 @@ use crate::spec::knobs::ParamValue;
 use crate::store::{
     Claim, DATA_TAG, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG, TRIAL_TAG,
 };
-use crate::train::{self, Next, Prepared, TrainConfig, windows};
+use crate::train::{self, Next, Prepared, TrainConfig};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -103,6 +105,7 @@ pub struct BestRun {
     pub label: String,
     pub val_rmse: f64,
     pub naive_val_rmse: Option<f64>,
+    pub linear_val_rmse: Option<f64>,
 }
 
 /// What a sweep will do, checked against the data; no store is touched.
@@ -204,6 +207,20 @@ struct Worker<'a> {
     pruner: Box<dyn Pruner>,
     curves: Curves,
     clock: Clock,
+    /// Baseline metrics per (window, horizon): every run of a shape shares them.
+    baselines: Mutex<HashMap<(usize, usize), Metrics>>,
+}
+
+impl Worker<'_> {
+    fn baselines(&self, window: usize, horizon: usize) -> Metrics {
+        let mut cache = self.baselines.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((window, horizon))
+            .or_insert_with(|| {
+                baselines::metrics(self.prepared, window, horizon, self.spec.data.season)
+            })
+            .clone()
+    }
 }
 
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
@@ -251,6 +268,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         pruner: prune::build(&spec.prune),
         curves: Curves::new(store.study_curves(&plan.study, &spec.prune.metric)?),
         clock: Clock::default(),
+        baselines: Mutex::new(HashMap::new()),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -337,6 +355,7 @@ fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
         label: jobs::label(&run.params, spec),
         val_rmse: run.metric(metrics::OBJECTIVE).unwrap_or(f64::NAN),
         naive_val_rmse: run.metric(metrics::NAIVE_VAL_RMSE),
+        linear_val_rmse: run.metric(metrics::LINEAR_VAL_RMSE),
         run_id: run.run_id,
     }))
 }
@@ -407,7 +426,10 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
     };
     w.progress.run_started(&view);
 
-    let naive = naive_metrics(w.prepared, cfg.as_ref().map_or(1, |c| c.horizon));
+    let naive = match &cfg {
+        Ok(c) => w.baselines(c.window, c.horizon),
+        Err(_) => w.baselines(0, 1),
+    };
     let result = cfg
         .map_err(anyhow::Error::msg)
         .and_then(|cfg| train_and_save(w, &run_id, &cfg, job, label, &view));
@@ -612,17 +634,6 @@ fn train_and_save(
         epochs_trained: trained.history.len(),
         stopped: trained.stopped,
     })
-}
-
-fn naive_metrics(p: &Prepared, horizon: usize) -> Metrics {
-    let (rmse, mae) = windows::rmse_mae(
-        &windows::naive_forecast(p, horizon),
-        &windows::val_actuals(p),
-    );
-    vec![
-        (metrics::NAIVE_VAL_RMSE, rmse),
-        (metrics::NAIVE_VAL_MAE, mae),
-    ]
 }
 
 /// Runs that differ only in their seed share this id: seed replicates of one setting.

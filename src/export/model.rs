@@ -89,7 +89,26 @@ fn rank_order(a: &RunRecord, b: &RunRecord, metric: &str) -> std::cmp::Ordering 
 
 /// Whether the run's `metric` is below its naive baseline's; `None` when either is missing.
 pub fn beats_naive(run: &RunRecord, metric: &str) -> Option<bool> {
-    Some(run.metric(metric)? < run.metric(&metrics::naive_of(metric))?)
+    beats(run, "naive", metric)
+}
+
+/// Whether the run's `metric` is below `baseline`'s on the same rows; `None` when either is
+/// missing.
+pub fn beats(run: &RunRecord, baseline: &str, metric: &str) -> Option<bool> {
+    Some(run.metric(metric)? < run.metric(&metrics::baseline_of(baseline, metric))?)
+}
+
+/// The baselines (other than naive, always shown) that some run records for `metric`.
+pub fn extra_baselines(runs: &[RunRecord], metric: &str) -> Vec<&'static str> {
+    metrics::BASELINES
+        .iter()
+        .copied()
+        .filter(|b| *b != "naive")
+        .filter(|b| {
+            let name = metrics::baseline_of(b, metric);
+            runs.iter().any(|r| r.metric(&name).is_some())
+        })
+        .collect()
 }
 
 /// The experiment a command is about: the one named (which must exist), else the latest swept.

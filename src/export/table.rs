@@ -2,7 +2,7 @@
 //! HTML, CSV) renders, so they list the same runs in the same order with the same values.
 
 use super::format::{check, mean_pm_std, num, param_text, raw, short_id};
-use super::model::{Report, Setting};
+use super::model::{Report, Setting, beats, extra_baselines};
 use crate::metrics;
 use crate::spec::knobs::ParamValue;
 use crate::store::{RunRecord, RunStatus};
@@ -66,9 +66,12 @@ fn status_text(run: &RunRecord, best: bool) -> String {
     }
 }
 
-/// The metric columns: the ranking metric with its naive baseline, then val_rmse and val_mae.
+/// The metric columns: the ranking metric with its baselines, then val_rmse and val_mae.
 pub fn metric_columns(r: &Report) -> Vec<String> {
     let mut cols = vec![r.metric.clone(), r.naive_metric()];
+    for b in extra_baselines(&r.runs, &r.metric) {
+        cols.push(metrics::baseline_of(b, &r.metric));
+    }
     for m in [metrics::VAL_RMSE, metrics::VAL_MAE] {
         if !cols.iter().any(|c| c == m) {
             cols.push(m.to_string());
@@ -94,6 +97,13 @@ pub fn columns(r: &Report) -> Vec<Column> {
         cols.push(col(&m, &m, Kind::Num));
     }
     cols.push(col("beats naive", "beats_naive", Kind::Text));
+    for b in extra_baselines(&r.runs, &r.metric) {
+        cols.push(col(
+            &format!("beats {b}"),
+            &format!("beats_{b}"),
+            Kind::Text,
+        ));
+    }
     cols.push(col("best epoch", metrics::BEST_EPOCH, Kind::Num));
     cols.push(col("duration (s)", "duration_s", Kind::Num));
     cols.push(col("status", "status", Kind::Text));
@@ -108,6 +118,9 @@ pub fn row(r: &Report, i: usize) -> Vec<Cell<'_>> {
     cells.extend(r.swept.iter().map(|k| Cell::Param(run.params.get(k))));
     cells.extend(metric_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Check(r.beats_naive(run)));
+    for b in extra_baselines(&r.runs, &r.metric) {
+        cells.push(Cell::Check(beats(run, b, &r.metric)));
+    }
     cells.push(Cell::Num(run.metric(metrics::BEST_EPOCH)));
     cells.push(Cell::Duration(run.duration()));
     cells.push(Cell::Status(run, best));

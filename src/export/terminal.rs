@@ -1,8 +1,9 @@
 //! What the terminal shows: the leaderboard as a fixed-width table, and the best run.
 
 use super::format::{num, short_id};
-use super::model::{Report, beats_naive};
+use super::model::{Report, beats};
 use super::table::{Cell, columns, row};
+use crate::metrics;
 use crate::store::RunRecord;
 use std::fmt::Write;
 
@@ -62,9 +63,17 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
     for (k, v) in &run.metrics {
         let _ = writeln!(out, "    {k:<14} {}", num(*v));
     }
-    if let Some(beats) = beats_naive(run, metric) {
-        let verdict = if beats { "beats" } else { "does NOT beat" };
-        let _ = writeln!(out, "  {verdict} the naive last-value forecast");
+    for baseline in metrics::BASELINES {
+        if let Some(b) = beats(run, baseline, metric) {
+            let verdict = if b { "beats" } else { "does NOT beat" };
+            let _ = writeln!(
+                out,
+                "  {verdict} the {} forecast ({metric} {} vs {})",
+                baseline.replace('_', " "),
+                num(run.metric(metric)),
+                num(run.metric(&metrics::baseline_of(baseline, metric)))
+            );
+        }
     }
     let _ = writeln!(out, "  artifacts");
     for a in &run.artifacts {
