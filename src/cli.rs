@@ -87,6 +87,10 @@ pub struct ReportArgs {
     /// the experiment]
     #[arg(long)]
     pub sweep: Option<String>,
+    /// Rank runs of every data snapshot together (each shown with its snapshot) [default: the
+    /// snapshot of the experiment's latest sweep]
+    #[arg(long)]
+    pub all_data: bool,
     /// Report folder [default: <store>/reports/<experiment>/]
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -105,6 +109,12 @@ pub struct RunsArgs {
     /// Only runs with this status.
     #[arg(long, value_enum)]
     pub status: Option<RunStatus>,
+    /// Only runs of this sweep: its id, a unique prefix of it, or `latest`.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Runs of every data snapshot [default: the snapshot of the experiment's latest sweep]
+    #[arg(long)]
+    pub all_data: bool,
     /// Print a JSON array (oldest run first, as the table).
     #[arg(long)]
     pub json: bool,
@@ -254,6 +264,7 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
         experiment: args.experiment,
         sweep: args.sweep,
         metric: args.metric,
+        all_data: args.all_data,
     };
     let report = Report::load(&store, &scope)?;
     if args.json {
@@ -276,7 +287,12 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
 /// store's ordering (lowest metric among finished runs, ties by run id) is the report's.
 fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
     let experiment = export::resolve_experiment(store, args.experiment.as_deref())?;
-    let Some(run) = store.best_run(&experiment, &args.metric)? else {
+    let data_id = if args.all_data {
+        None
+    } else {
+        store.latest_snapshot(&experiment)?
+    };
+    let Some(run) = store.best_run(&experiment, &args.metric, data_id.as_deref())? else {
         return Err(InputError::usage(
             "report --best",
             format!(
@@ -300,10 +316,21 @@ fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
 fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
     let store = open_store(&args.store)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let sweep_id = match args.sweep.as_deref() {
+        Some("latest") => store.latest_sweep_id(&experiment)?,
+        Some(prefix) => Some(store.resolve_sweep_id(prefix)?),
+        None => None,
+    };
+    let data_id = if args.all_data || sweep_id.is_some() {
+        None
+    } else {
+        store.latest_snapshot(&experiment)?
+    };
     let runs = store.runs(&RunFilter {
         experiment: Some(experiment.clone()),
         status: args.status,
-        sweep_id: None,
+        sweep_id,
+        data_id,
     })?;
     let listing = Report::listing(experiment, metrics::OBJECTIVE, runs);
     if args.json {

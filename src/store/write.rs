@@ -20,6 +20,9 @@ pub struct SweepInfo<'a> {
     pub spec_hash: &'a str,
     pub data_path: &'a str,
     pub data_hash: &'a str,
+    /// The data identity's id (`jobs::DataIdentity::id`): the snapshot the sweep trains on.
+    pub data_id: &'a str,
+    pub data_rows: usize,
     pub n_jobs: usize,
 }
 
@@ -51,8 +54,9 @@ impl Store {
         let sweep_id = uuid::Uuid::new_v4().to_string();
         tx.execute(
             "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
-                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12)",
+                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs,
+                data_id, data_rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12, ?14, ?15)",
             params![
                 sweep_id,
                 experiment_id,
@@ -67,6 +71,8 @@ impl Store {
                 now(),
                 info.n_jobs as i64,
                 RunStatus::Running,
+                info.data_id,
+                info.data_rows as i64,
             ],
         )?;
         tx.commit()?;

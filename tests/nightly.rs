@@ -1,0 +1,99 @@
+//! Nights of a growing data file: each sweep trains on a new snapshot, and reports, listings
+//! and `report --best` answer for the latest one unless asked for every snapshot.
+
+mod common;
+
+use common::{DATA, Sandbox, spec_text};
+
+/// The first `rows` data rows of the shipped data, as the nightly file.
+fn grow_to(sb: &Sandbox, rows: usize) {
+    let text = std::fs::read_to_string(DATA).unwrap();
+    let slice: Vec<&str> = text.lines().take(rows + 1).collect();
+    std::fs::write(sb.path("weather.csv"), slice.join("\n") + "\n").unwrap();
+}
+
+fn json(sb: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let out = sb.cmd(args).assert().success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+#[test]
+fn reports_scope_to_the_latest_data_snapshot() {
+    let spec = spec_text("[0.01]").replace("seed = [0, 1]", "seed = [0]");
+    let sb = Sandbox::new(&spec);
+    grow_to(&sb, 250);
+    sb.sweep().success();
+    let first_night: Vec<String> = sb
+        .runs()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(first_night.len(), 2);
+
+    grow_to(&sb, 300);
+    sb.sweep().success();
+    let tonight = sb.runs();
+    assert_eq!(tonight.len(), 2, "runs lists tonight's snapshot only");
+    assert!(
+        tonight
+            .iter()
+            .all(|r| !first_night.contains(&r["run_id"].as_str().unwrap().to_string()))
+    );
+    let everything = json(&sb, &["runs", "--json", "--all-data"]);
+    assert_eq!(everything.as_array().unwrap().len(), 4);
+
+    let best = json(&sb, &["report", "--best", "--json"]);
+    let best_id = best["run_id"].as_str().unwrap().to_string();
+    assert!(
+        !first_night.contains(&best_id),
+        "best of tonight's snapshot"
+    );
+
+    let board = json(&sb, &["report", "--json"]);
+    assert_eq!(board["runs"].as_array().unwrap().len(), 2);
+    let all = sb
+        .cmd(&["report", "--all-data", "--format", "csv", "--out", "all"])
+        .assert()
+        .success();
+    let _ = all;
+    let csv = std::fs::read_to_string(sb.path("all/leaderboard.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("rank,run_id,data_snapshot,"), "{header}");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().any(|r| r.contains(" 250 rows ")), "{csv}");
+    assert!(rows.iter().any(|r| r.contains(" 300 rows ")), "{csv}");
+
+    // One sweep's runs, by id prefix or `latest`.
+    let latest = json(&sb, &["runs", "--json", "--sweep", "latest"]);
+    let sweep_id = latest[0]["sweep_id"].as_str().unwrap().to_string();
+    let by_prefix = json(&sb, &["runs", "--json", "--sweep", &sweep_id[..8]]);
+    assert_eq!(latest, by_prefix);
+}
+
+/// A store written before snapshots were recorded opens, upgrades, and reports as before:
+/// its old sweeps have no snapshot, so nothing is hidden until a new sweep records one.
+#[test]
+fn a_store_from_before_snapshots_upgrades_in_place() {
+    let spec = spec_text("[0.01]").replace("seed = [0, 1]", "seed = [0]");
+    let sb = Sandbox::new(&spec);
+    sb.sweep().success();
+    {
+        let conn = rusqlite::Connection::open(sb.store().join("aerocast.db")).unwrap();
+        conn.execute_batch(
+            "DROP INDEX tags_by_key_value;
+             ALTER TABLE sweeps DROP COLUMN data_id;
+             ALTER TABLE sweeps DROP COLUMN data_rows;
+             DELETE FROM tags WHERE key = 'aerocast.data';
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    assert_eq!(sb.runs().len(), 2, "old runs are listed");
+    let version: i64 = rusqlite::Connection::open(sb.store().join("aerocast.db"))
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 2, "upgraded to {version}");
+    json(&sb, &["report", "--best", "--json"]);
+}
