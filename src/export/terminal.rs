@@ -60,8 +60,9 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
         let _ = writeln!(out, "    {k:<14} {}", v.short());
     }
     let _ = writeln!(out, "  metrics");
+    let width = run.metrics.keys().map(String::len).max().unwrap_or(0);
     for (k, v) in &run.metrics {
-        let _ = writeln!(out, "    {k:<14} {}", num(*v));
+        let _ = writeln!(out, "    {k:<width$} {}", num(*v));
     }
     for baseline in metrics::BASELINES {
         if let Some(b) = beats(run, baseline, metric) {
