@@ -42,6 +42,20 @@ pub enum Command {
     Report(ReportArgs),
     /// List runs.
     Runs(RunsArgs),
+    /// One row per sweep of an experiment: snapshot, counts, best score, baselines, skill.
+    History(HistoryArgs),
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Print a JSON array of sweeps, oldest first.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Args)]
@@ -127,6 +141,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sweep(args) => sweep_cmd(args),
         Command::Report(args) => report_cmd(args),
         Command::Runs(args) => runs_cmd(args),
+        Command::History(args) => history_cmd(args),
     }
 }
 
@@ -338,6 +353,18 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         print!("{}", terminal::text_table(&listing));
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
+    let store = open_store(&args.store)?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let nights = export::history::nights(&store, &experiment)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&nights)?);
+    } else {
+        print!("{}", export::history::text_table(&nights));
     }
     Ok(ExitCode::from(EXIT_OK))
 }

@@ -64,6 +64,34 @@ fn reports_scope_to_the_latest_data_snapshot() {
     assert!(rows.iter().any(|r| r.contains(" 250 rows ")), "{csv}");
     assert!(rows.iter().any(|r| r.contains(" 300 rows ")), "{csv}");
 
+    // The nights: one row per sweep, each judged on its own snapshot.
+    let nights = json(&sb, &["history", "--json"]);
+    let nights = nights.as_array().unwrap();
+    assert_eq!(nights.len(), 2);
+    assert_eq!(nights[0]["data_rows"], 250);
+    assert_eq!(nights[1]["data_rows"], 300);
+    assert_eq!(nights[1]["best_run"], best["run_id"]);
+    for n in nights {
+        let (best, naive) = (
+            n["best_val_rmse"].as_f64().unwrap(),
+            n["naive_val_rmse"].as_f64().unwrap(),
+        );
+        let skill = n["skill"].as_f64().unwrap();
+        assert!((skill - (1.0 - best / naive)).abs() < 1e-12);
+        assert_eq!(n["finished"], 2);
+    }
+    assert!(first_night.contains(&nights[0]["best_run"].as_str().unwrap().to_string()));
+    let table = sb.cmd(&["history"]).assert().success();
+    let table = String::from_utf8_lossy(&table.get_output().stdout).to_string();
+    assert_eq!(table.lines().count(), 3, "{table}");
+    sb.cmd(&["report", "--out", "html"]).assert().success();
+    let html = std::fs::read_to_string(sb.path("html/index.html")).unwrap();
+    assert!(html.contains("id=\"nights-table\""));
+    assert!(
+        sb.path("html/skill.svg").is_file(),
+        "the skill chart is drawn"
+    );
+
     // One sweep's runs, by id prefix or `latest`.
     let latest = json(&sb, &["runs", "--json", "--sweep", "latest"]);
     let sweep_id = latest[0]["sweep_id"].as_str().unwrap().to_string();

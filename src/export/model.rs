@@ -28,6 +28,8 @@ pub struct Report {
     pub data_id: Option<String>,
     /// With every snapshot in one report: run id → its snapshot, as a column shows it.
     pub snapshots: HashMap<String, String>,
+    /// Every sweep of the experiment, oldest first (loaded for full reports only).
+    pub nights: Vec<super::history::Night>,
 }
 
 /// Runs that differ only in their seed, collapsed into one row.
@@ -194,6 +196,7 @@ impl Report {
         report.sweep = sweep;
         report.snapshots = snapshots;
         report.data_id = data_id;
+        report.nights = super::history::nights(store, &report.experiment)?;
         report.histories = histories;
         report.settings = report.aggregate_seeds(&groups);
         Ok(report)
@@ -228,6 +231,7 @@ impl Report {
             generated_at: crate::store::now(),
             data_id: None,
             snapshots: HashMap::new(),
+            nights: Vec::new(),
         }
     }
 
