@@ -44,6 +44,30 @@ pub enum Command {
     Runs(RunsArgs),
     /// One row per sweep of an experiment: snapshot, counts, best score, baselines, skill.
     History(HistoryArgs),
+    /// Delete runs of older sweeps on older data snapshots and reclaim their space.
+    Gc(GcArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("keep").required(true).args(["keep_sweeps", "older_than"])))]
+pub struct GcArgs {
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Keep the N most recent sweeps whole.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_sweeps: Option<u64>,
+    /// Delete from sweeps started longer ago than this (e.g. 30d, 12h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Say what would be deleted and freed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Args)]
@@ -142,6 +166,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => report_cmd(args),
         Command::Runs(args) => runs_cmd(args),
         Command::History(args) => history_cmd(args),
+        Command::Gc(args) => gc_cmd(args),
     }
 }
 
@@ -366,5 +391,50 @@ fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
     } else {
         print!("{}", export::history::text_table(&nights));
     }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
+    let store = open_store(&args.store)?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let keep = match (args.keep_sweeps, args.older_than) {
+        (Some(n), _) => crate::gc::Keep::Sweeps(n as usize),
+        (None, Some(age)) => crate::gc::Keep::Since(crate::store::now() - age.as_secs_f64()),
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let plan = crate::gc::plan(&store, &experiment, keep)?;
+    let outcome = crate::gc::run(&store, plan, args.dry_run)?;
+    if args.json {
+        let mut doc = serde_json::to_value(&outcome)?;
+        doc["bytes_freed"] = outcome.bytes_freed().into();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    let p = &outcome.plan;
+    let mb = |b: u64| b as f64 / 1e6;
+    println!(
+        "gc of \"{experiment}\"{}: {} run(s) {}, {:.1} MB {} ({:.1} MB of artifacts, {:.1} MB of database)",
+        if args.dry_run { " (dry run)" } else { "" },
+        p.runs.len(),
+        if args.dry_run {
+            "would be deleted"
+        } else {
+            "deleted"
+        },
+        mb(outcome.bytes_freed()),
+        if args.dry_run {
+            "would be freed"
+        } else {
+            "freed"
+        },
+        mb(p.artifact_bytes),
+        mb(outcome
+            .db_bytes_before
+            .saturating_sub(outcome.db_bytes_after)),
+    );
+    println!(
+        "kept from older sweeps: {} on the latest data snapshot, {} best of a sweep, {} registered, {} running",
+        p.kept_latest_snapshot, p.kept_best, p.kept_pinned, p.kept_running
+    );
     Ok(ExitCode::from(EXIT_OK))
 }

@@ -125,3 +125,97 @@ fn a_store_from_before_snapshots_upgrades_in_place() {
     assert!(version >= 2, "upgraded to {version}");
     json(&sb, &["report", "--best", "--json"]);
 }
+
+fn runs_all(sb: &Sandbox) -> Vec<serde_json::Value> {
+    json(sb, &["runs", "--json", "--all-data"])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn gc_deletes_old_snapshots_but_keeps_each_nights_best_and_is_safe_beside_a_sweep() {
+    let spec = spec_text("[0.01]").replace("seed = [0, 1]", "seed = [0]");
+    let sb = Sandbox::new(&spec);
+    for rows in [250, 275, 300] {
+        grow_to(&sb, rows);
+        sb.sweep().success();
+    }
+    assert_eq!(runs_all(&sb).len(), 6);
+    let nights_before = json(&sb, &["history", "--json"]);
+
+    let before = common::snapshot(&sb.store());
+    let dry = json(&sb, &["gc", "--keep-sweeps", "1", "--dry-run", "--json"]);
+    assert_eq!(dry["runs"].as_array().unwrap().len(), 2, "{dry}");
+    assert_eq!(dry["kept_best"], 2);
+    assert!(dry["artifact_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        common::snapshot(&sb.store()),
+        before,
+        "a dry run changes nothing"
+    );
+
+    // gc while tonight's sweep trains into the same store (it starts once a run is training).
+    grow_to(&sb, 320);
+    let spec_bigger = spec.replace("epochs = 2", "epochs = 100");
+    std::fs::write(sb.path("spec.toml"), spec_bigger).unwrap();
+    let mut sweep = common::spawn(&sb, &["sweep", "spec.toml", "--json", "--jobs", "1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sb.runs().iter().any(|r| r["status"] == "running") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let done = json(&sb, &["gc", "--keep-sweeps", "2", "--json"]);
+    let deleted: Vec<String> = done["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let planned: Vec<String> = dry["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        deleted, planned,
+        "the two oldest nights lose all but their best"
+    );
+
+    let out = common::wait_exit(&mut sweep, 120.0);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for id in &deleted {
+        assert!(
+            !sb.store().join("artifacts").join(id).exists(),
+            "{id}'s folder removed"
+        );
+    }
+    let left = runs_all(&sb);
+    assert_eq!(left.len(), 8 - deleted.len());
+    assert!(left.iter().all(|r| r["status"] == "finished"));
+    // Every night keeps its best run, so the history is unchanged.
+    let nights_after = json(&sb, &["history", "--json"]);
+    for (a, b) in nights_before
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(nights_after.as_array().unwrap())
+    {
+        assert_eq!(a["best_run"], b["best_run"]);
+        assert_eq!(a["best_val_rmse"], b["best_val_rmse"]);
+    }
+    let conn = rusqlite::Connection::open(sb.store().join("aerocast.db")).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}

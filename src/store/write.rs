@@ -4,7 +4,8 @@
 use super::{RunStatus, Store, now};
 use crate::jobs::{Job, Params};
 use anyhow::{Context, Result, bail};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use std::collections::HashSet;
 
 /// A run whose owner has not been heard from for this long is presumed dead, even if a process
 /// with its pid exists (the pid may have been reused).
@@ -365,4 +366,55 @@ fn process_exists(pid: u32) -> bool {
 fn process_exists(_pid: u32) -> bool {
     // Without /proc, trust the heartbeat alone.
     true
+}
+
+impl Store {
+    /// Deletes runs and everything recorded under them, in one transaction. Running runs are
+    /// never deleted, even if asked.
+    pub fn delete_runs(&self, run_ids: &[String]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = 0;
+        for id in run_ids {
+            let status: Option<RunStatus> = tx
+                .query_row("SELECT status FROM runs WHERE run_id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if status.is_none_or(|s| s == RunStatus::Running) {
+                continue;
+            }
+            for table in ["params", "metrics", "metric_history", "tags", "artifacts"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+            }
+            deleted += tx.execute("DELETE FROM runs WHERE run_id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Returns the database's free pages to the file system.
+    pub fn vacuum(&self) -> Result<()> {
+        let conn = self.conn();
+        conn.execute_batch("VACUUM")?;
+        // The WAL holds the rewritten pages until a checkpoint folds them back.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Bytes of the database file and its write-ahead log.
+    pub fn db_bytes(&self) -> u64 {
+        let db = self.dir.join(super::DB_FILE);
+        let wal = self.dir.join(format!("{}-wal", super::DB_FILE));
+        [db, wal]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Runs no clean-up may delete: those a registered model version points to.
+    pub fn pinned_runs(&self) -> Result<HashSet<String>> {
+        Ok(HashSet::new())
+    }
 }
