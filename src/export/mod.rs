@@ -4,7 +4,7 @@
 //! renderer (`terminal.rs`).
 
 pub mod charts;
-mod csv;
+pub mod csv;
 pub mod format;
 pub mod history;
 mod html;
