@@ -520,11 +520,9 @@ fn spaced_ticks(values: &[ParamValue], scale: XScale) -> Vec<(f64, String)> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
             (lo.min(x), hi.max(x))
         });
-    let (to, from): (fn(f64) -> f64, fn(f64) -> f64) = if scale == XScale::Log {
-        (f64::log10, |t| 10f64.powf(t))
-    } else {
-        (|x| x, |t| t)
-    };
+    let log = scale == XScale::Log;
+    let to = |x: f64| if log { x.log10() } else { x };
+    let from = |t: f64| if log { 10f64.powf(t) } else { t };
     (0..5)
         .map(|i| {
             let x = from(to(lo) + (to(hi) - to(lo)) * i as f64 / 4.0);
