@@ -97,6 +97,8 @@ pub struct ReportArgs {
 
 #[derive(Args)]
 pub struct RunsArgs {
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
     /// Only runs of this experiment.
     #[arg(long)]
     pub experiment: Option<String>,
@@ -110,12 +112,60 @@ pub struct RunsArgs {
     pub store: StoreArg,
 }
 
+#[derive(Subcommand)]
+pub enum RunsAction {
+    /// Set a tag on a run: `aerocast runs tag RUN_ID key=value` (replaces the key's value).
+    Tag {
+        /// The run id, or any unique prefix of it (8 characters are printed everywhere).
+        run: String,
+        /// `key=value`.
+        tag: String,
+    },
+    /// Attach a note to a run (stored as the tag `note`; a new note replaces the old).
+    Note {
+        /// The run id, or any unique prefix of it.
+        run: String,
+        /// The note's text.
+        text: String,
+    },
+}
+
+/// Runs trained at once can be at most this many (`--jobs`): past it, threads only fight.
+pub const MAX_JOBS_FLAG: usize = 256;
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Sweep(args) => sweep_cmd(args),
-        Command::Report(args) => report_cmd(args),
+        Command::Report(args) => {
+            refuse_out_file(args.out.as_deref())?;
+            report_cmd(args)
+        }
+        Command::Runs(RunsArgs {
+            action: Some(action),
+            store,
+            ..
+        }) => crate::annotate::run(action, &store),
         Command::Runs(args) => runs_cmd(args),
     }
+}
+
+/// `--out` names the report folder: an existing file there is refused before any work.
+fn refuse_out_file(out: Option<&Path>) -> Result<(), InputError> {
+    match out {
+        Some(out) if out.exists() && !out.is_dir() => Err(InputError::usage(
+            "--out",
+            format!(
+                "{} is a file; --out names the folder to write the report into",
+                out.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `--store` or `AEROCAST_STORE`; an empty value counts as unset.
+pub fn store_flag(arg: &StoreArg) -> Option<PathBuf> {
+    arg.store.clone().filter(|p| !p.as_os_str().is_empty())
 }
 
 fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
@@ -123,26 +173,32 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
     let spec = Spec::load(&args.spec)?;
     let jobs = match args.jobs {
         Some(0) => return Err(InputError::usage("--jobs", "must be at least 1").into()),
+        Some(n) if n > MAX_JOBS_FLAG => {
+            return Err(InputError::usage(
+                "--jobs",
+                format!("{n} is more than {MAX_JOBS_FLAG} runs at once; each run is one thread (the sweep never starts more than it has trials)"),
+            )
+            .into());
+        }
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let store_dir = args
-        .store
-        .store
+    let store_dir = store_flag(&args.store)
         .or_else(|| spec.store.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
     let progress = output::for_terminal(args.quiet || args.json);
     let summary = sweep::run(&spec, &SweepOptions { store_dir, jobs }, progress.as_ref())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
         print_summary(&summary);
     }
+    // A stopped sweep gets its report too (the sweep is recorded `interrupted`); the exit
+    // status then says why it stopped.
+    write_sweep_report(&summary, args.quiet, args.json);
     if let Some(sig) = crate::signals::received() {
-        // The user asked to stop: no report, just the status that says why.
         return Ok(ExitCode::from(crate::signals::exit_status(sig)));
     }
-    write_sweep_report(&summary, args.quiet, args.json);
     Ok(ExitCode::from(if summary.failed > 0 {
         EXIT_RUNS_FAILED
     } else {
@@ -151,12 +207,12 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
 }
 
 fn print_summary(s: &SweepSummary) {
-    println!(
-        "sweep {} of \"{}\" ({}): {} trials — {} finished, {} pruned, {} failed, {} skipped (already finished){} in {:.1}s",
+    crate::outln!(
+        "sweep {} of \"{}\" ({}): {} — {} finished, {} pruned, {} failed, {} skipped (already finished){} in {:.1}s",
         &s.sweep_id[..8],
         s.experiment,
         format!("{:?}", s.method).to_lowercase(),
-        s.total,
+        plural(s.total, "trial"),
         s.finished,
         s.pruned,
         s.failed,
@@ -168,13 +224,25 @@ fn print_summary(s: &SweepSummary) {
         },
         s.wall_seconds
     );
+    if s.gave_up > 0 {
+        crate::outln!(
+            "{} not run: failed or killed max_attempts times (see `aerocast runs --status failed`)",
+            plural(s.gave_up, "job")
+        );
+    }
+    if s.dropped_rows > 0 {
+        crate::outln!(
+            "data: {} with missing values dropped (missing = \"drop\"); no window spans them",
+            plural(s.dropped_rows, "row")
+        );
+    }
     if s.pruned > 0 {
-        println!("pruning saved {} epochs of training", s.epochs_saved);
+        crate::outln!("pruning saved {} epochs of training", s.epochs_saved);
     }
     let t = &s.time;
     if t.run_seconds > 0.0 {
         let share = |x: f64| 100.0 * x / t.run_seconds;
-        println!(
+        crate::outln!(
             "tracking: {:.2}s writing the store ({:.2}% of run time), {:.2}s saving models and plots ({:.1}%)",
             t.store_seconds,
             share(t.store_seconds),
@@ -183,7 +251,7 @@ fn print_summary(s: &SweepSummary) {
         );
     }
     if let Some(sig) = crate::signals::received() {
-        println!(
+        crate::outln!(
             "stopped by {}: {} run(s) interrupted mid-training, {} job(s) not started; rerun to finish them",
             crate::signals::name(sig),
             s.interrupted,
@@ -191,22 +259,22 @@ fn print_summary(s: &SweepSummary) {
         );
     }
     if s.reaped > 0 {
-        println!(
+        crate::outln!(
             "marked {} stale run(s) of dead processes as killed",
             s.reaped
         );
     }
     match &s.best {
-        Some(b) => println!(
+        Some(b) => crate::outln!(
             "best: {} {} val_rmse={:.4} (naive {})",
             b.run_id,
             b.label,
             b.val_rmse,
             b.naive_val_rmse.map_or("-".into(), |v| format!("{v:.4}"))
         ),
-        None => println!("no finished run yet"),
+        None => crate::outln!("no finished run yet"),
     }
-    println!("store: {}", s.store.display());
+    crate::outln!("store: {}", s.store.display());
 }
 
 /// The report at the end of a sweep; a failure to write it is a warning, not a failed sweep.
@@ -215,19 +283,26 @@ fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
         .and_then(|store| export::write(&store, &ReportOptions::new(&s.experiment)));
     match written {
         // stdout stays one JSON object under --json.
-        Ok(path) if json && !quiet => eprintln!("report: {}", path.display()),
-        Ok(path) if !quiet => println!("report: {}", path.display()),
+        Ok(path) if json && !quiet => crate::errln!("report: {}", path.display()),
+        Ok(path) if !quiet => crate::outln!("report: {}", path.display()),
         Ok(_) => {}
-        Err(e) => eprintln!("warning: the report could not be written: {e:#}"),
+        Err(e) => crate::errln!("warning: the report could not be written: {e:#}"),
     }
 }
 
+/// `1 trial`, `2 trials`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The store a read command reads, opened read-only.
 fn open_store(arg: &StoreArg) -> Result<Store> {
-    let dir = arg
-        .store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    Store::open_existing(Path::new(&dir))
+    let dir = store_flag(arg).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    Store::open_read_only(Path::new(&dir))
 }
 
 fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
@@ -254,12 +329,12 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
             .into());
         };
         if args.json {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&report::best_json(&run))?
             );
         } else {
-            print!("{}", report::best_text(&run, &args.metric));
+            crate::out!("{}", report::best_text(&run, &args.metric));
         }
         return Ok(ExitCode::from(EXIT_OK));
     }
@@ -276,13 +351,13 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
         key(a).total_cmp(&key(b))
     });
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report::runs_json(&runs))?
         );
         return Ok(ExitCode::from(EXIT_OK));
     }
-    print!("{}", report::runs_table(&runs));
+    crate::out!("{}", report::runs_table(&runs));
     let path = export::write(
         &store,
         &ReportOptions {
@@ -293,7 +368,7 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
             format: args.format,
         },
     )?;
-    println!("report: {}", path.display());
+    crate::outln!("report: {}", path.display());
     Ok(ExitCode::from(EXIT_OK))
 }
 
@@ -301,12 +376,15 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
     let store = open_store(&args.store)?;
     let runs = store.runs(&report::filter(args.experiment, args.status))?;
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
-            serde_json::to_string_pretty(&report::runs_json(&runs))?
+            serde_json::to_string_pretty(&crate::annotate::with_tags(
+                report::runs_json(&runs),
+                &runs
+            ))?
         );
     } else {
-        print!("{}", report::runs_table(&runs));
+        crate::out!("{}", report::runs_table(&runs));
     }
     Ok(ExitCode::from(EXIT_OK))
 }

@@ -58,6 +58,13 @@ struct KeyMaterial<'a> {
     features: &'a [String],
     train_fraction: f64,
     missing: crate::spec::MissingPolicy,
+    /// Left out at its default, so keys of comma-separated data stay as they were.
+    #[serde(skip_serializing_if = "is_comma")]
+    delimiter: u8,
+}
+
+fn is_comma(d: &u8) -> bool {
+    *d == b','
 }
 
 pub fn job_key(params: &Params, data: &DataSpec, data_hash: &str) -> String {
@@ -68,6 +75,7 @@ pub fn job_key(params: &Params, data: &DataSpec, data_hash: &str) -> String {
         features: &data.features,
         train_fraction: data.train_fraction,
         missing: data.missing,
+        delimiter: data.delimiter,
     };
     let json = serde_json::to_vec(&material).expect("params serialise");
     hex(&Sha256::digest(&json))
@@ -80,8 +88,20 @@ pub fn trial_key(study: &str, index: usize) -> String {
     ))
 }
 
+/// What [`label`] says when nothing is swept (the sweep is one run).
+pub const NOTHING_SWEPT: &str = "(nothing swept)";
+
 /// `hidden_dim=32 lr=0.003 seed=1`: the swept params only, for progress lines and labels.
 pub fn label(params: &Params, spec: &Spec) -> String {
+    let swept = swept_params(params, spec);
+    if swept.is_empty() {
+        NOTHING_SWEPT.to_string()
+    } else {
+        swept
+    }
+}
+
+fn swept_params(params: &Params, spec: &Spec) -> String {
     spec.space
         .iter()
         .filter(|d| d.swept)

@@ -19,10 +19,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if let Some(input) = e.downcast_ref::<InputError>() {
-                eprintln!("error: {input}");
+                aerocast::errln!("error: {input}");
                 ExitCode::from(EXIT_INPUT)
             } else {
-                eprintln!("error: {e:#}");
+                aerocast::errln!("error: {e:#}");
                 ExitCode::from(EXIT_INTERNAL)
             }
         }

@@ -5,7 +5,7 @@
 //! generated deterministically (ChaCha8 seeded with [`SEED`], Box–Muller for the noise).
 
 use crate::data::Dataset;
-use crate::train::{Optimizer, Prepared, TrainConfig};
+use crate::train::{Keep, Optimizer, Prepared, TrainConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::f64::consts::PI;
@@ -47,6 +47,8 @@ pub fn dataset() -> Dataset {
         targets: values,
         times: None,
         dropped_rows: 0,
+        breaks: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
@@ -69,6 +71,8 @@ pub fn config(hidden_dim: usize, epochs: usize, lr: f64, seed: u64) -> TrainConf
         hidden_dim,
         lr,
         seed,
+        patience: 0,
+        keep: Keep::Last,
     }
 }
 
@@ -89,7 +93,7 @@ mod tests {
     fn reference_split_has_the_issue_window_counts() {
         let p = prepared();
         let cfg = config(64, 1, 1e-3, 0);
-        assert_eq!(p.train_targets(cfg.window, cfg.horizon).len(), 3_952);
+        assert_eq!(p.train_targets(cfg.window, cfg.horizon).count(), 3_952);
         assert_eq!(p.val_targets().len(), 1_000);
         assert_eq!(series(), series(), "deterministic");
     }

@@ -5,6 +5,7 @@
 pub mod knobs;
 mod raw;
 pub mod search;
+pub mod settings;
 
 use crate::error::{InputError, line_of};
 use knobs::{KNOBS, Knob, ParamValue, Section};
@@ -29,6 +30,10 @@ pub struct Spec {
     pub prune: PruneSpec,
     /// `[store] path`, resolved against the spec's folder.
     pub store: Option<PathBuf>,
+    /// `[train] max_attempts`: a job that failed or was killed this many times is not retried.
+    pub max_attempts: usize,
+    /// `[experiment] tags`, given to every run.
+    pub tags: Vec<(String, String)>,
     pub lines: KeyLines,
 }
 
@@ -42,6 +47,10 @@ pub struct DataSpec {
     pub time: Option<String>,
     pub train_fraction: f64,
     pub missing: MissingPolicy,
+    /// The CSV field separator.
+    pub delimiter: u8,
+    /// Sort rows by `time` rather than refuse rows out of order.
+    pub sort: bool,
 }
 
 /// The values one knob takes in the sweep.
@@ -120,7 +129,7 @@ impl KeyLines {
             .unwrap_or("")
     }
 
-    fn record(&mut self, key: String, text: &str, span: std::ops::Range<usize>) {
+    pub(crate) fn record(&mut self, key: String, text: &str, span: std::ops::Range<usize>) {
         self.lines.insert(key, line_of(text, span.start));
     }
 }
@@ -150,7 +159,7 @@ impl Spec {
 
     /// Parses spec text as if read from `path` (used for relative paths and error locations).
     pub fn parse(path: &Path, text: String) -> Result<Spec, InputError> {
-        let raw = raw::parse(path, &text)?;
+        let mut raw = raw::parse(path, &text)?;
         let mut lines = KeyLines {
             file: path.to_path_buf(),
             ..KeyLines::default()
@@ -168,6 +177,8 @@ impl Spec {
         }
 
         let data = data_spec(&raw.data, base, &text, &mut lines)?;
+        let max_attempts = settings::max_attempts(&mut raw.train, &text, &mut lines)?;
+        let tags = settings::tags(raw.experiment.tags.as_ref(), &text, &mut lines)?;
         let space = space(&raw, &text, &mut lines)?;
         let search = search::search(
             raw.search.as_ref(),
@@ -189,6 +200,8 @@ impl Spec {
             search,
             prune,
             store,
+            max_attempts,
+            tags,
             lines,
         })
     }
@@ -240,13 +253,29 @@ fn data_spec(
     if let Some(dup) = first_duplicate(&features) {
         return Err(lines.error("data.features", format!("column \"{dup}\" is listed twice")));
     }
+    let time = raw.time.as_ref().map(|t| t.get_ref().clone());
+    settings::check_time_column(time.as_deref(), &target, &features, lines)?;
+    let delimiter = settings::delimiter(raw.delimiter.as_ref(), text, lines)?;
+    let sort = match &raw.sort {
+        Some(s) if *s.get_ref() && time.is_none() => {
+            lines.record("data.sort".into(), text, s.span());
+            return Err(lines.error(
+                "data.sort",
+                "sort = true needs a time column to sort by: set [data] time",
+            ));
+        }
+        Some(s) => *s.get_ref(),
+        None => false,
+    };
     Ok(DataSpec {
         path: base.join(raw.path.get_ref()),
         target,
         features,
-        time: raw.time.as_ref().map(|t| t.get_ref().clone()),
+        time,
         train_fraction,
         missing: raw.missing.unwrap_or_default(),
+        delimiter,
+        sort,
     })
 }
 

@@ -7,13 +7,13 @@ pub mod schema;
 mod write;
 
 pub use query::{
-    HistoryPoint, RunFilter, RunRecord, STUDY_TAG, SweepDetail, SweepRecord, TRIAL_TAG,
+    HistoryPoint, RunFilter, RunIdMatch, RunRecord, STUDY_TAG, SweepDetail, SweepRecord, TRIAL_TAG,
 };
 pub use write::{Claim, SweepInfo};
 
 use crate::error::InputError;
 use anyhow::Result;
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -34,32 +34,96 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the store in `dir`, creating the folder and database if needed.
+    /// Opens the store in `dir`, creating the folder and database if needed. Only the store
+    /// folder itself is created: a parent that does not exist is more likely a typo than a
+    /// wish for a new folder tree.
     pub fn open(dir: &Path) -> Result<Store> {
+        let shown = dir.display().to_string();
         if dir.exists() && !dir.is_dir() {
+            return Err(InputError::usage(&shown, "the store path is a file, not a folder").into());
+        }
+        if !dir.exists() {
+            let parent = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !parent.is_dir() {
+                return Err(InputError::usage(
+                    &shown,
+                    format!(
+                        "cannot create the store folder: its parent {} does not exist (aerocast creates the store folder, not the folders above it)",
+                        parent.display()
+                    ),
+                )
+                .into());
+            }
+        }
+        std::fs::create_dir_all(dir.join(ARTIFACTS_DIR)).map_err(|e| {
+            InputError::usage(&shown, format!("cannot create the store folder: {e}"))
+        })?;
+        Self::connect(dir)
+    }
+
+    /// Opens an existing store for reading only: nothing is written (no migration, no journal
+    /// switch), so a store the user may not write (another user's, a read-only mount) can be
+    /// listed and reported. An older schema reads fine: migrations only add indexes.
+    pub fn open_read_only(dir: &Path) -> Result<Store> {
+        let db = dir.join(DB_FILE);
+        if !db.is_file() {
+            return Err(no_store_here(dir).into());
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let unusable = |e: &dyn std::fmt::Display| {
+            InputError::usage(
+                &db.display().to_string(),
+                format!("cannot read the store: {e}"),
+            )
+        };
+        let conn = match Connection::open_with_flags(&db, flags).and_then(readable) {
+            Ok(conn) => conn,
+            // A WAL database needs its -shm index; when the folder is read-only and no writer
+            // left one, SQLite can still read it as immutable (no writer can be running there).
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
+                ) =>
+            {
+                let path = db.display().to_string();
+                let escaped = path
+                    .replace('%', "%25")
+                    .replace('?', "%3f")
+                    .replace('#', "%23");
+                let uri = format!("file:{escaped}?immutable=1");
+                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+                    .and_then(readable)
+                    .map_err(|e| unusable(&e))?
+            }
+            Err(e) => return Err(unusable(&e).into()),
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| unusable(&e))?;
+        if version > schema::SCHEMA_VERSION {
             return Err(InputError::usage(
-                &dir.display().to_string(),
-                "the store path is a file, not a folder",
+                &db.display().to_string(),
+                schema::NewerSchema(version).to_string(),
             )
             .into());
         }
-        std::fs::create_dir_all(dir.join(ARTIFACTS_DIR)).map_err(|e| {
-            InputError::usage(
-                &dir.display().to_string(),
-                format!("cannot create the store folder: {e}"),
-            )
-        })?;
-        Self::connect(dir)
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            conn: Mutex::new(conn),
+            host: hostname(),
+            pid: std::process::id(),
+        })
     }
 
     /// Opens an existing store for reading; a missing store is an input error, not a new store.
     pub fn open_existing(dir: &Path) -> Result<Store> {
         if !dir.join(DB_FILE).is_file() {
-            return Err(InputError::usage(
-                &dir.display().to_string(),
-                "no aerocast store here (run `aerocast sweep` first, or pass --store)",
-            )
-            .into());
+            return Err(no_store_here(dir).into());
         }
         Self::connect(dir)
     }
@@ -101,6 +165,21 @@ impl Store {
         // A panic while holding the lock leaves the connection usable: SQLite rolls back.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+fn no_store_here(dir: &Path) -> InputError {
+    InputError::usage(
+        &dir.display().to_string(),
+        "no aerocast store here (run `aerocast sweep` first, or pass --store)",
+    )
+}
+
+/// The connection, once a first read proves the file is a database SQLite can read.
+fn readable(conn: Connection) -> rusqlite::Result<Connection> {
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    Ok(conn)
 }
 
 /// Switches a connection to WAL. Two processes creating the same store at once can race on the

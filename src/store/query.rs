@@ -24,6 +24,9 @@ pub struct RunRecord {
     pub metrics: BTreeMap<String, Option<f64>>,
     /// Absolute paths.
     pub artifacts: Vec<String>,
+    /// Tags: the spec's `[experiment] tags`, `aerocast runs tag/note`, and aerocast's own
+    /// (`aerocast.*`).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl RunRecord {
@@ -34,6 +37,14 @@ impl RunRecord {
     pub fn duration(&self) -> Option<f64> {
         self.end_time.map(|e| e - self.start_time)
     }
+}
+
+/// What a run-id prefix names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunIdMatch {
+    None,
+    One(String),
+    Several,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +159,13 @@ impl Store {
                 Ok(())
             },
         )?;
+        attach(
+            format!("SELECT t.run_id, t.key, t.value FROM tags t JOIN ({ids}) USING (run_id)"),
+            &mut |run, row| {
+                run.tags.insert(row.get(1)?, row.get(2)?);
+                Ok(())
+            },
+        )?;
         let dir = &self.dir;
         attach(
             format!(
@@ -160,6 +178,22 @@ impl Store {
             },
         )?;
         Ok(runs)
+    }
+
+    /// The one run whose id starts with `prefix` (ids are printed 8 characters long).
+    pub fn run_id_by_prefix(&self, prefix: &str) -> Result<RunIdMatch> {
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT run_id FROM runs WHERE run_id LIKE ?1 LIMIT 2")?;
+        let ids: Vec<String> = stmt
+            .query_map([pattern], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(match ids.as_slice() {
+            _ if prefix.is_empty() || prefix.contains(['%', '_']) => RunIdMatch::None,
+            [] => RunIdMatch::None,
+            [one] => RunIdMatch::One(one.clone()),
+            _ => RunIdMatch::Several,
+        })
     }
 
     /// The finished run with the lowest final `metric` in `experiment`.
@@ -328,6 +362,7 @@ fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
         params: BTreeMap::new(),
         metrics: BTreeMap::new(),
         artifacts: Vec::new(),
+        tags: BTreeMap::new(),
     })
 }
 

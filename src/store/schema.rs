@@ -5,7 +5,8 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Each entry upgrades the schema by one version. Append only: never edit a shipped migration.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE experiments (
     experiment_id INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -86,7 +87,13 @@ CREATE TABLE artifacts (
     kind   TEXT NOT NULL,
     PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // Counting a job's failed attempts (the retry budget) and finding runs by tag.
+    r#"
+CREATE INDEX runs_by_job ON runs(experiment_id, job_key, status);
+CREATE INDEX tags_by_key_value ON tags(key, value);
+"#,
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
