@@ -13,6 +13,11 @@ fn main() -> ExitCode {
     // thread starts.
     // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    // `AEROCAST_STORE=` (empty) means unset, as for most tools; clap would call it a missing
+    // value. SAFETY: still single-threaded, as above.
+    if std::env::var_os("AEROCAST_STORE").is_some_and(|v| v.is_empty()) {
+        unsafe { std::env::remove_var("AEROCAST_STORE") };
+    }
 
     let cli = Cli::parse();
     match cli::run(cli) {

@@ -80,12 +80,14 @@ fn key(cell: &str, numeric: &mut Option<bool>) -> Result<Key, &'static str> {
         (true, None) => Err("is not a number like the column's first value"),
         (false, _) if looks_iso(cell) => Ok(Key::Iso(cell.to_string())),
         (false, _) => Err(
-            "is neither a number nor an ISO 8601 date (YYYY-MM-DD…), so the rows' order cannot be checked",
+            "is neither a number nor an ISO 8601 date (YYYY-MM-DD…, or YYYY/MM/DD), so the rows' order cannot be checked",
         ),
     }
 }
 
-/// `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, then optionally `T` or a space and a time of day.
+/// `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, then optionally `T` or a space and a time of day; `/` or
+/// `.` may separate the date's parts instead of `-`. Year first with two-digit months and days,
+/// such values sort as text in time order.
 fn looks_iso(cell: &str) -> bool {
     let b = cell.as_bytes();
     let digits = |r: std::ops::Range<usize>| {
@@ -95,13 +97,16 @@ fn looks_iso(cell: &str) -> bool {
     if !digits(0..4) {
         return false;
     }
+    let sep = b.get(4).copied().unwrap_or(b'-');
+    if !matches!(sep, b'-' | b'/' | b'.') {
+        return false;
+    }
     match b.len() {
         4 => true,
-        7 => b[4] == b'-' && digits(5..7),
+        7 => digits(5..7),
         n if n >= 10 => {
-            b[4] == b'-'
-                && digits(5..7)
-                && b[7] == b'-'
+            digits(5..7)
+                && b[7] == sep
                 && digits(8..10)
                 && (n == 10 || b[10] == b'T' || b[10] == b' ')
         }
@@ -131,6 +136,7 @@ mod tests {
     fn increasing_times_pass_and_others_name_the_line() {
         assert!(check(&["2012-01-01", "2012-01-02", "2012-02-01"], false).is_ok());
         assert!(check(&["1999", "2000", "2001"], false).is_ok());
+        assert!(check(&["2012/01/31", "2012/02/01"], false).is_ok());
         assert!(
             check(&["9", "10", "11"], false).is_ok(),
             "numbers compare as numbers"

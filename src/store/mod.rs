@@ -65,43 +65,21 @@ impl Store {
     }
 
     /// Opens an existing store for reading only: nothing is written (no migration, no journal
-    /// switch), so a store the user may not write (another user's, a read-only mount) can be
-    /// listed and reported. An older schema reads fine: migrations only add indexes.
+    /// switch, `query_only`), so a store the user may not write (another user's, a read-only
+    /// mount) can be listed and reported. An older schema reads fine: migrations since the
+    /// first only add indexes.
     pub fn open_read_only(dir: &Path) -> Result<Store> {
         let db = dir.join(DB_FILE);
         if !db.is_file() {
             return Err(no_store_here(dir).into());
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let unusable = |e: &dyn std::fmt::Display| {
             InputError::usage(
                 &db.display().to_string(),
                 format!("cannot read the store: {e}"),
             )
         };
-        let conn = match Connection::open_with_flags(&db, flags).and_then(readable) {
-            Ok(conn) => conn,
-            // A WAL database needs its -shm index; when the folder is read-only and no writer
-            // left one, SQLite can still read it as immutable (no writer can be running there).
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
-                ) =>
-            {
-                let path = db.display().to_string();
-                let escaped = path
-                    .replace('%', "%25")
-                    .replace('?', "%3f")
-                    .replace('#', "%23");
-                let uri = format!("file:{escaped}?immutable=1");
-                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
-                    .and_then(readable)
-                    .map_err(|e| unusable(&e))?
-            }
-            Err(e) => return Err(unusable(&e).into()),
-        };
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let conn = open_for_reading(&db).map_err(|e| unusable(&e))?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| unusable(&e))?;
@@ -172,6 +150,54 @@ fn no_store_here(dir: &Path) -> InputError {
         &dir.display().to_string(),
         "no aerocast store here (run `aerocast sweep` first, or pass --store)",
     )
+}
+
+/// A connection that never writes, by the first way that works:
+/// 1. read-write but `query_only`: nothing is written, and as the last connection to close it
+///    removes the WAL files SQLite makes for readers, so a read leaves the folder as it was;
+/// 2. read-only, when the file may not be written;
+/// 3. read-only and immutable, when the folder may not be written either: SQLite cannot make
+///    the WAL index a reader needs, and no writer can be working in such a folder.
+fn open_for_reading(db: &Path) -> rusqlite::Result<Connection> {
+    let no_mutex = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let query_only = |conn: Connection| {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "query_only", true)?;
+        readable(conn)
+    };
+    let attempts: [&dyn Fn() -> rusqlite::Result<Connection>; 3] = [
+        &|| Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | no_mutex),
+        &|| Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | no_mutex),
+        &|| {
+            let path = db.display().to_string();
+            let escaped = path
+                .replace('%', "%25")
+                .replace('?', "%3f")
+                .replace('#', "%23");
+            Connection::open_with_flags(
+                format!("file:{escaped}?immutable=1"),
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | no_mutex,
+            )
+        },
+    ];
+    let mut last = None;
+    for attempt in attempts {
+        match attempt().and_then(query_only) {
+            Ok(conn) => return Ok(conn),
+            Err(rusqlite::Error::SqliteFailure(f, m))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::ReadOnly
+                        | rusqlite::ErrorCode::PermissionDenied
+                ) =>
+            {
+                last = Some(rusqlite::Error::SqliteFailure(f, m));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("three attempts were made"))
 }
 
 /// The connection, once a first read proves the file is a database SQLite can read.
