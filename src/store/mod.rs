@@ -113,8 +113,12 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL lets readers work beside a writer; NORMAL sync is safe under WAL (a power cut can
         // lose the last commits, never corrupt) and avoids the lock stalls of FULL.
-        enable_wal(&conn)
-            .map_err(|e| InputError::usage(&db.display().to_string(), e.to_string()))?;
+        enable_wal(&conn).map_err(|e| {
+            InputError::usage(
+                &db.display().to_string(),
+                format!("cannot write the store: {e}"),
+            )
+        })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn).map_err(|e| match e.downcast::<schema::NewerSchema>() {
