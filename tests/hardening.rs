@@ -545,3 +545,35 @@ fn every_run_scores_the_same_rows_whatever_its_window() {
         "both windows are scored on the same rows"
     );
 }
+
+#[test]
+fn an_older_store_is_read_as_it_is_and_upgraded_by_the_next_sweep() {
+    let sb = Sandbox::new(&one_job());
+    sb.sweep().success();
+    let version = || -> i64 {
+        common::db(&sb.store())
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(version(), 2);
+    // The store as the first schema left it.
+    common::db(&sb.store())
+        .execute_batch(
+            "DROP INDEX runs_by_job; DROP INDEX tags_by_key_value; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    assert_eq!(sb.runs().len(), 1);
+    sb.cmd(&["report", "--best"]).assert().success();
+    assert_eq!(version(), 1, "a read command migrated the store");
+    sb.sweep().success();
+    assert_eq!(version(), 2);
+    let indexes: i64 = common::db(&sb.store())
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index'
+             AND name IN ('runs_by_job', 'tags_by_key_value')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 2);
+}
