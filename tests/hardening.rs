@@ -577,3 +577,34 @@ fn an_older_store_is_read_as_it_is_and_upgraded_by_the_next_sweep() {
         .unwrap();
     assert_eq!(indexes, 2);
 }
+
+#[test]
+fn a_run_too_big_for_the_memory_limit_is_refused_before_it_starts() {
+    // hidden 4096 x 2 layers: each knob within its cap, together about 2.9 GiB of weights,
+    // gradients and Adam state; under a 4 GiB address-space limit a run may use 2 GiB.
+    let spec = one_job()
+        .replace("hidden_dim = [4]", "hidden_dim = [4096]")
+        .replace("batch_size = 32", "batch_size = 32\nnum_layers = 2");
+    let sb = Sandbox::new(&spec);
+    let out = Command::new("bash")
+        .current_dir(sb.dir.path())
+        .env_remove("AEROCAST_STORE")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 4194304; exec '{BIN}' sweep spec.toml --store store"
+        ))
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("spec.toml:18: [grid.hidden_dim]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("would need about 2.9 GiB of memory"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a run may use 2.0 GiB here"), "{stderr}");
+    assert!(!sb.store().exists());
+}

@@ -30,7 +30,7 @@ pub fn check_memory(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
     Err(spec.lines.error(
         key,
         format!(
-            "the largest run (hidden_dim {hidden}, num_layers {layers}, window {window}, batch_size {batch}) would need about {:.1} GiB of memory; a run may use {:.1} GiB here (half of this machine's memory): lower hidden_dim, num_layers, window or batch_size",
+            "the largest run (hidden_dim {hidden}, num_layers {layers}, window {window}, batch_size {batch}) would need about {:.1} GiB of memory; a run may use {:.1} GiB here (half of this machine's memory, or of its address-space limit): lower hidden_dim, num_layers, window or batch_size",
             bytes / GIB,
             budget / GIB
         ),
@@ -61,16 +61,30 @@ pub fn run_bytes(
     4.0 * (weights + activations)
 }
 
-/// Physical memory, from /proc/meminfo.
+/// What the process may use: physical memory (/proc/meminfo), or less when an address-space
+/// limit (`ulimit -v`, /proc/self/limits) is set.
 fn machine_memory() -> f64 {
-    std::fs::read_to_string("/proc/meminfo")
+    let physical = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| {
             let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
             let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
             Some(kib * 1024.0)
         })
-        .unwrap_or(FALLBACK_MEMORY)
+        .unwrap_or(FALLBACK_MEMORY);
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("Max address space"))?;
+            // "Max address space   <soft>   <hard>   bytes"; the soft limit is what bites.
+            line["Max address space".len()..]
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(f64::INFINITY);
+    physical.min(limit)
 }
 
 #[cfg(test)]
