@@ -580,7 +580,7 @@ fn an_older_store_is_read_as_it_is_and_upgraded_by_the_next_sweep() {
 
 #[test]
 fn a_run_too_big_for_the_memory_limit_is_refused_before_it_starts() {
-    // hidden 4096 x 2 layers: each knob within its cap, together about 2.9 GiB of weights,
+    // hidden 4096 x 2 layers: each knob within its cap, together about 6.8 GiB of weights,
     // gradients and Adam state; under a 4 GiB address-space limit a run may use 2 GiB.
     let spec = one_job()
         .replace("hidden_dim = [4]", "hidden_dim = [4096]")
@@ -602,7 +602,7 @@ fn a_run_too_big_for_the_memory_limit_is_refused_before_it_starts() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("would need about 2.9 GiB of memory"),
+        stderr.contains("would need about 6.8 GiB of memory"),
         "{stderr}"
     );
     assert!(stderr.contains("a run may use 2.0 GiB here"), "{stderr}");

@@ -37,9 +37,12 @@ pub fn check_memory(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
     ))
 }
 
-/// A generous estimate of a training run's peak memory in bytes: every weight five times
-/// (value, gradient, two Adam moments, a packed copy), and for each layer and time step the
-/// gate activations kept for the backward pass, the input projection and the output.
+/// A generous estimate of a training run's peak memory in bytes: every weight twelve times
+/// (value, gradient, two Adam moments, the kept best copy, packed copies and the backward
+/// pass's temporaries), and for each layer and time step eight activations per hidden unit
+/// (gates kept for the backward pass, the input projection, the output). Measured peak RSS
+/// (release build, one epoch on the Seattle data): hidden 1024 × 2 layers, window 30, batch 32:
+/// 452 MiB against 519 estimated; hidden 256, window 100, batch 512: 280 MiB against 429.
 pub fn run_bytes(
     features: usize,
     hidden: usize,
@@ -56,7 +59,7 @@ pub fn run_bytes(
     );
     let first = 3.0 * h * (f + h + 2.0);
     let rest = 3.0 * h * (h + h + 2.0) * (l - 1.0).max(0.0);
-    let weights = 5.0 * (first + rest + h + 1.0);
+    let weights = 12.0 * (first + rest + h + 1.0);
     let activations = 8.0 * b * w * h * l + b * w * f;
     4.0 * (weights + activations)
 }
