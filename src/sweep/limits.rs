@@ -42,7 +42,7 @@ pub fn check_memory(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
 /// pass's temporaries), and for each layer and time step eight activations per hidden unit
 /// (gates kept for the backward pass, the input projection, the output). Measured peak RSS
 /// (release build, one epoch on the Seattle data): hidden 1024 × 2 layers, window 30, batch 32:
-/// 452 MiB against 519 estimated; hidden 256, window 100, batch 512: 280 MiB against 429.
+/// 452 MiB against 493 estimated; hidden 256, window 100, batch 512: 280 MiB against 410.
 pub fn run_bytes(
     features: usize,
     hidden: usize,
