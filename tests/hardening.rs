@@ -519,7 +519,7 @@ fn a_single_run_sweep_reads_well() {
 }
 
 #[test]
-fn every_run_scores_the_same_rows_whatever_its_window() {
+fn no_window_reaches_across_dropped_rows_and_every_run_scores_the_same_rows() {
     // Rows dropped near the split would let short windows score rows long ones cannot.
     let spec = spec_text("[0.01]")
         .replace("seed = [0, 1]", "seed = [0]")
@@ -543,6 +543,30 @@ fn every_run_scores_the_same_rows_whatever_its_window() {
     assert_eq!(
         naive[0], naive[1],
         "both windows are scored on the same rows"
+    );
+
+    // Recomputed here: the kept rows, the gap after kept row 249, the 80% split, and the
+    // validation rows whose 10-row reach (window 9 + horizon 1) stays clear of the gap.
+    let temp_max: Vec<f32> = lines[1..]
+        .iter()
+        .filter_map(|l| l.split(',').nth(2).filter(|c| !c.is_empty()))
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert_eq!(temp_max.len(), 299);
+    let (split, gap, reach) = (239, 249, 10);
+    let scored: Vec<usize> = (split..temp_max.len())
+        .filter(|&t| !(t + 1 - reach < gap && gap <= t))
+        .collect();
+    assert_eq!(scored.len(), 60 - 9);
+    let se: f64 = scored
+        .iter()
+        .map(|&t| (temp_max[t - 1] as f64 - temp_max[t] as f64).powi(2))
+        .sum();
+    let expected = (se / scored.len() as f64).sqrt();
+    assert!(
+        (naive[0] - expected).abs() < 1e-9,
+        "naive_val_rmse {} is not the gap-free {expected}",
+        naive[0]
     );
 }
 
