@@ -1,11 +1,12 @@
 //! Command-line interface: parses flags, resolves the store, and hands off to the modules.
 
+use crate::annotate;
 use crate::error::InputError;
-use crate::export::{self, Format, ReportOptions};
+use crate::export::{self, Format, Report, Scope, json, terminal};
+use crate::metrics;
 use crate::output;
-use crate::report;
 use crate::spec::Spec;
-use crate::store::Store;
+use crate::store::{RunFilter, RunStatus, Store};
 use crate::sweep::{self, SweepOptions, SweepSummary};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -74,15 +75,17 @@ pub struct ReportArgs {
     #[arg(long)]
     pub best: bool,
     /// Metric to rank by (lower is better).
-    #[arg(long, default_value = "val_rmse")]
+    #[arg(long, default_value = metrics::OBJECTIVE)]
     pub metric: String,
     /// Experiment [default: the one swept most recently]
     #[arg(long)]
     pub experiment: Option<String>,
-    /// Print JSON (the best run, or the leaderboard) instead of writing the report folder.
+    /// Print JSON (the best run, or the leaderboard as in leaderboard.json) instead of writing
+    /// the report folder.
     #[arg(long)]
     pub json: bool,
-    /// Only the runs of this sweep (its id) [default: every run of the experiment]
+    /// Only the runs of this sweep (its id, or any unique prefix of it) [default: every run of
+    /// the experiment]
     #[arg(long)]
     pub sweep: Option<String>,
     /// Report folder [default: <store>/reports/<experiment>/]
@@ -99,13 +102,13 @@ pub struct ReportArgs {
 pub struct RunsArgs {
     #[command(subcommand)]
     pub action: Option<RunsAction>,
-    /// Only runs of this experiment.
+    /// Experiment [default: the one swept most recently]
     #[arg(long)]
     pub experiment: Option<String>,
-    /// Only runs with this status (running, finished, failed, killed, interrupted).
-    #[arg(long)]
-    pub status: Option<String>,
-    /// Print a JSON array.
+    /// Only runs with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<RunStatus>,
+    /// Print a JSON array (oldest run first, as the table).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -144,9 +147,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             action: Some(action),
             store,
             ..
-        }) => crate::annotate::run(action, &store),
+        }) => runs_action(action, &store),
         Command::Runs(args) => runs_cmd(args),
     }
+}
+
+/// `runs tag` and `runs note`.
+fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCode> {
+    let dir = store_flag(store).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    let (done, run_id) = match action {
+        RunsAction::Tag { run, tag } => ("tagged", annotate::tag(&dir, &run, &tag)?),
+        RunsAction::Note { run, text } => ("noted", annotate::note(&dir, &run, &text)?),
+    };
+    crate::outln!("{done} run {}", &run_id[..8.min(run_id.len())]);
+    Ok(ExitCode::from(EXIT_OK))
 }
 
 /// `--out` names the report folder: an existing file there is refused before any work.
@@ -264,14 +278,24 @@ fn print_summary(s: &SweepSummary) {
             s.reaped
         );
     }
+    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     match &s.best {
-        Some(b) => crate::outln!(
-            "best: {} {} val_rmse={:.4} (naive {})",
-            b.run_id,
-            b.label,
-            b.val_rmse,
-            b.naive_val_rmse.map_or("-".into(), |v| format!("{v:.4}"))
-        ),
+        Some(b) => {
+            crate::outln!(
+                "best: {} {} val_rmse={:.4} (naive {}, linear {})",
+                b.run_id,
+                b.label,
+                b.val_rmse,
+                num(b.naive_val_rmse),
+                num(b.linear_val_rmse)
+            );
+            if let Some(linear) = b.linear_val_rmse.filter(|l| b.val_rmse >= *l) {
+                crate::outln!(
+                    "warning: the best GRU does not beat the linear baseline ({:.4} vs {linear:.4}): not worth deploying over it",
+                    b.val_rmse
+                );
+            }
+        }
         None => crate::outln!("no finished run yet"),
     }
     crate::outln!("store: {}", s.store.display());
@@ -279,8 +303,11 @@ fn print_summary(s: &SweepSummary) {
 
 /// The report at the end of a sweep; a failure to write it is a warning, not a failed sweep.
 fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
-    let written = Store::open_existing(&s.store)
-        .and_then(|store| export::write(&store, &ReportOptions::new(&s.experiment)));
+    let written = Store::open_existing(&s.store).and_then(|store| {
+        let report = Report::load(&store, &Scope::experiment(&s.experiment))?;
+        let dir = export::default_dir(&store, &report.experiment);
+        export::write(&store, &report, Format::Html, &dir)
+    });
     match written {
         // stdout stays one JSON object under --json.
         Ok(path) if json && !quiet => crate::errln!("report: {}", path.display()),
@@ -307,84 +334,71 @@ fn open_store(arg: &StoreArg) -> Result<Store> {
 
 fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
     let store = open_store(&args.store)?;
-    let Some(experiment) = report::pick_experiment(&store, args.experiment.as_deref())? else {
-        return Err(InputError::usage("report", "the store has no experiments yet").into());
-    };
-    if !store.experiments()?.contains(&experiment) {
-        return Err(InputError::usage(
-            "--experiment",
-            format!("no experiment named \"{experiment}\" in the store"),
-        )
-        .into());
-    }
     if args.best {
-        let Some(run) = store.best_run(&experiment, &args.metric)? else {
-            return Err(InputError::usage(
-                "report --best",
-                format!(
-                    "no finished run of \"{experiment}\" has metric `{}`",
-                    args.metric
-                ),
-            )
-            .into());
-        };
-        if args.json {
-            crate::outln!(
-                "{}",
-                serde_json::to_string_pretty(&report::best_json(&run))?
-            );
-        } else {
-            crate::out!("{}", report::best_text(&run, &args.metric));
-        }
-        return Ok(ExitCode::from(EXIT_OK));
+        return best_cmd(&store, &args);
     }
-    if let Some(id) = &args.sweep
-        && store.sweep(id)?.is_none()
-    {
-        return Err(InputError::usage("--sweep", format!("no sweep {id} in the store")).into());
-    }
-    let mut filter = report::filter(Some(experiment.clone()), None);
-    filter.sweep_id = args.sweep.clone();
-    let mut runs = store.runs(&filter)?;
-    runs.sort_by(|a, b| {
-        let key = |r: &crate::store::RunRecord| r.metric(&args.metric).unwrap_or(f64::INFINITY);
-        key(a).total_cmp(&key(b))
-    });
+    let scope = Scope {
+        experiment: args.experiment,
+        sweep: args.sweep,
+        metric: args.metric,
+    };
+    let report = Report::load(&store, &scope)?;
     if args.json {
         crate::outln!(
             "{}",
-            serde_json::to_string_pretty(&report::runs_json(&runs))?
+            serde_json::to_string_pretty(&json::leaderboard(&report))?
         );
         return Ok(ExitCode::from(EXIT_OK));
     }
-    crate::out!("{}", report::runs_table(&runs));
-    let path = export::write(
-        &store,
-        &ReportOptions {
-            experiment: Some(experiment),
-            sweep: args.sweep,
-            out: args.out,
-            metric: args.metric,
-            format: args.format,
-        },
-    )?;
+    crate::out!("{}", terminal::text_table(&report));
+    let dir = args
+        .out
+        .unwrap_or_else(|| export::default_dir(&store, &report.experiment));
+    let path = export::write(&store, &report, args.format, &dir)?;
     crate::outln!("report: {}", path.display());
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// `report --best` asks the store for one run, so it stays fast on stores of any size; the
+/// store's ordering (lowest metric among finished runs, ties by run id) is the report's.
+fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
+    let experiment = export::resolve_experiment(store, args.experiment.as_deref())?;
+    let Some(run) = store.best_run(&experiment, &args.metric)? else {
+        return Err(InputError::usage(
+            "report --best",
+            format!(
+                "no finished run of \"{experiment}\" has metric `{}`",
+                args.metric
+            ),
+        )
+        .into());
+    };
+    if args.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&json::best(&run, &args.metric))?
+        );
+    } else {
+        crate::out!("{}", terminal::best_text(&run, &args.metric));
+    }
     Ok(ExitCode::from(EXIT_OK))
 }
 
 fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
     let store = open_store(&args.store)?;
-    let runs = store.runs(&report::filter(args.experiment, args.status))?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let runs = store.runs(&RunFilter {
+        experiment: Some(experiment.clone()),
+        status: args.status,
+        sweep_id: None,
+    })?;
+    let listing = Report::listing(experiment, metrics::OBJECTIVE, runs);
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&crate::annotate::with_tags(
-                report::runs_json(&runs),
-                &runs
-            ))?
-        );
+        let list: Vec<serde_json::Value> = listing.runs.iter().map(json::run).collect();
+        let list = annotate::with_tags(&store, serde_json::Value::Array(list), &listing.runs)?;
+        crate::outln!("{}", serde_json::to_string_pretty(&list)?);
     } else {
-        crate::out!("{}", report::runs_table(&runs));
+        crate::out!("{}", terminal::text_table(&listing));
     }
     Ok(ExitCode::from(EXIT_OK))
 }

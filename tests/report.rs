@@ -194,7 +194,11 @@ fn report_of_a_small_real_sweep() {
     let csv = std::fs::read_to_string(report_path(&out)).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 9);
-    assert!(lines[0].starts_with("rank,run_id,status,hidden_dim,lr,seed,val_rmse"));
+    assert_eq!(
+        lines[0],
+        "rank,run_id,hidden_dim,lr,seed,val_rmse,naive_val_rmse,val_mae,beats_naive,\
+         best_epoch,duration_s,status,failure_reason"
+    );
     for id in &ids {
         assert!(csv.contains(id.as_str()));
     }
@@ -325,7 +329,7 @@ fn best_run_on_100k_runs_is_fast() {
         .expect("a best run");
     let took = t.elapsed();
     eprintln!("best_run on 100,000 runs: {took:?}");
-    assert_eq!(best.status, "finished");
+    assert_eq!(best.status, aerocast::store::RunStatus::Finished);
     assert!(took.as_millis() < 100, "{took:?}");
 
     let t = std::time::Instant::now();

@@ -9,7 +9,6 @@ pub mod settings;
 
 use crate::error::{InputError, line_of};
 use knobs::{KNOBS, Knob, ParamValue, Section};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +50,11 @@ pub struct DataSpec {
     pub delimiter: u8,
     /// Sort rows by `time` rather than refuse rows out of order.
     pub sort: bool,
+    /// Rows per season (7 for weekly in daily data): enables the seasonal naive baseline.
+    pub season: Option<usize>,
+    /// The sweep's longest window + horizon: how far back from a scored row its window and
+    /// horizon reach (see `Prepared::score_reach`).
+    pub reach: usize,
 }
 
 /// The values one knob takes in the sweep.
@@ -176,10 +180,11 @@ impl Spec {
             ));
         }
 
-        let data = data_spec(&raw.data, base, &text, &mut lines)?;
+        let mut data = data_spec(&raw.data, base, &text, &mut lines)?;
         let max_attempts = settings::max_attempts(&mut raw.train, &text, &mut lines)?;
         let tags = settings::tags(raw.experiment.tags.as_ref(), &text, &mut lines)?;
         let space = space(&raw, &text, &mut lines)?;
+        data.reach = largest(&space, "window") + largest(&space, "horizon");
         let search = search::search(
             raw.search.as_ref(),
             !raw.grid.is_empty(),
@@ -189,7 +194,7 @@ impl Spec {
         )?;
         let prune = search::prune(raw.prune.as_ref(), &lines, &text)?;
         let store = raw.store.map(|s| base.join(s.path));
-        let hash = hex(&Sha256::digest(text.as_bytes()));
+        let hash = crate::hash::sha256_hex(&text);
         Ok(Spec {
             path: path.to_path_buf(),
             text,
@@ -267,6 +272,24 @@ fn data_spec(
         Some(s) => *s.get_ref(),
         None => false,
     };
+    let season = match &raw.season {
+        Some(s) => {
+            lines.record("data.season".into(), text, s.span());
+            match usize::try_from(*s.get_ref()) {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    return Err(lines.error(
+                        "data.season",
+                        format!(
+                            "season must be a whole number of rows ≥ 1, got {}",
+                            s.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
     Ok(DataSpec {
         path: base.join(raw.path.get_ref()),
         target,
@@ -276,6 +299,8 @@ fn data_spec(
         missing: raw.missing.unwrap_or_default(),
         delimiter,
         sort,
+        season,
+        reach: 0,
     })
 }
 
@@ -437,6 +462,22 @@ fn grid_values(knob: &Knob, value: &toml::Value) -> Result<Vec<ParamValue>, Stri
     Ok(values)
 }
 
+/// The largest value an integer knob takes in `space`.
+pub fn largest(space: &[Dimension], knob: &str) -> usize {
+    space
+        .iter()
+        .find(|d| d.knob.name == knob)
+        .map(|d| d.extremes())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| match v {
+            ParamValue::Int(i) => usize::try_from(*i).ok(),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 fn known_names() -> String {
     KNOBS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
 }
@@ -447,10 +488,6 @@ fn first_duplicate(items: &[String]) -> Option<&String> {
         .enumerate()
         .find(|(i, s)| items[..*i].contains(s))
         .map(|(_, s)| s)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

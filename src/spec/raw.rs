@@ -76,6 +76,7 @@ pub struct RawData {
     pub delimiter: Option<Spanned<String>>,
     /// Sort rows by the time column instead of refusing rows out of order.
     pub sort: Option<Spanned<bool>>,
+    pub season: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

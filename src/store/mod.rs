@@ -4,11 +4,14 @@
 
 mod query;
 pub mod schema;
+mod status;
 mod write;
 
 pub use query::{
-    HistoryPoint, RunFilter, RunIdMatch, RunRecord, STUDY_TAG, SweepDetail, SweepRecord, TRIAL_TAG,
+    DATA_TAG, HistoryPoint, RunFilter, RunIdMatch, RunRecord, SETTING_TAG, STUDY_TAG, SweepDetail,
+    SweepRecord, TARGET_TAG, TRIAL_TAG,
 };
+pub use status::RunStatus;
 pub use write::{Claim, SweepInfo};
 
 use crate::error::InputError;

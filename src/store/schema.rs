@@ -95,6 +95,11 @@ CREATE INDEX tags_by_key_value ON tags(key, value);
 "#,
 ];
 
+#[cfg(test)]
+pub(super) fn first_migration() -> &'static str {
+    MIGRATIONS[0]
+}
+
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the schema up to date. Safe to call from several processes at once: the version is

@@ -1,7 +1,7 @@
 //! Everything a sweep writes. Each call is one short `BEGIN IMMEDIATE` transaction, so writers
 //! queue on SQLite's lock (with a busy timeout) instead of failing with "database is locked".
 
-use super::{Store, now};
+use super::{RunStatus, Store, now};
 use crate::jobs::{Job, Params};
 use anyhow::{Context, Result, bail};
 use rusqlite::{TransactionBehavior, params};
@@ -55,7 +55,7 @@ impl Store {
         tx.execute(
             "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
                 data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'running', ?12)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12)",
             params![
                 sweep_id,
                 experiment_id,
@@ -69,6 +69,7 @@ impl Store {
                 self.pid,
                 now(),
                 info.n_jobs as i64,
+                RunStatus::Running,
             ],
         )?;
         tx.commit()?;
@@ -78,7 +79,7 @@ impl Store {
     pub fn end_sweep(
         &self,
         sweep_id: &str,
-        status: &str,
+        status: RunStatus,
         finished: usize,
         failed: usize,
         skipped: usize,
@@ -105,9 +106,9 @@ impl Store {
         let running: Vec<(String, String, u32, f64)> = tx
             .prepare(
                 "SELECT run_id, host, pid, heartbeat FROM runs
-                 WHERE experiment_id = ?1 AND status = 'running'",
+                 WHERE experiment_id = ?1 AND status = ?2",
             )?
-            .query_map([experiment_id], |r| {
+            .query_map(params![experiment_id, RunStatus::Running], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -123,17 +124,17 @@ impl Store {
         let open: Vec<(String, u32)> = tx
             .prepare(
                 "SELECT sweep_id, pid FROM sweeps
-                 WHERE experiment_id = ?1 AND status = 'running' AND host = ?2",
+                 WHERE experiment_id = ?1 AND status = ?3 AND host = ?2",
             )?
-            .query_map(params![experiment_id, self.host], |r| {
+            .query_map(params![experiment_id, self.host, RunStatus::Running], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         for (sweep_id, pid) in open {
             if !process_exists(pid) {
                 tx.execute(
-                    "UPDATE sweeps SET status = 'killed', ended_at = ?2 WHERE sweep_id = ?1",
-                    params![sweep_id, now()],
+                    "UPDATE sweeps SET status = ?3, ended_at = ?2 WHERE sweep_id = ?1",
+                    params![sweep_id, now(), RunStatus::Killed],
                 )?;
             }
         }
@@ -165,17 +166,23 @@ impl Store {
     ) -> Result<Claim> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let active: Vec<(String, String, String, u32, f64)> = tx
+        let active: Vec<(String, RunStatus, String, u32, f64)> = tx
             .prepare(
                 "SELECT run_id, status, host, pid, heartbeat FROM runs
-                 WHERE experiment_id = ?1 AND job_key = ?2 AND status IN ('running', 'finished')",
+                 WHERE experiment_id = ?1 AND job_key = ?2 AND status IN (?3, ?4)",
             )?
-            .query_map(params![experiment_id, job.key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
+            .query_map(
+                params![
+                    experiment_id,
+                    job.key,
+                    RunStatus::Running,
+                    RunStatus::Finished
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?
             .collect::<rusqlite::Result<_>>()?;
         for (run_id, status, host, pid, heartbeat) in active {
-            if status == "finished" {
+            if status == RunStatus::Finished {
                 return Ok(Claim::Finished(run_id));
             }
             if self.owner_alive(&host, pid, heartbeat) {
@@ -192,7 +199,7 @@ impl Store {
         tx.execute(
             "INSERT INTO runs (run_id, experiment_id, sweep_id, job_key, status, start_time,
                 heartbeat, host, pid, data_hash, aerocast_version)
-             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?10, ?5, ?5, ?6, ?7, ?8, ?9)",
             params![
                 run_id,
                 experiment_id,
@@ -202,7 +209,8 @@ impl Store {
                 self.host,
                 self.pid,
                 data_hash,
-                crate::VERSION
+                crate::VERSION,
+                RunStatus::Running
             ],
         )?;
         insert_params(&tx, &run_id, &job.params)?;
@@ -283,7 +291,7 @@ impl Store {
         metrics: &[(&str, f64)],
         artifacts: &[(String, &str)],
     ) -> Result<()> {
-        self.close_run(run_id, "finished", None, metrics, artifacts)
+        self.close_run(run_id, RunStatus::Finished, None, metrics, artifacts)
     }
 
     /// Closes a run stopped early by a pruner; its model and metrics at that epoch are kept.
@@ -294,22 +302,22 @@ impl Store {
         metrics: &[(&str, f64)],
         artifacts: &[(String, &str)],
     ) -> Result<()> {
-        self.close_run(run_id, "pruned", Some(reason), metrics, artifacts)
+        self.close_run(run_id, RunStatus::Pruned, Some(reason), metrics, artifacts)
     }
 
     pub fn fail_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
-        self.close_run(run_id, "failed", Some(reason), metrics, &[])
+        self.close_run(run_id, RunStatus::Failed, Some(reason), metrics, &[])
     }
 
     /// Closes a run stopped by SIGINT/SIGTERM; a later sweep redoes its job.
     pub fn interrupt_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
-        self.close_run(run_id, "interrupted", Some(reason), metrics, &[])
+        self.close_run(run_id, RunStatus::Interrupted, Some(reason), metrics, &[])
     }
 
     fn close_run(
         &self,
         run_id: &str,
-        status: &str,
+        status: RunStatus,
         reason: Option<&str>,
         metrics: &[(&str, f64)],
         artifacts: &[(String, &str)],
@@ -318,8 +326,8 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let updated = tx.execute(
             "UPDATE runs SET status = ?2, failure_reason = ?3, end_time = ?4, heartbeat = ?4
-             WHERE run_id = ?1 AND status = 'running'",
-            params![run_id, status, reason, now()],
+             WHERE run_id = ?1 AND status = ?5",
+            params![run_id, status, reason, now(), RunStatus::Running],
         )?;
         if updated != 1 {
             bail!(
@@ -359,12 +367,14 @@ impl Store {
 
 fn mark_killed(tx: &rusqlite::Transaction, run_id: &str, host: &str, pid: u32) -> Result<()> {
     tx.execute(
-        "UPDATE runs SET status = 'killed', end_time = ?2,
-            failure_reason = ?3 WHERE run_id = ?1 AND status = 'running'",
+        "UPDATE runs SET status = ?4, end_time = ?2,
+            failure_reason = ?3 WHERE run_id = ?1 AND status = ?5",
         params![
             run_id,
             now(),
-            format!("process {pid} on {host} stopped without finishing the run")
+            format!("process {pid} on {host} stopped without finishing the run"),
+            RunStatus::Killed,
+            RunStatus::Running
         ],
     )?;
     Ok(())

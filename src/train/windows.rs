@@ -2,6 +2,8 @@
 //! only, so nothing about the validation span leaks into training.
 
 use crate::data::Dataset;
+use crate::error::InputError;
+use crate::spec::{DataSpec, KeyLines};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,6 +123,14 @@ impl Prepared {
         }
         (x, y)
     }
+}
+
+/// Loads a spec's data and prepares it for training: the one path from a `[data]` section
+/// to windows, shared by sweeps and by everything that reuses a trained model.
+pub fn prepare(spec: &DataSpec, lines: &KeyLines) -> Result<(Dataset, Prepared), InputError> {
+    let data = crate::data::load(spec, lines)?;
+    let prepared = Prepared::new(&data, spec.train_fraction).score_reach(spec.reach);
+    Ok((data, prepared))
 }
 
 /// Whether rows `t + 1 - reach ..= t` hold no break (a break is the first row after a gap, so

@@ -2,13 +2,17 @@
 //! cannot be drawn (no finished runs, the data file gone) is replaced by a note saying why;
 //! it never fails the report.
 
-use super::charts::{
+use super::format::{num, param_text};
+use super::model::{Report, mean_std};
+use crate::forecast;
+use crate::metrics;
+use crate::plot::charts::{
     self, ErrChart, ErrSeries, Line, LineChart, PcAxis, XScale, color, error_bar_chart, line_chart,
     parallel_coordinates,
 };
-use crate::export::{Report, mean_std, param_text};
-use crate::store::{HistoryPoint, RunRecord, Store};
-use anyhow::{Context, Result, bail};
+use crate::spec::knobs::ParamValue;
+use crate::store::{HistoryPoint, RunRecord, RunStatus, Store};
+use anyhow::{Result, bail};
 use plotters::prelude::SeriesLabelPosition;
 use plotters::style::RGBColor;
 use std::collections::BTreeMap;
@@ -129,8 +133,8 @@ fn colour_knob(report: &Report) -> Option<String> {
 }
 
 /// Distinct values of a param over the runs, sorted (numbers numerically).
-fn distinct_values(report: &Report, key: &str) -> Vec<serde_json::Value> {
-    let mut values: Vec<serde_json::Value> = Vec::new();
+fn distinct_values(report: &Report, key: &str) -> Vec<ParamValue> {
+    let mut values: Vec<ParamValue> = Vec::new();
     for r in &report.runs {
         if let Some(v) = r.params.get(key)
             && !values.contains(v)
@@ -149,7 +153,7 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
     let with_history: Vec<&RunRecord> = report
         .runs
         .iter()
-        .filter(|r| history(report, r, "val_loss").is_some_and(|h| !h.is_empty()))
+        .filter(|r| history(report, r, metrics::VAL_LOSS).is_some_and(|h| !h.is_empty()))
         .collect();
     if with_history.is_empty() {
         bail!("no run has recorded a validation loss yet");
@@ -173,10 +177,10 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
     let mut lines: Vec<Line> = Vec::new();
     for r in &with_history {
         let idx = colour_of(r);
-        let mut line = Line::new(points(history(report, r, "val_loss")), color(idx));
+        let mut line = Line::new(points(history(report, r, metrics::VAL_LOSS)), color(idx));
         line.width = if many { 1 } else { 2 };
         line.alpha = if many { 0.45 } else { 0.8 };
-        line.dashed = r.status != "finished";
+        line.dashed = r.status != RunStatus::Finished;
         if !labelled[idx] {
             labelled[idx] = true;
             line.legend = Some(match &knob {
@@ -187,7 +191,10 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
         lines.push(line);
     }
     if let Some(best) = report.best_run() {
-        let mut line = Line::new(points(history(report, best, "val_loss")), RGBColor(0, 0, 0));
+        let mut line = Line::new(
+            points(history(report, best, metrics::VAL_LOSS)),
+            RGBColor(0, 0, 0),
+        );
         line.width = 3;
         line.legend = Some("best run".to_string());
         lines.push(line);
@@ -220,9 +227,9 @@ fn loss_best(report: &Report, dir: &Path) -> Result<Chart> {
     let Some(best) = report.best_run() else {
         bail!("no finished run");
     };
-    let mut train = Line::new(points(history(report, best, "train_loss")), color(0));
+    let mut train = Line::new(points(history(report, best, metrics::TRAIN_LOSS)), color(0));
     train.legend = Some("train loss".into());
-    let mut val = Line::new(points(history(report, best, "val_loss")), color(3));
+    let mut val = Line::new(points(history(report, best, metrics::VAL_LOSS)), color(3));
     val.legend = Some("val loss".into());
     let lines = [train, val];
     if lines.iter().all(|l| l.points.is_empty()) {
@@ -245,10 +252,7 @@ fn loss_best(report: &Report, dir: &Path) -> Result<Chart> {
     Ok(Chart {
         file: file.into(),
         title,
-        caption: format!(
-            "Best epoch {}.",
-            crate::export::num(best.metric("best_epoch"))
-        ),
+        caption: format!("Best epoch {}.", num(best.metric(metrics::BEST_EPOCH))),
     })
 }
 
@@ -283,7 +287,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
         } else {
             XScale::Linear
         };
-        let x_of = |v: &serde_json::Value| -> f64 {
+        let x_of = |v: &ParamValue| -> f64 {
             match scale {
                 XScale::Categorical => values.iter().position(|x| x == v).unwrap_or(0) as f64,
                 _ => v.as_f64().unwrap_or(f64::NAN),
@@ -340,7 +344,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
                 let mut points: Vec<(f64, f64, f64)> = by_value
                     .into_iter()
                     .filter_map(|(v, ms)| {
-                        let v: serde_json::Value = serde_json::from_str(&v).ok()?;
+                        let v: ParamValue = serde_json::from_str(&v).ok()?;
                         let (m, s) = mean_std(&ms);
                         Some((x_of(&v), m?, s.unwrap_or(0.0)))
                     })
@@ -414,94 +418,42 @@ fn natural(s: &str) -> Vec<(String, f64)> {
 }
 
 fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
-    use crate::train::{self, TrainConfig, windows};
     let Some(best) = report.best_run() else {
         bail!("no finished run");
     };
-    let (model, card) = crate::artifacts::load_model(&store.artifact_dir(&best.run_id))
-        .context("the best run's model could not be loaded")?;
-    let sweep = store
-        .sweep_detail(&best.sweep_id)?
-        .context("the best run's sweep is not in the store")?;
-    // A relative spec path was relative to where the sweep ran; that is usually the folder
-    // holding the store (the default store is ./aerocast-runs), so try there too.
-    let recorded = Path::new(&sweep.record.spec_path);
-    let mut candidates = vec![recorded.to_path_buf()];
-    if recorded.is_relative()
-        && let Some(parent) = store.dir().parent()
-    {
-        candidates.push(parent.join(recorded));
-    }
-    let mut first_error = None;
-    let mut found = None;
-    for path in candidates {
-        let attempt = crate::spec::Spec::parse(&path, sweep.spec_text.clone())
-            .and_then(|spec| crate::sweep::plan(&spec));
-        match attempt {
-            Ok(plan) => {
-                found = Some(plan);
-                break;
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    let Some(plan) = found else {
-        bail!(
-            "the data could not be reloaded ({})",
-            first_error.map_or_else(String::new, |e| e.to_string())
-        );
-    };
-    if plan.data.hash != card.data_sha256 {
-        bail!(
-            "the data file {} changed since the run trained on it (sha256 {} now, {} then)",
-            plan.data.path.display(),
-            &plan.data.hash[..12],
-            &card.data_sha256[..12.min(card.data_sha256.len())]
-        );
-    }
-    let cfg = TrainConfig::from_params(&card.params).map_err(|e| anyhow::anyhow!(e))?;
-    let p = &plan.prepared;
-    let targets: Vec<usize> = p.val_targets().collect();
-    let predicted: Vec<f64> = train::predict(&model, p, &targets, &cfg, &candle_core::Device::Cpu)?
-        .into_iter()
-        .map(|v| card.normalisation.denormalise_target(v))
-        .collect();
-    let actual = windows::val_actuals(p);
-    let naive = windows::naive_forecast(p, card.horizon);
-    let (rmse, _) = windows::rmse_mae(&predicted, &actual);
-    let (naive_rmse, _) = windows::rmse_mae(&naive, &actual);
+    let model = forecast::load_model(store, &best.run_id)?;
+    let data = forecast::load_run_data(store, best, &model.card)?;
+    let span = forecast::validation_span(&model, &data)?;
+    let (rmse, _) = span.rmse_mae();
+    let (naive_rmse, _) = span.naive_rmse_mae();
     let xs = |v: &[f64]| -> Vec<(f64, f64)> {
         v.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect()
     };
-    let mut a = Line::new(xs(&actual), RGBColor(0, 0, 0));
+    let mut a = Line::new(xs(&span.actual), RGBColor(0, 0, 0));
     a.legend = Some("actual".into());
     a.width = 2;
-    let mut n = Line::new(xs(&naive), RGBColor(150, 150, 150));
+    let mut n = Line::new(xs(&span.naive), RGBColor(150, 150, 150));
     n.legend = Some(format!("naive last value (RMSE {naive_rmse:.3})"));
     n.dashed = true;
-    let mut g = Line::new(xs(&predicted), color(0));
+    let mut g = Line::new(xs(&span.predicted), color(0));
     g.legend = Some(format!("GRU forecast (RMSE {rmse:.3})"));
-    let times = plan.data.times.clone();
-    let split = p.split;
+    let times = span.times.clone();
     let x_label = move |x: f64| -> String {
-        let i = x.round() as usize;
         match &times {
-            Some(t) if x >= 0.0 => t.get(split + i).cloned().unwrap_or_default(),
+            Some(t) if x >= 0.0 => t.get(x.round() as usize).cloned().unwrap_or_default(),
             _ => charts::tick(x),
         }
     };
     let file = "forecast.svg";
+    let card = &model.card;
     let title = format!(
         "Best run {}: {} on the validation span",
         short(&best.run_id),
         card.target
     );
-    let x_desc = if plan.data.times.is_some() {
-        "date"
-    } else {
-        "validation row"
+    let x_desc = match (&data.spec.data.time, &span.times) {
+        (Some(column), Some(_)) => column.as_str(),
+        _ => "validation row",
     };
     line_chart(
         &dir.join(file),
@@ -521,7 +473,7 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
         caption: format!(
             "Forecast horizon {} row(s), {} validation points; the model was reloaded from its artifacts.",
             card.horizon,
-            actual.len()
+            span.actual.len()
         ),
     })
 }
@@ -545,7 +497,7 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
         let values = distinct_values(report, knob);
         let n = values.len().max(2) - 1;
         // Swept values are spread evenly: grids are usually log- or doubling-spaced.
-        let pos = |v: Option<&serde_json::Value>| {
+        let pos = |v: Option<&ParamValue>| {
             let i = v
                 .and_then(|v| values.iter().position(|x| x == v))
                 .unwrap_or(0);
