@@ -43,6 +43,44 @@ pub enum Command {
     Report(ReportArgs),
     /// List runs.
     Runs(RunsArgs),
+    /// One row per sweep of an experiment: snapshot, counts, best score, baselines, skill.
+    History(HistoryArgs),
+    /// Delete runs of older sweeps on older data snapshots and reclaim their space.
+    Gc(GcArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("keep").required(true).args(["keep_sweeps", "older_than"])))]
+pub struct GcArgs {
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Keep the N most recent sweeps whole.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_sweeps: Option<u64>,
+    /// Delete from sweeps started longer ago than this (e.g. 30d, 12h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Say what would be deleted and freed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Print a JSON array of sweeps, oldest first.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Args)]
@@ -88,6 +126,10 @@ pub struct ReportArgs {
     /// the experiment]
     #[arg(long)]
     pub sweep: Option<String>,
+    /// Rank runs of every data snapshot together (each shown with its snapshot) [default: the
+    /// snapshot of the experiment's latest sweep]
+    #[arg(long)]
+    pub all_data: bool,
     /// Report folder [default: <store>/reports/<experiment>/]
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -108,6 +150,12 @@ pub struct RunsArgs {
     /// Only runs with this status.
     #[arg(long, value_enum)]
     pub status: Option<RunStatus>,
+    /// Only runs of this sweep: its id, a unique prefix of it, or `latest`.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Runs of every data snapshot [default: the snapshot of the experiment's latest sweep]
+    #[arg(long)]
+    pub all_data: bool,
     /// Print a JSON array (oldest run first, as the table).
     #[arg(long)]
     pub json: bool,
@@ -149,6 +197,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ..
         }) => runs_action(action, &store),
         Command::Runs(args) => runs_cmd(args),
+        Command::History(args) => history_cmd(args),
+        Command::Gc(args) => gc_cmd(args),
     }
 }
 
@@ -326,6 +376,12 @@ fn plural(n: usize, noun: &str) -> String {
     }
 }
 
+/// The store a command that deletes or changes records works on.
+fn open_store_to_write(arg: &StoreArg) -> Result<Store> {
+    let dir = store_flag(arg).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    Store::open_existing(Path::new(&dir))
+}
+
 /// The store a read command reads, opened read-only.
 fn open_store(arg: &StoreArg) -> Result<Store> {
     let dir = store_flag(arg).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
@@ -341,6 +397,7 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
         experiment: args.experiment,
         sweep: args.sweep,
         metric: args.metric,
+        all_data: args.all_data,
     };
     let report = Report::load(&store, &scope)?;
     if args.json {
@@ -363,7 +420,12 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
 /// store's ordering (lowest metric among finished runs, ties by run id) is the report's.
 fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
     let experiment = export::resolve_experiment(store, args.experiment.as_deref())?;
-    let Some(run) = store.best_run(&experiment, &args.metric)? else {
+    let data_id = if args.all_data {
+        None
+    } else {
+        store.latest_snapshot(&experiment)?
+    };
+    let Some(run) = store.best_run(&experiment, &args.metric, data_id.as_deref())? else {
         return Err(InputError::usage(
             "report --best",
             format!(
@@ -387,10 +449,21 @@ fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
 fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
     let store = open_store(&args.store)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let sweep_id = match args.sweep.as_deref() {
+        Some("latest") => store.latest_sweep_id(&experiment)?,
+        Some(prefix) => Some(store.resolve_sweep_id(prefix)?),
+        None => None,
+    };
+    let data_id = if args.all_data || sweep_id.is_some() {
+        None
+    } else {
+        store.latest_snapshot(&experiment)?
+    };
     let runs = store.runs(&RunFilter {
         experiment: Some(experiment.clone()),
         status: args.status,
-        sweep_id: None,
+        sweep_id,
+        data_id,
     })?;
     let listing = Report::listing(experiment, metrics::OBJECTIVE, runs);
     if args.json {
@@ -400,5 +473,62 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
     } else {
         crate::out!("{}", terminal::text_table(&listing));
     }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
+    let store = open_store(&args.store)?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let nights = export::history::nights(&store, &experiment)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&nights)?);
+    } else {
+        print!("{}", export::history::text_table(&nights));
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
+    let store = open_store_to_write(&args.store)?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let keep = match (args.keep_sweeps, args.older_than) {
+        (Some(n), _) => crate::gc::Keep::Sweeps(n as usize),
+        (None, Some(age)) => crate::gc::Keep::Since(crate::store::now() - age.as_secs_f64()),
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let plan = crate::gc::plan(&store, &experiment, keep)?;
+    let outcome = crate::gc::run(&store, plan, args.dry_run)?;
+    if args.json {
+        let mut doc = serde_json::to_value(&outcome)?;
+        doc["bytes_freed"] = outcome.bytes_freed().into();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    let p = &outcome.plan;
+    let mb = |b: u64| b as f64 / 1e6;
+    println!(
+        "gc of \"{experiment}\"{}: {} run(s) {}, {:.1} MB {} ({:.1} MB of artifacts, {:.1} MB of database)",
+        if args.dry_run { " (dry run)" } else { "" },
+        p.runs.len(),
+        if args.dry_run {
+            "would be deleted"
+        } else {
+            "deleted"
+        },
+        mb(outcome.bytes_freed()),
+        if args.dry_run {
+            "would be freed"
+        } else {
+            "freed"
+        },
+        mb(p.artifact_bytes),
+        mb(outcome
+            .db_bytes_before
+            .saturating_sub(outcome.db_bytes_after)),
+    );
+    println!(
+        "kept from older sweeps: {} on the latest data snapshot, {} best of a sweep, {} registered, {} running",
+        p.kept_latest_snapshot, p.kept_best, p.kept_pinned, p.kept_running
+    );
     Ok(ExitCode::from(EXIT_OK))
 }

@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod export;
 pub mod forecast;
+pub mod gc;
 pub mod hash;
 pub mod jobs;
 pub mod metrics;

@@ -270,6 +270,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     }
     let store = Store::open(&opts.store_dir)?;
     check_target(&store, spec)?;
+    let data_id = plan.identity.id();
     let (experiment_id, sweep_id) = store.begin_sweep(&SweepInfo {
         experiment: &spec.experiment,
         spec_path: &spec.path.display().to_string(),
@@ -277,6 +278,8 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec_hash: &spec.hash,
         data_path: &plan.data.path.display().to_string(),
         data_hash: &plan.data.hash,
+        data_id: &data_id,
+        data_rows: plan.data.rows(),
         n_jobs: plan.slots.len(),
     })?;
     let reaped = store.reap_stale(experiment_id)?;
@@ -303,7 +306,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         experiment_id,
         sweep_id: &sweep_id,
         study: &plan.study,
-        data_id: plan.identity.id(),
+        data_id: data_id.clone(),
         progress,
         sampler: Mutex::new(plan.sampler),
         history: Mutex::new(history),
@@ -393,13 +396,15 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         // A store or I/O error (not a training failure): the sweep cannot vouch for its records.
         return Err(e.context("the sweep could not record a run"));
     }
-    summary.best = best_run(&store, spec)?;
+    summary.best = best_run(&store, spec, &data_id)?;
     summary.wall_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
-    let Some(run) = store.best_run(&spec.experiment, metrics::OBJECTIVE)? else {
+/// The best run on the data this sweep trained on: runs of other snapshots were scored on
+/// other rows.
+fn best_run(store: &Store, spec: &Spec, data_id: &str) -> Result<Option<BestRun>> {
+    let Some(run) = store.best_run(&spec.experiment, metrics::OBJECTIVE, Some(data_id))? else {
         return Ok(None);
     };
     Ok(Some(BestRun {

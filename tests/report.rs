@@ -324,7 +324,7 @@ fn best_run_on_100k_runs_is_fast() {
     tx.commit().unwrap();
     let t = std::time::Instant::now();
     let best = store
-        .best_run("big", "val_rmse")
+        .best_run("big", "val_rmse", None)
         .unwrap()
         .expect("a best run");
     let took = t.elapsed();

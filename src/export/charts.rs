@@ -37,6 +37,8 @@ pub struct Charts {
     pub sensitivity: Result<Vec<Chart>, String>,
     pub forecast: Slot,
     pub parallel: Slot,
+    /// Skill per sweep over the nights; drawn only with more than one sweep.
+    pub skill: Slot,
 }
 
 impl Default for Charts {
@@ -47,7 +49,8 @@ impl Default for Charts {
             loss_best: Err(why.clone()),
             sensitivity: Err(why.clone()),
             forecast: Err(why.clone()),
-            parallel: Err(why),
+            parallel: Err(why.clone()),
+            skill: Err(why),
         }
     }
 }
@@ -63,6 +66,7 @@ impl Charts {
         }
         out.extend(self.forecast.as_ref().ok());
         out.extend(self.parallel.as_ref().ok());
+        out.extend(self.skill.as_ref().ok());
         out
     }
 }
@@ -76,6 +80,7 @@ pub fn draw(store: &Store, report: &Report, dir: &Path) -> Charts {
         sensitivity: sensitivity(report, dir).map_err(note),
         forecast: forecast(store, report, dir).map_err(note),
         parallel: parallel(report, dir).map_err(note),
+        skill: skill(report, dir).map_err(note),
     }
 }
 
@@ -89,7 +94,7 @@ fn remove_old_charts(dir: &Path) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let ours = matches!(
             name.as_str(),
-            "loss_all.svg" | "loss_best.svg" | "forecast.svg" | "parallel.svg"
+            "loss_all.svg" | "loss_best.svg" | "forecast.svg" | "parallel.svg" | "skill.svg"
         ) || (name.starts_with("sensitivity_") && name.ends_with(".svg"));
         if ours {
             let _ = std::fs::remove_file(entry.path());
@@ -561,5 +566,49 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
         file: file.into(),
         title,
         caption: "One line per finished run; swept values are evenly spaced on each axis.".into(),
+    })
+}
+
+/// Skill (1 − best/naive val_rmse) of each sweep's best run, in sweep order.
+fn skill(report: &Report, dir: &Path) -> Result<Chart> {
+    if report.nights.len() < 2 {
+        bail!("one sweep so far");
+    }
+    let points: Vec<(f64, f64)> = report
+        .nights
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i as f64, n.skill? * 100.0)))
+        .collect();
+    if points.is_empty() {
+        bail!("no sweep has a finished run with a naive baseline");
+    }
+    let dates: Vec<String> = report
+        .nights
+        .iter()
+        .map(|n| super::format::timestamp(n.started_at)[..10].to_string())
+        .collect();
+    let x_label = move |x: f64| dates.get(x.round() as usize).cloned().unwrap_or_default();
+    let mut line = Line::new(points, color(0));
+    line.width = 2;
+    line.legend = Some("skill of the best run".into());
+    let file = "skill.svg";
+    let title = "Skill per sweep: how much of the naive forecast's error the best run removes";
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title,
+            x_desc: "sweep",
+            y_desc: "skill (%)",
+            log_y: false,
+            x_label: Some(&x_label),
+            legend_at: SeriesLabelPosition::LowerRight,
+        },
+        &[line],
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title: title.into(),
+        caption: "Skill = 1 − best val_rmse / naive val_rmse on the same validation rows; each sweep is scored on its own data snapshot.".into(),
     })
 }

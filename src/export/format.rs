@@ -110,6 +110,16 @@ pub fn header_facts(r: &Report) -> Vec<(&'static str, String)> {
         facts.push(("aerocast (sweep)", rec.aerocast_version.clone()));
     }
     facts.push((
+        "data snapshot",
+        if !r.snapshots.is_empty() {
+            "every snapshot (runs scored on different rows, ranked together)".to_string()
+        } else if r.data_id.is_some() {
+            "the latest sweep's (earlier snapshots: --all-data)".to_string()
+        } else {
+            "as recorded".to_string()
+        },
+    ));
+    facts.push((
         "runs in this report",
         format!(
             "{} — {} finished, {} pruned, {} failed or killed, {} interrupted, {} running",

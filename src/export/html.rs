@@ -1,11 +1,11 @@
 //! `index.html`: one page, its charts as SVG files beside it, no network. maud escapes every
 //! interpolated value, so user text (experiment names, failure reasons) shows as text.
 
-use super::Exporter;
 use super::charts::{Chart, Charts, Slot};
 use super::format::{header_facts, mean_pm_std, raw, setting_label};
 use super::model::{ROBUST_REL_STD, Report};
 use super::table::{Cell, Kind, columns, param_kind, row, row_class, setting_head, setting_row};
+use super::{Exporter, history};
 use crate::store::RunStatus;
 use anyhow::Result;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -126,6 +126,7 @@ fn page(r: &Report, charts: &Charts) -> Markup {
                     Err(why) => { p.muted { "Not drawn: " (why) "." } }
                 }
                 (seed_table(r))
+                (nights(r, charts))
                 h2 id="forecast" { "Forecast of the best run" }
                 (figure(&charts.forecast))
                 h2 id="parallel" { "Parallel coordinates" }
@@ -233,6 +234,25 @@ fn robustness(r: &Report) -> Markup {
                     "."
                 }
             }
+        }
+    }
+}
+
+/// One row per sweep with the skill chart; hidden while the experiment has one sweep.
+fn nights(r: &Report, charts: &Charts) -> Markup {
+    html! {
+        @if r.nights.len() > 1 {
+            h2 id="nights" { "Nights" }
+            p.muted { "One row per sweep, oldest first: each scored on its own data snapshot." }
+            div.scroll {
+                table id="nights-table" {
+                    thead { tr { @for h in history::head() { th { (h) } } } }
+                    tbody {
+                        @for n in &r.nights { tr { @for c in history::cells(n) { td { (c) } } } }
+                    }
+                }
+            }
+            (figure(&charts.skill))
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod charts;
 mod csv;
 pub mod format;
+pub mod history;
 mod html;
 pub mod json;
 mod markdown;

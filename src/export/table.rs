@@ -29,6 +29,7 @@ pub enum Cell<'a> {
     Check(Option<bool>),
     Duration(Option<f64>),
     Status(&'a RunRecord, bool),
+    Label(&'a str),
 }
 
 impl Cell<'_> {
@@ -42,6 +43,7 @@ impl Cell<'_> {
             Cell::Check(b) => check(*b).to_string(),
             Cell::Duration(d) => d.map_or("-".into(), |d| format!("{d:.1}")),
             Cell::Status(run, best) => status_text(run, *best),
+            Cell::Label(s) => s.to_string(),
         }
     }
 
@@ -54,6 +56,7 @@ impl Cell<'_> {
             Cell::Num(v) | Cell::Duration(v) => raw(*v),
             Cell::Check(b) => b.map_or(String::new(), |b| b.to_string()),
             Cell::Status(run, _) => run.status.to_string(),
+            Cell::Label(s) => s.to_string(),
         }
     }
 }
@@ -90,6 +93,9 @@ pub fn columns(r: &Report) -> Vec<Column> {
         col("#", "rank", Kind::Num),
         col("run", "run_id", Kind::Text),
     ];
+    if !r.snapshots.is_empty() {
+        cols.push(col("data", "data_snapshot", Kind::Text));
+    }
     for k in &r.swept {
         cols.push(col(k, k, param_kind(r, k)));
     }
@@ -115,6 +121,10 @@ pub fn row(r: &Report, i: usize) -> Vec<Cell<'_>> {
     let run = &r.runs[i];
     let best = Some(i) == r.best;
     let mut cells = vec![Cell::Rank { rank: i + 1, best }, Cell::Run(&run.run_id)];
+    if !r.snapshots.is_empty() {
+        let label = r.snapshots.get(&run.run_id).map_or("-", String::as_str);
+        cells.push(Cell::Label(label));
+    }
     cells.extend(r.swept.iter().map(|k| Cell::Param(run.params.get(k))));
     cells.extend(metric_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Check(r.beats_naive(run)));

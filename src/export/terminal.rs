@@ -19,6 +19,21 @@ pub fn text_table(r: &Report) -> String {
             cells
         })
         .collect();
+    let mut out = fixed_width(&head, &rows);
+    for run in r.runs.iter().filter(|run| run.failure_reason.is_some()) {
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            short_id(&run.run_id),
+            run.status,
+            run.failure_reason.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+pub fn fixed_width(head: &[String], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..head.len())
         .map(|c| {
             rows.iter()
@@ -29,23 +44,13 @@ pub fn text_table(r: &Report) -> String {
         })
         .collect();
     let mut out = String::new();
-    for cells in std::iter::once(&head).chain(&rows) {
+    for cells in std::iter::once(head).chain(rows.iter().map(Vec::as_slice)) {
         let line: Vec<String> = cells
             .iter()
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    for run in r.runs.iter().filter(|run| run.failure_reason.is_some()) {
-        let _ = writeln!(
-            out,
-            "{} {}: {}",
-            short_id(&run.run_id),
-            run.status,
-            run.failure_reason.as_deref().unwrap_or("")
-        );
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out
 }
@@ -60,8 +65,9 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
         let _ = writeln!(out, "    {k:<14} {}", v.short());
     }
     let _ = writeln!(out, "  metrics");
+    let width = run.metrics.keys().map(String::len).max().unwrap_or(0);
     for (k, v) in &run.metrics {
-        let _ = writeln!(out, "    {k:<14} {}", num(*v));
+        let _ = writeln!(out, "    {k:<width$} {}", num(*v));
     }
     for baseline in metrics::BASELINES {
         if let Some(b) = beats(run, baseline, metric) {

@@ -69,8 +69,8 @@ impl Store {
 
     /// Opens an existing store for reading only: nothing is written (no migration, no journal
     /// switch, `query_only`), so a store the user may not write (another user's, a read-only
-    /// mount) can be listed and reported. An older schema reads fine: migrations since the
-    /// first only add indexes.
+    /// mount) can be listed and reported. A store from an older aerocast is upgraded first,
+    /// once, when it can be written.
     pub fn open_read_only(dir: &Path) -> Result<Store> {
         let db = dir.join(DB_FILE);
         if !db.is_file() {
@@ -92,6 +92,21 @@ impl Store {
                 schema::NewerSchema(version).to_string(),
             )
             .into());
+        }
+        if version < schema::SCHEMA_VERSION {
+            // An older schema lacks columns the queries read: upgrade it once, which needs
+            // write access, then read as usual.
+            drop(conn);
+            Self::open_existing(dir).map_err(|e| {
+                InputError::usage(
+                    &db.display().to_string(),
+                    format!(
+                        "the store has schema version {version}, older than this aerocast's ({}), and could not be upgraded: {e:#}; run any aerocast command once as a user who may write it",
+                        schema::SCHEMA_VERSION
+                    ),
+                )
+            })?;
+            return Self::open_read_only(dir);
         }
         Ok(Store {
             dir: dir.to_path_buf(),

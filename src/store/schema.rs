@@ -88,10 +88,16 @@ CREATE TABLE artifacts (
     PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;
 "#,
-    // Counting a job's failed attempts (the retry budget) and finding runs by tag.
+    // Data snapshots: which data identity (content + how it is read) a sweep trained on, and
+    // how many rows it had; reports scope to the latest one.
     r#"
-CREATE INDEX runs_by_job ON runs(experiment_id, job_key, status);
+ALTER TABLE sweeps ADD COLUMN data_id TEXT;
+ALTER TABLE sweeps ADD COLUMN data_rows INTEGER;
 CREATE INDEX tags_by_key_value ON tags(key, value);
+"#,
+    // Counting a job's failed and killed attempts (the retry budget, `[train] max_attempts`).
+    r#"
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs(experiment_id, job_key, status);
 "#,
 ];
 
