@@ -481,9 +481,9 @@ fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let nights = export::history::nights(&store, &experiment)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&nights)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&nights)?);
     } else {
-        print!("{}", export::history::text_table(&nights));
+        crate::out!("{}", export::history::text_table(&nights));
     }
     Ok(ExitCode::from(EXIT_OK))
 }
@@ -501,12 +501,12 @@ fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
     if args.json {
         let mut doc = serde_json::to_value(&outcome)?;
         doc["bytes_freed"] = outcome.bytes_freed().into();
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::from(EXIT_OK));
     }
     let p = &outcome.plan;
     let mb = |b: u64| b as f64 / 1e6;
-    println!(
+    crate::outln!(
         "gc of \"{experiment}\"{}: {} run(s) {}, {:.1} MB {} ({:.1} MB of artifacts, {:.1} MB of database)",
         if args.dry_run { " (dry run)" } else { "" },
         p.runs.len(),
@@ -526,9 +526,12 @@ fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
             .db_bytes_before
             .saturating_sub(outcome.db_bytes_after)),
     );
-    println!(
+    crate::outln!(
         "kept from older sweeps: {} on the latest data snapshot, {} best of a sweep, {} registered, {} running",
-        p.kept_latest_snapshot, p.kept_best, p.kept_pinned, p.kept_running
+        p.kept_latest_snapshot,
+        p.kept_best,
+        p.kept_pinned,
+        p.kept_running
     );
     Ok(ExitCode::from(EXIT_OK))
 }

@@ -66,6 +66,8 @@ fn a_closed_stdout_never_panics_and_the_sweep_report_is_still_written() {
         &["report", "--best"],
         &["report", "--best", "--json"],
         &["report"],
+        &["history"],
+        &["history", "--json"],
     ] {
         let out = with_closed_stdout(&sb, args);
         let stderr = stderr_of(&out);
