@@ -518,6 +518,7 @@ fn a_single_run_sweep_reads_well() {
     let stderr = stderr_of(out.get_output());
     assert!(stdout.contains(": 1 trial — 1 finished"), "{stdout}");
     assert!(stderr.contains(" (nothing swept)"), "{stderr}");
+    assert!(stderr.contains("sweep: 1 job, 1 to run"), "{stderr}");
 }
 
 #[test]

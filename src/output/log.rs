@@ -22,7 +22,8 @@ impl Progress for Lines {
     fn sweep_started(&self, total: usize, pending: usize) {
         self.total.store(pending, Ordering::Relaxed);
         crate::errln!(
-            "sweep: {total} jobs, {pending} to run, {} already finished",
+            "sweep: {total} job{}, {pending} to run, {} already finished",
+            if total == 1 { "" } else { "s" },
             total - pending
         );
     }
