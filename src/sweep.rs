@@ -19,8 +19,6 @@ use crate::store::{
     Claim, DATA_TAG, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG, TRIAL_TAG,
 };
 use crate::train::{self, Next, Prepared, TrainConfig};
-
-mod limits;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -30,6 +28,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+mod limits;
 
 pub struct SweepOptions {
     pub store_dir: PathBuf,
