@@ -3,6 +3,7 @@
 use crate::annotate;
 use crate::error::InputError;
 use crate::export::{self, Format, Report, Scope, json, terminal};
+use crate::filter::{Filter, SortKey};
 use crate::metrics;
 use crate::output;
 use crate::spec::Spec;
@@ -69,6 +70,13 @@ pub struct GcArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Args)]
@@ -156,7 +164,22 @@ pub struct RunsArgs {
     /// Runs of every data snapshot [default: the snapshot of the experiment's latest sweep]
     #[arg(long)]
     pub all_data: bool,
-    /// Print a JSON array (oldest run first, as the table).
+    /// Only runs matching, in MLflow's search syntax: "params.lr < 0.01 and metrics.val_rmse <
+    /// 3 and status = 'finished'" (fields params.X, metrics.X, tags.X, status, experiment,
+    /// sweep; = != < <= > >=; joined by `and`).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Order: a field (metrics.val_rmse, params.lr, status, start_time…), then `desc` if wanted
+    /// [default: start_time]
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// At most this many runs (after sorting).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Output format [default: table]
+    #[arg(long, value_enum, conflicts_with = "json")]
+    pub format: Option<ListFormat>,
+    /// Print a JSON array in the table's order (same as --format json).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -447,6 +470,16 @@ fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
 }
 
 fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
+    let filter = args
+        .filter
+        .as_deref()
+        .map(|f| Filter::parse(f).map_err(|e| InputError::usage("--filter", e.render(f))))
+        .transpose()?;
+    let sort = args
+        .sort
+        .as_deref()
+        .map(|s| SortKey::parse(s).map_err(|e| InputError::usage("--sort", e.render(s))))
+        .transpose()?;
     let store = open_store(&args.store)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let sweep_id = match args.sweep.as_deref() {
@@ -459,19 +492,43 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
     } else {
         store.latest_snapshot(&experiment)?
     };
-    let runs = store.runs(&RunFilter {
+    let selection = RunFilter {
         experiment: Some(experiment.clone()),
         status: args.status,
         sweep_id,
         data_id,
-    })?;
+    };
+    let mut runs = store.runs(&selection)?;
+    if let Some(f) = &filter {
+        let tags = if f.reads_tags() {
+            store.run_tag_maps(&selection)?
+        } else {
+            Default::default()
+        };
+        let none = Default::default();
+        runs.retain(|r| f.matches(r, tags.get(&r.run_id).unwrap_or(&none)));
+    }
+    if let Some(key) = &sort {
+        key.sort(&mut runs);
+    }
+    runs.truncate(args.limit.unwrap_or(usize::MAX));
     let listing = Report::listing(experiment, metrics::OBJECTIVE, runs);
-    if args.json {
-        let list: Vec<serde_json::Value> = listing.runs.iter().map(json::run).collect();
-        let list = annotate::with_tags(&store, serde_json::Value::Array(list), &listing.runs)?;
-        crate::outln!("{}", serde_json::to_string_pretty(&list)?);
-    } else {
-        crate::out!("{}", terminal::text_table(&listing));
+    let format = match (args.format, args.json) {
+        (Some(f), _) => f,
+        (None, true) => ListFormat::Json,
+        (None, false) => ListFormat::Table,
+    };
+    match format {
+        ListFormat::Json => {
+            let list: Vec<serde_json::Value> = listing.runs.iter().map(json::run).collect();
+            let list = annotate::with_tags(&store, serde_json::Value::Array(list), &listing.runs)?;
+            crate::outln!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        ListFormat::Csv => crate::out!(
+            "{}",
+            String::from_utf8(export::csv::leaderboard(&listing)?)?
+        ),
+        ListFormat::Table => crate::out!("{}", terminal::text_table(&listing)),
     }
     Ok(ExitCode::from(EXIT_OK))
 }

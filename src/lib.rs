@@ -9,6 +9,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod filter;
 pub mod forecast;
 pub mod gc;
 pub mod hash;

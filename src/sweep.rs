@@ -278,7 +278,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec_hash: &spec.hash,
         data_path: &plan.data.path.display().to_string(),
         data_hash: &plan.data.hash,
-        data_id: &data_id,
+        data_id: Some(&data_id),
         data_rows: plan.data.rows(),
         n_jobs: plan.slots.len(),
     })?;

@@ -219,3 +219,75 @@ fn gc_deletes_old_snapshots_but_keeps_each_nights_best_and_is_safe_beside_a_swee
         .unwrap();
     assert_eq!(ok, "ok");
 }
+
+#[test]
+fn runs_are_found_with_mlflow_filters_sorted_and_limited() {
+    let sb = Sandbox::new(&spec_text("[0.01, 0.05]"));
+    sb.sweep().success();
+    let all = sb.runs();
+    assert_eq!(all.len(), 8);
+
+    let small = json(
+        &sb,
+        &[
+            "runs",
+            "--json",
+            "--filter",
+            "params.lr < 0.02 and params.hidden_dim >= 8 and status = 'finished'",
+        ],
+    );
+    let small = small.as_array().unwrap();
+    assert_eq!(small.len(), 2);
+    assert!(
+        small
+            .iter()
+            .all(|r| r["params"]["lr"] == 0.01 && r["params"]["hidden_dim"] == 8)
+    );
+
+    let sorted = json(
+        &sb,
+        &[
+            "runs",
+            "--format",
+            "json",
+            "--sort",
+            "metrics.val_rmse",
+            "--limit",
+            "3",
+        ],
+    );
+    let values: Vec<f64> = sorted
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metrics"]["val_rmse"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 3);
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "{values:?}");
+    let best = json(&sb, &["report", "--best", "--json"]);
+    assert_eq!(sorted[0]["run_id"], best["run_id"]);
+
+    let csv = sb
+        .cmd(&[
+            "runs",
+            "--format",
+            "csv",
+            "--filter",
+            "metrics.val_rmse > 0",
+        ])
+        .assert()
+        .success();
+    let csv = String::from_utf8_lossy(&csv.get_output().stdout).to_string();
+    assert_eq!(csv.lines().count(), 9, "{csv}");
+
+    let bad = sb
+        .cmd(&["runs", "--filter", "params.lr < < 3"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&bad.get_output().stderr).to_string();
+    assert!(err.contains("expected a number"), "{err}");
+    assert!(err.contains("  params.lr < < 3\n              ^"), "{err}");
+    let unknown = sb.cmd(&["runs", "--filter", "score < 3"]).assert().code(2);
+    let err = String::from_utf8_lossy(&unknown.get_output().stderr).to_string();
+    assert!(err.contains("unknown field `score`"), "{err}");
+}

@@ -154,15 +154,25 @@ fn distinct_values(report: &Report, key: &str) -> Vec<ParamValue> {
     values
 }
 
+/// Above this many runs a chart draws the best `TOP_LINES` runs and the spread of all of them,
+/// not a line per run: thousands of lines make an SVG of megabytes that shows nothing more.
+pub const MANY_RUNS: usize = 200;
+/// Runs drawn one by one in a chart of many runs.
+const TOP_LINES: usize = 50;
+
 fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
-    let with_history: Vec<&RunRecord> = report
+    let all: Vec<&RunRecord> = report
         .runs
         .iter()
         .filter(|r| history(report, r, metrics::VAL_LOSS).is_some_and(|h| !h.is_empty()))
         .collect();
-    if with_history.is_empty() {
+    if all.is_empty() {
         bail!("no run has recorded a validation loss yet");
     }
+    if all.len() > MANY_RUNS {
+        return loss_spread(report, &all, dir);
+    }
+    let with_history = all;
     let knob = colour_knob(report);
     let values = knob
         .as_deref()
@@ -224,6 +234,83 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
         caption: format!(
             "One line per run{}; the best run in black; dashed lines are runs that did not finish.",
             knob.map_or(String::new(), |k| format!(", coloured by {k}"))
+        ),
+    })
+}
+
+/// The validation loss of many runs: the 10th, 50th and 90th percentile at each epoch over all
+/// of them, and the best `TOP_LINES` runs (in ranking order) as thin lines.
+fn loss_spread(report: &Report, runs: &[&RunRecord], dir: &Path) -> Result<Chart> {
+    let mut by_epoch: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        for p in history(report, r, metrics::VAL_LOSS).into_iter().flatten() {
+            if let Some(v) = p.value.filter(|v| v.is_finite()) {
+                by_epoch.entry(p.step).or_default().push(v);
+            }
+        }
+    }
+    for values in by_epoch.values_mut() {
+        values.sort_by(f64::total_cmp);
+    }
+    let quantile = |q: f64| -> Vec<(f64, f64)> {
+        by_epoch
+            .iter()
+            .map(|(step, values)| {
+                let i = ((values.len() - 1) as f64 * q).round() as usize;
+                (*step as f64, values[i])
+            })
+            .collect()
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    for r in runs.iter().take(TOP_LINES) {
+        let mut line = Line::new(points(history(report, r, metrics::VAL_LOSS)), color(0));
+        line.width = 1;
+        line.alpha = 0.35;
+        if lines.is_empty() {
+            line.legend = Some(format!("best {TOP_LINES} runs"));
+        }
+        lines.push(line);
+    }
+    for (q, name, dashed) in [
+        (0.1, "10th percentile", true),
+        (0.5, "median", false),
+        (0.9, "90th percentile", true),
+    ] {
+        let mut line = Line::new(quantile(q), RGBColor(90, 90, 90));
+        line.width = 2;
+        line.dashed = dashed;
+        line.legend = Some(format!("{name} of all {} runs", runs.len()));
+        lines.push(line);
+    }
+    if let Some(best) = report.best_run() {
+        let mut line = Line::new(
+            points(history(report, best, metrics::VAL_LOSS)),
+            RGBColor(0, 0, 0),
+        );
+        line.width = 3;
+        line.legend = Some("best run".to_string());
+        lines.push(line);
+    }
+    let file = "loss_all.svg";
+    let title = format!("Validation loss per epoch, {} runs", runs.len());
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title: &title,
+            x_desc: "epoch",
+            y_desc: "val loss (MSE, normalised)",
+            log_y: wants_log(&lines),
+            x_label: None,
+            legend_at: SeriesLabelPosition::UpperRight,
+        },
+        &lines,
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: format!(
+            "{} runs are too many to draw one by one: the grey lines are the 10th, 50th and 90th percentile of all runs at each epoch, the blue lines the {TOP_LINES} best, the best run in black.",
+            runs.len()
         ),
     })
 }
@@ -488,10 +575,12 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     if knobs.is_empty() {
         bail!("no hyperparameter other than the seed is swept");
     }
+    // Ranked order: with many runs, the best MANY_RUNS are drawn.
     let finished: Vec<&RunRecord> = report
         .runs
         .iter()
         .filter(|r| report.metric_of(r).is_some())
+        .take(MANY_RUNS)
         .collect();
     if finished.len() < 2 {
         bail!("fewer than two finished runs");
@@ -565,7 +654,15 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     Ok(Chart {
         file: file.into(),
         title,
-        caption: "One line per finished run; swept values are evenly spaced on each axis.".into(),
+        caption: format!(
+            "One line per run with {}{}; swept values are evenly spaced on each axis.",
+            report.metric,
+            if finished.len() == MANY_RUNS {
+                format!(", the best {MANY_RUNS} of them")
+            } else {
+                String::new()
+            }
+        ),
     })
 }
 

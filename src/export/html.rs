@@ -154,6 +154,9 @@ fn figure_of(c: &Chart) -> Markup {
     }
 }
 
+/// Rows of the HTML leaderboard; the full one is in leaderboard.csv and .json beside the page.
+pub const TABLE_ROWS: usize = 200;
+
 fn leaderboard(r: &Report) -> Markup {
     let cols = columns(r);
     html! {
@@ -164,6 +167,13 @@ fn leaderboard(r: &Report) -> Markup {
             "“beats naive” compares " (r.metric) " with the last-value forecast's. "
             "The best run is highlighted."
         }
+        @if r.runs.len() > TABLE_ROWS {
+            p.note {
+                "Showing the top " (TABLE_ROWS) " of " (r.runs.len()) " runs. The full leaderboard, "
+                "in the same order, is in " a href="leaderboard.csv" { "leaderboard.csv" } " and "
+                a href="leaderboard.json" { "leaderboard.json" } " beside this page."
+            }
+        }
         div.scroll {
             table.sortable id="leaderboard-table" {
                 thead { tr {
@@ -172,7 +182,7 @@ fn leaderboard(r: &Report) -> Markup {
                     }
                 }}
                 tbody {
-                    @for i in 0..r.runs.len() {
+                    @for i in 0..r.runs.len().min(TABLE_ROWS) {
                         tr class=(row_class(r, i)) {
                             @for cell in row(r, i) { (td(&cell)) }
                         }
@@ -272,7 +282,7 @@ fn seed_table(r: &Report) -> Markup {
                         }
                     }}
                     tbody {
-                        @for s in &r.settings {
+                        @for s in r.settings.iter().take(TABLE_ROWS) {
                             tr {
                                 @for (i, cell) in setting_row(r, s).iter().enumerate() {
                                     @if i == knobs.len() {

@@ -22,7 +22,8 @@ pub struct SweepInfo<'a> {
     pub data_path: &'a str,
     pub data_hash: &'a str,
     /// The data identity's id (`jobs::DataIdentity::id`): the snapshot the sweep trains on.
-    pub data_id: &'a str,
+    /// `None` for sweeps written without data (benches, tests of the store API).
+    pub data_id: Option<&'a str>,
     pub data_rows: usize,
     pub n_jobs: usize,
 }

@@ -218,7 +218,7 @@ pub fn begin_sweep(
             spec_hash: "0",
             data_path: "none.csv",
             data_hash: "0",
-            data_id: "0",
+            data_id: None,
             data_rows: 0,
             n_jobs,
         })
