@@ -70,6 +70,8 @@ pub struct GcArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -89,6 +91,8 @@ pub struct HistoryArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Args)]
@@ -96,6 +100,16 @@ pub struct StoreArg {
     /// Store folder [default: [store] path of the spec, else ./aerocast-runs]
     #[arg(long, env = "AEROCAST_STORE", global = true)]
     pub store: Option<PathBuf>,
+}
+
+/// For commands that read a store: find it as `aerocast sweep SPEC` would.
+#[derive(Args)]
+pub struct SpecArg {
+    /// The sweep spec whose `[store] path` names the store, used when neither --store nor
+    /// AEROCAST_STORE is set (so `report --spec dir/spec.toml` finds what `sweep dir/spec.toml`
+    /// wrote).
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -146,6 +160,8 @@ pub struct ReportArgs {
     pub format: Format,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Args)]
@@ -184,6 +200,8 @@ pub struct RunsArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Subcommand)]
@@ -400,19 +418,48 @@ fn plural(n: usize, noun: &str) -> String {
 }
 
 /// The store a command that deletes or changes records works on.
-fn open_store_to_write(arg: &StoreArg) -> Result<Store> {
-    let dir = store_flag(arg).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    Store::open_existing(Path::new(&dir))
+fn open_store_to_write(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
+    let (dir, from) = store_dir(arg, spec)?;
+    Store::open_existing(&dir).map_err(|e| looked_at(e, &dir, &from))
 }
 
 /// The store a read command reads, opened read-only.
-fn open_store(arg: &StoreArg) -> Result<Store> {
-    let dir = store_flag(arg).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    Store::open_read_only(Path::new(&dir))
+fn open_store(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
+    let (dir, from) = store_dir(arg, spec)?;
+    Store::open_read_only(&dir).map_err(|e| looked_at(e, &dir, &from))
+}
+
+/// Where a read command looks, first match wins: --store, AEROCAST_STORE, the `[store] path`
+/// of --spec, ./aerocast-runs. Returns the folder and what named it.
+fn store_dir(arg: &StoreArg, spec: &SpecArg) -> Result<(PathBuf, String)> {
+    if let Some(dir) = store_flag(arg) {
+        return Ok((dir, "--store or AEROCAST_STORE".into()));
+    }
+    if let Some(path) = &spec.spec {
+        let spec = Spec::load(path)?;
+        if let Some(dir) = spec.store {
+            return Ok((dir, format!("[store] path of {}", path.display())));
+        }
+    }
+    Ok((PathBuf::from(DEFAULT_STORE), "the default".into()))
+}
+
+/// A missing store names where aerocast looked and how to point it elsewhere.
+fn looked_at(e: anyhow::Error, dir: &Path, from: &str) -> anyhow::Error {
+    if dir.join(crate::store::DB_FILE).is_file() {
+        return e;
+    }
+    InputError::usage(
+        &dir.display().to_string(),
+        format!(
+            "no aerocast store here (looked at {from}); run `aerocast sweep` first, or pass --store DIR or --spec SPEC"
+        ),
+    )
+    .into()
 }
 
 fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store, &args.spec)?;
     if args.best {
         return best_cmd(&store, &args);
     }
@@ -480,7 +527,7 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|s| SortKey::parse(s).map_err(|e| InputError::usage("--sort", e.render(s))))
         .transpose()?;
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store, &args.spec)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let sweep_id = match args.sweep.as_deref() {
         Some("latest") => store.latest_sweep_id(&experiment)?,
@@ -534,7 +581,7 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
 }
 
 fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store, &args.spec)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let nights = export::history::nights(&store, &experiment)?;
     if args.json {
@@ -546,7 +593,7 @@ fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
 }
 
 fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
-    let store = open_store_to_write(&args.store)?;
+    let store = open_store_to_write(&args.store, &args.spec)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let keep = match (args.keep_sweeps, args.older_than) {
         (Some(n), _) => crate::gc::Keep::Sweeps(n as usize),
