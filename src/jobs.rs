@@ -29,7 +29,14 @@ pub struct DataIdentity {
     pub target: String,
     pub features: Vec<String>,
     pub train_fraction: f64,
+    /// Left out of the key when 0, so stores written before test spans existed still resume.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub test_fraction: f64,
     pub missing: MissingPolicy,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl DataIdentity {
@@ -39,6 +46,7 @@ impl DataIdentity {
             target: data.target.clone(),
             features: data.features.clone(),
             train_fraction: data.train_fraction,
+            test_fraction: data.test_fraction,
             missing: data.missing,
         }
     }
@@ -147,6 +155,13 @@ mod tests {
         let mut dropped = s.clone();
         dropped.data.missing = MissingPolicy::Drop;
         assert_ne!(keys(&dropped, "h1")[0], a[0]);
+        let mut tested = s.clone();
+        tested.data.test_fraction = 0.1;
+        assert_ne!(
+            keys(&tested, "h1")[0],
+            a[0],
+            "a test span changes what validates"
+        );
     }
 
     #[test]

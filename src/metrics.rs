@@ -8,6 +8,11 @@ pub const VAL_RMSE: &str = "val_rmse";
 pub const VAL_MAE: &str = "val_mae";
 pub const NAIVE_VAL_RMSE: &str = "naive_val_rmse";
 pub const NAIVE_VAL_MAE: &str = "naive_val_mae";
+/// Scores on the held-out test span: recorded, shown, never used to rank, prune or propose.
+pub const TEST_RMSE: &str = "test_rmse";
+pub const TEST_MAE: &str = "test_mae";
+pub const NAIVE_TEST_RMSE: &str = "naive_test_rmse";
+pub const NAIVE_TEST_MAE: &str = "naive_test_mae";
 pub const BEST_EPOCH: &str = "best_epoch";
 pub const BEST_VAL_LOSS: &str = "best_val_loss";
 pub const EPOCHS_TRAINED: &str = "epochs_trained";
@@ -20,6 +25,10 @@ pub const RECORDED: &[&str] = &[
     VAL_MAE,
     NAIVE_VAL_RMSE,
     NAIVE_VAL_MAE,
+    TEST_RMSE,
+    TEST_MAE,
+    NAIVE_TEST_RMSE,
+    NAIVE_TEST_MAE,
     BEST_EPOCH,
     BEST_VAL_LOSS,
     EPOCHS_TRAINED,
@@ -27,6 +36,9 @@ pub const RECORDED: &[&str] = &[
 
 /// The metric runs are ranked by unless the user names another.
 pub const OBJECTIVE: &str = VAL_RMSE;
+
+/// The test-span metrics, in the order reports show them.
+pub const HELD_OUT: &[&str] = &[TEST_RMSE, NAIVE_TEST_RMSE, TEST_MAE];
 
 /// The naive baseline's name for a metric: `val_rmse` → `naive_val_rmse`.
 pub fn naive_of(metric: &str) -> String {

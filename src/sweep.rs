@@ -151,13 +151,22 @@ fn check_target(store: &Store, spec: &Spec) -> Result<(), InputError> {
 /// Every window/horizon the sweep can use must leave at least one training window, and the
 /// split must leave a validation span.
 fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
+    if spec.data.test_fraction > 0.0 && p.test_targets().is_empty() {
+        return Err(spec.lines.error(
+            "data.test_fraction",
+            format!(
+                "test_fraction {} of {} rows leaves an empty test span",
+                spec.data.test_fraction,
+                p.rows()
+            ),
+        ));
+    }
     if p.val_targets().is_empty() || p.split == 0 {
         return Err(spec.lines.error(
             "data.train_fraction",
             format!(
-                "train_fraction {} of {} rows leaves an empty split",
-                spec.data.train_fraction,
-                p.rows()
+                "train_fraction {} of the {} rows before the test span leaves an empty split",
+                spec.data.train_fraction, p.val_end
             ),
         ));
     }
@@ -597,7 +606,7 @@ fn train_and_save(
 
     let last = trained.history.last().expect("at least one epoch");
     let best = trained.best_epoch();
-    let metrics = vec![
+    let mut metrics = vec![
         (metrics::VAL_RMSE, trained.val_rmse),
         (metrics::VAL_MAE, trained.val_mae),
         (metrics::TRAIN_LOSS, last.train_loss),
@@ -606,6 +615,7 @@ fn train_and_save(
         (metrics::BEST_VAL_LOSS, best.val_loss),
         (metrics::EPOCHS_TRAINED, trained.history.len() as f64),
     ];
+    metrics.extend(test_metrics(&trained.model, w.prepared, cfg)?);
     Ok(Done {
         metrics,
         artifacts,
@@ -614,15 +624,35 @@ fn train_and_save(
     })
 }
 
+/// The model's scores on the test span, read once after training; none without a test span.
+fn test_metrics(model: &train::GruForecaster, p: &Prepared, cfg: &TrainConfig) -> Result<Metrics> {
+    if p.test_targets().is_empty() {
+        return Ok(Vec::new());
+    }
+    let (rmse, mae) = train::score(model, p, p.test_targets(), cfg)?;
+    Ok(vec![(metrics::TEST_RMSE, rmse), (metrics::TEST_MAE, mae)])
+}
+
 fn naive_metrics(p: &Prepared, horizon: usize) -> Metrics {
     let (rmse, mae) = windows::rmse_mae(
         &windows::naive_forecast(p, horizon),
         &windows::val_actuals(p),
     );
-    vec![
+    let mut out = vec![
         (metrics::NAIVE_VAL_RMSE, rmse),
         (metrics::NAIVE_VAL_MAE, mae),
-    ]
+    ];
+    if !p.test_targets().is_empty() {
+        let (rmse, mae) = windows::rmse_mae(
+            &windows::naive_over(p, p.test_targets(), horizon),
+            &windows::actuals(p, p.test_targets()),
+        );
+        out.extend([
+            (metrics::NAIVE_TEST_RMSE, rmse),
+            (metrics::NAIVE_TEST_MAE, mae),
+        ]);
+    }
+    out
 }
 
 /// Runs that differ only in their seed share this id: seed replicates of one setting.

@@ -77,6 +77,21 @@ pub fn metric_columns(r: &Report) -> Vec<String> {
     cols
 }
 
+/// Test-span metrics some run records. They sit in columns of their own, titled as not used
+/// for selection: the ranking never reads them.
+pub fn held_out_columns(r: &Report) -> Vec<&'static str> {
+    metrics::HELD_OUT
+        .iter()
+        .copied()
+        .filter(|m| r.runs.iter().any(|run| run.metric(m).is_some()))
+        .collect()
+}
+
+/// How a table titles a held-out metric's column.
+pub fn held_out_title(metric: &str) -> String {
+    format!("{metric} (not used for selection)")
+}
+
 pub fn columns(r: &Report) -> Vec<Column> {
     let col = |title: &str, field: &str, kind| Column {
         title: title.to_string(),
@@ -94,6 +109,9 @@ pub fn columns(r: &Report) -> Vec<Column> {
         cols.push(col(&m, &m, Kind::Num));
     }
     cols.push(col("beats naive", "beats_naive", Kind::Text));
+    for m in held_out_columns(r) {
+        cols.push(col(&held_out_title(m), m, Kind::Num));
+    }
     cols.push(col("best epoch", metrics::BEST_EPOCH, Kind::Num));
     cols.push(col("duration (s)", "duration_s", Kind::Num));
     cols.push(col("status", "status", Kind::Text));
@@ -108,6 +126,7 @@ pub fn row(r: &Report, i: usize) -> Vec<Cell<'_>> {
     cells.extend(r.swept.iter().map(|k| Cell::Param(run.params.get(k))));
     cells.extend(metric_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Check(r.beats_naive(run)));
+    cells.extend(held_out_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Num(run.metric(metrics::BEST_EPOCH)));
     cells.push(Cell::Duration(run.duration()));
     cells.push(Cell::Status(run, best));

@@ -60,7 +60,12 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
     }
     let _ = writeln!(out, "  metrics");
     for (k, v) in &run.metrics {
-        let _ = writeln!(out, "    {k:<14} {}", num(*v));
+        let note = if k.contains("test_") {
+            "  (test span, not used for selection)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "    {k:<14} {}{note}", num(*v));
     }
     if let Some(beats) = beats_naive(run, metric) {
         let verdict = if beats { "beats" } else { "does NOT beat" };

@@ -39,7 +39,10 @@ pub struct DataSpec {
     /// Model inputs; defaults to the target alone.
     pub features: Vec<String>,
     pub time: Option<String>,
+    /// Share of the rows before the test span that trains; the rest of them validate.
     pub train_fraction: f64,
+    /// Share of all rows, at the end, held out as the test span (0: none).
+    pub test_fraction: f64,
     pub missing: MissingPolicy,
 }
 
@@ -228,6 +231,20 @@ fn data_spec(
         }
         None => 0.8,
     };
+    let test_fraction = match &raw.test_fraction {
+        Some(f) => {
+            lines.record("data.test_fraction".into(), text, f.span());
+            let v = *f.get_ref();
+            if !(0.0..1.0).contains(&v) {
+                return Err(lines.error(
+                    "data.test_fraction",
+                    format!("test_fraction must be at least 0 and below 1, got {v}"),
+                ));
+            }
+            v
+        }
+        None => 0.0,
+    };
     let target = raw.target.get_ref().clone();
     let features = match &raw.features {
         Some(f) if f.get_ref().is_empty() => {
@@ -245,6 +262,7 @@ fn data_spec(
         features,
         time: raw.time.as_ref().map(|t| t.get_ref().clone()),
         train_fraction,
+        test_fraction,
         missing: raw.missing.unwrap_or_default(),
     })
 }

@@ -69,6 +69,7 @@ pub struct RawData {
     pub window: Option<Spanned<toml::Value>>,
     pub horizon: Option<Spanned<toml::Value>>,
     pub train_fraction: Option<Spanned<f64>>,
+    pub test_fraction: Option<Spanned<f64>>,
     pub missing: Option<MissingPolicy>,
 }
 

@@ -222,6 +222,22 @@ pub fn predict(
     Ok(out)
 }
 
+/// RMSE and MAE in the target's units of `model`'s forecasts for the target rows `rows`:
+/// inference only, as for the held-out test span.
+pub fn score(
+    model: &GruForecaster,
+    data: &Prepared,
+    rows: std::ops::Range<usize>,
+    cfg: &TrainConfig,
+) -> candle_core::Result<(f64, f64)> {
+    let targets: Vec<usize> = rows.clone().collect();
+    let predicted: Vec<f64> = predict(model, data, &targets, cfg, &Device::Cpu)?
+        .into_iter()
+        .map(|v| data.stats.denormalise_target(v))
+        .collect();
+    Ok(windows::rmse_mae(&predicted, &windows::actuals(data, rows)))
+}
+
 fn mse(predictions: &[f32], targets: &[usize], data: &Prepared) -> f64 {
     let se: f64 = predictions
         .iter()

@@ -1,5 +1,7 @@
-//! Normalised series and the windows cut from them. Statistics come from the training split
-//! only, so nothing about the validation span leaks into training.
+//! Normalised series and the windows cut from them. Rows fall into three chronological spans:
+//! training, validation, and an optional test span at the end. Statistics come from the
+//! training split only, so nothing about the later spans leaks into training; nothing but the
+//! final test score ever reads the test span.
 
 use crate::data::Dataset;
 use crate::error::InputError;
@@ -34,13 +36,20 @@ pub struct Prepared {
     pub stats: Normalisation,
     /// First row of the validation span; rows before it are the training split.
     pub split: usize,
+    /// First row of the test span (`rows()` when there is none).
+    pub val_end: usize,
 }
 
 impl Prepared {
+    /// Training and validation spans over every row: no test span.
     pub fn new(data: &Dataset, train_fraction: f64) -> Prepared {
         let rows = data.rows();
+        Prepared::with_spans(data, split_row(rows, train_fraction), rows)
+    }
+
+    /// Trains on rows `..split`, validates on `split..val_end`, tests on `val_end..`.
+    pub fn with_spans(data: &Dataset, split: usize, val_end: usize) -> Prepared {
         let f = data.features.len();
-        let split = split_row(rows, train_fraction);
         let mut feature_mean = Vec::with_capacity(f);
         let mut feature_std = Vec::with_capacity(f);
         for c in 0..f {
@@ -73,6 +82,7 @@ impl Prepared {
                 target_std,
             },
             split,
+            val_end,
         }
     }
 
@@ -85,9 +95,14 @@ impl Prepared {
         (window + horizon - 1).min(self.split)..self.split
     }
 
-    /// Target rows scored: the whole validation span.
+    /// Target rows scored for selection: the whole validation span.
     pub fn val_targets(&self) -> Range<usize> {
-        self.split..self.rows()
+        self.split..self.val_end
+    }
+
+    /// Target rows of the held-out test span; empty without one.
+    pub fn test_targets(&self) -> Range<usize> {
+        self.val_end..self.rows()
     }
 
     /// Inputs `[len, window, n_features]` and targets `[len]` for the given target rows.
@@ -109,12 +124,20 @@ impl Prepared {
 /// to windows, shared by sweeps and by everything that reuses a trained model.
 pub fn prepare(spec: &DataSpec, lines: &KeyLines) -> Result<(Dataset, Prepared), InputError> {
     let data = crate::data::load(spec, lines)?;
-    let prepared = Prepared::new(&data, spec.train_fraction);
+    let (split, val_end) = spans(data.rows(), spec.train_fraction, spec.test_fraction);
+    let prepared = Prepared::with_spans(&data, split, val_end);
     Ok((data, prepared))
 }
 
 pub fn split_row(rows: usize, train_fraction: f64) -> usize {
     ((rows as f64) * train_fraction).floor() as usize
+}
+
+/// `(split, val_end)`: the test span is the last `⌊rows·test_fraction⌋` rows; of the rows
+/// before it, the first `⌊·train_fraction⌋` train and the rest validate.
+pub fn spans(rows: usize, train_fraction: f64, test_fraction: f64) -> (usize, usize) {
+    let val_end = rows - split_row(rows, test_fraction);
+    (split_row(val_end, train_fraction), val_end)
 }
 
 /// Mean and population standard deviation; a constant column gets std 1 so it normalises to 0.
@@ -137,15 +160,23 @@ pub fn rmse_mae(predicted: &[f64], actual: &[f64]) -> (f64, f64) {
     ((se / n).sqrt(), ae / n)
 }
 
-/// The last-value forecast: the target `horizon` rows earlier, in original units.
+/// The last-value forecast over the validation span: the target `horizon` rows earlier.
 pub fn naive_forecast(p: &Prepared, horizon: usize) -> Vec<f64> {
-    p.val_targets()
-        .map(|t| p.raw_targets[t - horizon] as f64)
-        .collect()
+    naive_over(p, p.val_targets(), horizon)
+}
+
+/// The last-value forecast for `rows`, in original units.
+pub fn naive_over(p: &Prepared, rows: Range<usize>, horizon: usize) -> Vec<f64> {
+    rows.map(|t| p.raw_targets[t - horizon] as f64).collect()
 }
 
 pub fn val_actuals(p: &Prepared) -> Vec<f64> {
-    p.val_targets().map(|t| p.raw_targets[t] as f64).collect()
+    actuals(p, p.val_targets())
+}
+
+/// The targets of `rows` in original units.
+pub fn actuals(p: &Prepared, rows: Range<usize>) -> Vec<f64> {
+    rows.map(|t| p.raw_targets[t] as f64).collect()
 }
 
 #[cfg(test)]
@@ -186,6 +217,22 @@ mod tests {
             .collect();
         let rounded: Vec<i64> = raw.iter().map(|v| v.round() as i64).collect();
         assert_eq!(rounded, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn the_test_span_is_the_last_rows_and_train_fraction_splits_the_rest() {
+        assert_eq!(spans(100, 0.8, 0.0), (80, 100));
+        assert_eq!(spans(100, 0.75, 0.2), (60, 80));
+        assert_eq!(spans(10, 0.5, 0.25), (4, 8), "⌊2.5⌋ = 2 test rows");
+        let data = dataset(vec![1.0, 3.0, 1.0, 3.0, 50.0, 60.0, 1e6, -1e6]);
+        let p = Prepared::with_spans(&data, 4, 6);
+        assert_eq!((p.val_targets(), p.test_targets()), (4..6, 6..8));
+        assert_eq!(
+            p.stats.target_mean, 2.0,
+            "statistics from training rows only"
+        );
+        assert_eq!(val_actuals(&p), vec![50.0, 60.0]);
+        assert_eq!(naive_over(&p, p.test_targets(), 1), vec![60.0, 1e6]);
     }
 
     #[test]
