@@ -83,7 +83,9 @@ fn report(c: &mut Criterion) {
         group.bench_function(format!("{format:?} 1000 runs"), |b| {
             b.iter(|| {
                 // Loading the runs is part of writing a report.
-                let report = Report::load(&store, &Scope::experiment("bench")).expect("load");
+                let report =
+                    Report::load(&store, &Scope::experiment(&store, "bench").expect("scope"))
+                        .expect("load");
                 export::write(&store, &report, format, &out).expect("report")
             })
         });

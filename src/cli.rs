@@ -2,7 +2,6 @@
 
 use crate::error::InputError;
 use crate::export::{self, Format, Report, Scope, json, terminal};
-use crate::metrics;
 use crate::output;
 use crate::spec::Spec;
 use crate::store::{RunFilter, RunStatus, Store};
@@ -73,9 +72,10 @@ pub struct ReportArgs {
     /// Show only the best finished run.
     #[arg(long)]
     pub best: bool,
-    /// Metric to rank by (lower is better).
-    #[arg(long, default_value = metrics::OBJECTIVE)]
-    pub metric: String,
+    /// Metric to rank by (lower is better) [default: cv_val_rmse when the experiment's runs
+    /// record it (rolling-origin evaluation), else val_rmse]
+    #[arg(long)]
+    pub metric: Option<String>,
     /// Experiment [default: the one swept most recently]
     #[arg(long)]
     pub experiment: Option<String>,
@@ -214,7 +214,7 @@ fn print_summary(s: &SweepSummary) {
 /// The report at the end of a sweep; a failure to write it is a warning, not a failed sweep.
 fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
     let written = Store::open_existing(&s.store).and_then(|store| {
-        let report = Report::load(&store, &Scope::experiment(&s.experiment))?;
+        let report = Report::load(&store, &Scope::experiment(&store, &s.experiment)?)?;
         let dir = export::default_dir(&store, &report.experiment);
         export::write(&store, &report, Format::Html, &dir)
     });
@@ -240,10 +240,17 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
     if args.best {
         return best_cmd(&store, &args);
     }
+    let metric = match args.metric {
+        Some(m) => m,
+        None => {
+            let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+            export::default_metric(&store, &experiment)?
+        }
+    };
     let scope = Scope {
         experiment: args.experiment,
         sweep: args.sweep,
-        metric: args.metric,
+        metric,
     };
     let report = Report::load(&store, &scope)?;
     if args.json {
@@ -266,23 +273,24 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
 /// store's ordering (lowest metric among finished runs, ties by run id) is the report's.
 fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
     let experiment = export::resolve_experiment(store, args.experiment.as_deref())?;
-    let Some(run) = store.best_run(&experiment, &args.metric)? else {
+    let metric = match &args.metric {
+        Some(m) => m.clone(),
+        None => export::default_metric(store, &experiment)?,
+    };
+    let Some(run) = store.best_run(&experiment, &metric)? else {
         return Err(InputError::usage(
             "report --best",
-            format!(
-                "no finished run of \"{experiment}\" has metric `{}`",
-                args.metric
-            ),
+            format!("no finished run of \"{experiment}\" has metric `{metric}`"),
         )
         .into());
     };
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json::best(&run, &args.metric))?
+            serde_json::to_string_pretty(&json::best(&run, &metric))?
         );
     } else {
-        print!("{}", terminal::best_text(&run, &args.metric));
+        print!("{}", terminal::best_text(&run, &metric));
     }
     Ok(ExitCode::from(EXIT_OK))
 }
@@ -295,7 +303,8 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
         status: args.status,
         sweep_id: None,
     })?;
-    let listing = Report::listing(experiment, metrics::OBJECTIVE, runs);
+    let metric = export::default_metric(&store, &experiment)?;
+    let listing = Report::listing(experiment, &metric, runs);
     if args.json {
         let list: Vec<serde_json::Value> = listing.runs.iter().map(json::run).collect();
         println!("{}", serde_json::to_string_pretty(&list)?);

@@ -76,8 +76,19 @@ pub fn load_run_data(store: &Store, run: &RunRecord, card: &ModelCard) -> Result
             })
         });
         match attempt {
-            Ok(loaded) => {
+            Ok(mut loaded) => {
                 check_hash(&loaded.data, card)?;
+                // A model kept after rolling-origin evaluation trained on every row before
+                // the test span: its inputs are normalised by those rows, as its card says.
+                if loaded.prepared.stats != card.normalisation {
+                    let p = &loaded.prepared;
+                    loaded.prepared = Prepared::with_stats(
+                        &loaded.data,
+                        p.split,
+                        p.val_end,
+                        card.normalisation.clone(),
+                    );
+                }
                 return Ok(loaded);
             }
             Err(e) => {

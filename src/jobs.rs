@@ -5,7 +5,7 @@
 
 use crate::hash::sha256_hex;
 use crate::spec::knobs::ParamValue;
-use crate::spec::{DataSpec, Dimension, MissingPolicy, Spec};
+use crate::spec::{DataSpec, Dimension, EvalSpec, MissingPolicy, Spec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -33,6 +33,10 @@ pub struct DataIdentity {
     #[serde(skip_serializing_if = "is_zero")]
     pub test_fraction: f64,
     pub missing: MissingPolicy,
+    /// How runs are scored, when not by the single split: folds change what `val_rmse`
+    /// means and what ranks. Absent for one split, so older stores keep their keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval: Option<EvalSpec>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -40,7 +44,14 @@ fn is_zero(v: &f64) -> bool {
 }
 
 impl DataIdentity {
-    pub fn new(data: &DataSpec, data_sha256: &str) -> DataIdentity {
+    pub fn new(spec: &Spec, data_sha256: &str) -> DataIdentity {
+        let mut id = DataIdentity::of_data(&spec.data, data_sha256);
+        id.eval = spec.eval.cross_validates().then(|| spec.eval.clone());
+        id
+    }
+
+    /// The identity of data read by `data` and scored on one split.
+    pub fn of_data(data: &DataSpec, data_sha256: &str) -> DataIdentity {
         DataIdentity {
             data_sha256: data_sha256.to_string(),
             target: data.target.clone(),
@@ -48,6 +59,7 @@ impl DataIdentity {
             train_fraction: data.train_fraction,
             test_fraction: data.test_fraction,
             missing: data.missing,
+            eval: None,
         }
     }
 
@@ -121,7 +133,7 @@ mod tests {
     }
 
     fn keys(s: &Spec, hash: &str) -> Vec<String> {
-        let id = DataIdentity::new(&s.data, hash);
+        let id = DataIdentity::new(s, hash);
         product(&s.space).iter().map(|p| job_key(p, &id)).collect()
     }
 
@@ -168,7 +180,7 @@ mod tests {
     fn key_material_is_the_flat_json_stores_already_hold() {
         let s = spec("seed = [0]\nhidden_dim = [8]\nlr = [0.01]");
         let params = &product(&s.space)[0];
-        let id = DataIdentity::new(&s.data, "h");
+        let id = DataIdentity::new(&s, "h");
         let flat = format!(
             "{{\"params\":{},\"data_sha256\":\"h\",\"target\":\"y\",\"features\":[\"y\"],\
              \"train_fraction\":0.8,\"missing\":\"error\"}}",

@@ -13,6 +13,35 @@ pub const TEST_RMSE: &str = "test_rmse";
 pub const TEST_MAE: &str = "test_mae";
 pub const NAIVE_TEST_RMSE: &str = "naive_test_rmse";
 pub const NAIVE_TEST_MAE: &str = "naive_test_mae";
+/// Rolling-origin evaluation (`[eval] folds > 1`): the mean of the folds' `val_rmse`, which
+/// then is the objective, its standard deviation across folds, and the naive baseline's mean.
+/// Its per-step curve holds the running mean after each fold, which the pruners judge.
+pub const CV_VAL_RMSE: &str = "cv_val_rmse";
+pub const CV_VAL_RMSE_STD: &str = "cv_val_rmse_std";
+pub const NAIVE_CV_VAL_RMSE: &str = "naive_cv_val_rmse";
+/// `fold<k>_val_rmse`, k from 1: one name per fold a spec may ask for.
+pub const FOLD_VAL_RMSE: [&str; 20] = [
+    "fold1_val_rmse",
+    "fold2_val_rmse",
+    "fold3_val_rmse",
+    "fold4_val_rmse",
+    "fold5_val_rmse",
+    "fold6_val_rmse",
+    "fold7_val_rmse",
+    "fold8_val_rmse",
+    "fold9_val_rmse",
+    "fold10_val_rmse",
+    "fold11_val_rmse",
+    "fold12_val_rmse",
+    "fold13_val_rmse",
+    "fold14_val_rmse",
+    "fold15_val_rmse",
+    "fold16_val_rmse",
+    "fold17_val_rmse",
+    "fold18_val_rmse",
+    "fold19_val_rmse",
+    "fold20_val_rmse",
+];
 pub const BEST_EPOCH: &str = "best_epoch";
 pub const BEST_VAL_LOSS: &str = "best_val_loss";
 pub const EPOCHS_TRAINED: &str = "epochs_trained";
@@ -25,6 +54,9 @@ pub const RECORDED: &[&str] = &[
     VAL_MAE,
     NAIVE_VAL_RMSE,
     NAIVE_VAL_MAE,
+    CV_VAL_RMSE,
+    CV_VAL_RMSE_STD,
+    NAIVE_CV_VAL_RMSE,
     TEST_RMSE,
     TEST_MAE,
     NAIVE_TEST_RMSE,
@@ -34,8 +66,17 @@ pub const RECORDED: &[&str] = &[
     EPOCHS_TRAINED,
 ];
 
-/// The metric runs are ranked by unless the user names another.
+/// The metric runs are ranked by unless the user names another (with one split).
 pub const OBJECTIVE: &str = VAL_RMSE;
+
+/// The objective of a sweep or an experiment: `cv_val_rmse` when it cross-validates.
+pub fn objective(cross_validates: bool) -> &'static str {
+    if cross_validates {
+        CV_VAL_RMSE
+    } else {
+        OBJECTIVE
+    }
+}
 
 /// The test-span metrics, in the order reports show them.
 pub const HELD_OUT: &[&str] = &[TEST_RMSE, NAIVE_TEST_RMSE, TEST_MAE];

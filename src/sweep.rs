@@ -27,6 +27,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod cv;
+
 pub struct SweepOptions {
     pub store_dir: PathBuf,
     /// Jobs trained at once.
@@ -109,6 +111,10 @@ pub struct BestRun {
 pub struct Plan {
     pub data: Dataset,
     pub prepared: Prepared,
+    /// Rolling-origin evaluation: each fold's rows, and the rows the kept model trains on
+    /// (everything before the test span). Empty and `None` with one split.
+    pub folds: Vec<Prepared>,
+    pub final_rows: Option<Prepared>,
     pub identity: DataIdentity,
     pub study: String,
     pub slots: Vec<Slot>,
@@ -118,16 +124,44 @@ pub struct Plan {
 pub fn plan(spec: &Spec) -> Result<Plan, InputError> {
     let (data, prepared) = train::prepare(&spec.data, &spec.lines)?;
     check_windows(spec, &prepared)?;
-    let identity = DataIdentity::new(&spec.data, &data.hash);
+    let (folds, final_rows) = plan_folds(spec, &data, &prepared)?;
+    let identity = DataIdentity::new(spec, &data.hash);
     let trials = search::trials(spec, &identity);
     Ok(Plan {
         data,
         prepared,
+        folds,
+        final_rows,
         identity,
         study: trials.study,
         slots: trials.slots,
         sampler: trials.sampler,
     })
+}
+
+// Every fold a spec may ask for has a metric name.
+const _: () = assert!(metrics::FOLD_VAL_RMSE.len() == crate::spec::eval::MAX_FOLDS);
+
+/// The folds' rows and the kept model's rows, when the spec cross-validates.
+fn plan_folds(
+    spec: &Spec,
+    data: &Dataset,
+    p: &Prepared,
+) -> Result<(Vec<Prepared>, Option<Prepared>), InputError> {
+    let eval = &spec.eval;
+    if !eval.cross_validates() {
+        return Ok((Vec::new(), None));
+    }
+    let key = spec.lines.first_recorded(&["eval.step", "eval.folds"]);
+    let folds = train::folds::folds(p.split, p.val_end, eval.folds, eval.step)
+        .map_err(|m| spec.lines.error(key, m))?;
+    let prepared = train::folds::prepare(data, &folds, eval.refit);
+    // The first fold trains on the fewest rows: if its windows fit, every fold's do.
+    check_windows(spec, &prepared[0])?;
+    Ok((
+        prepared,
+        Some(Prepared::with_spans(data, p.val_end, p.val_end)),
+    ))
 }
 
 /// An experiment forecasts one target: runs of another would be ranked, pooled and charted
@@ -202,6 +236,10 @@ struct Worker<'a> {
     spec: &'a Spec,
     data: &'a Dataset,
     prepared: &'a Prepared,
+    folds: &'a [Prepared],
+    final_rows: Option<&'a Prepared>,
+    /// What ranks runs and feeds the sampler: `val_rmse`, or `cv_val_rmse` with folds.
+    objective: &'static str,
     store: &'a Store,
     experiment_id: i64,
     sweep_id: &'a str,
@@ -240,8 +278,9 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     let skipped = plan.slots.len() - pending.len();
     progress.sweep_started(plan.slots.len(), pending.len());
 
+    let objective = metrics::objective(spec.eval.cross_validates());
     let history = store
-        .study_observations(&plan.study, metrics::OBJECTIVE)?
+        .study_observations(&plan.study, objective)?
         .into_iter()
         .map(|(params, value)| Observation { params, value })
         .collect();
@@ -249,6 +288,9 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec,
         data: &plan.data,
         prepared: &plan.prepared,
+        folds: &plan.folds,
+        final_rows: plan.final_rows.as_ref(),
+        objective,
         store: &store,
         experiment_id,
         sweep_id: &sweep_id,
@@ -257,8 +299,12 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         progress,
         sampler: Mutex::new(plan.sampler),
         history: Mutex::new(history),
-        pruner: prune::build(&spec.prune),
-        curves: Curves::new(store.study_curves(&plan.study, &spec.prune.metric)?),
+        pruner: if spec.eval.cross_validates() {
+            prune::build_for_folds(&spec.prune)
+        } else {
+            prune::build(&spec.prune)
+        },
+        curves: Curves::new(store.study_curves(&plan.study, pruned_curve(spec))?),
         clock: Clock::default(),
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -338,14 +384,25 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     Ok(summary)
 }
 
+/// The per-step curve the pruner compares: the chosen epoch metric, or with folds the
+/// running mean of the folds' `val_rmse`.
+fn pruned_curve(spec: &Spec) -> &str {
+    if spec.eval.cross_validates() {
+        metrics::CV_VAL_RMSE
+    } else {
+        &spec.prune.metric
+    }
+}
+
 fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
-    let Some(run) = store.best_run(&spec.experiment, metrics::OBJECTIVE)? else {
+    let objective = metrics::objective(spec.eval.cross_validates());
+    let Some(run) = store.best_run(&spec.experiment, objective)? else {
         return Ok(None);
     };
     Ok(Some(BestRun {
         label: jobs::label(&run.params, spec),
-        val_rmse: run.metric(metrics::OBJECTIVE).unwrap_or(f64::NAN),
-        naive_val_rmse: run.metric(metrics::NAIVE_VAL_RMSE),
+        val_rmse: run.metric(objective).unwrap_or(f64::NAN),
+        naive_val_rmse: run.metric(&metrics::naive_of(objective)),
         run_id: run.run_id,
     }))
 }
@@ -434,13 +491,13 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
         Ok(done) => {
             let mut metrics = done.metrics;
             metrics.extend(naive);
-            let val_rmse = value(&metrics, metrics::OBJECTIVE);
+            let val_rmse = value(&metrics, w.objective);
             let outcome = match &done.stopped {
                 None => {
                     Clock::time(&w.clock.store, || {
                         w.store.finish_run(&run_id, &metrics, &done.artifacts)
                     })?;
-                    let naive_val_rmse = value(&metrics, metrics::NAIVE_VAL_RMSE);
+                    let naive_val_rmse = value(&metrics, &metrics::naive_of(w.objective));
                     w.progress.run_ended(
                         &view,
                         &RunEnd::Finished {
@@ -459,7 +516,7 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
                     w.progress
                         .run_ended(&view, &RunEnd::Pruned { reason }, seconds);
                     Outcome::Pruned {
-                        epochs_saved: epochs.saturating_sub(done.epochs_trained),
+                        epochs_saved: done.epochs_saved,
                     }
                 }
             };
@@ -492,7 +549,8 @@ struct Done {
     artifacts: Vec<(String, &'static str)>,
     /// The pruner's reason, when it stopped the run.
     stopped: Option<String>,
-    epochs_trained: usize,
+    /// Epochs the pruner's verdict left untrained.
+    epochs_saved: usize,
 }
 
 /// How long a run's epoch metrics may wait in memory before they are written: a run writes
@@ -539,8 +597,8 @@ impl<'a> EpochLog<'a> {
     }
 }
 
-/// Trains, writes artifacts, and returns what to record. A panic inside candle becomes an
-/// error, so one bad run cannot end the sweep.
+/// Trains on the single split, writes artifacts, and returns what to record; with folds,
+/// rolling-origin evaluation does instead.
 fn train_and_save(
     w: &Worker,
     run_id: &str,
@@ -549,9 +607,55 @@ fn train_and_save(
     label: &str,
     view: &RunView,
 ) -> Result<Done> {
+    if !w.folds.is_empty() {
+        return cv::cross_validate(w, run_id, cfg, job, label, view);
+    }
     let mut log = EpochLog::new(run_id);
+    let how = Fit {
+        prune_epochs: true,
+        log_epochs: true,
+    };
+    let trained = fit(w, run_id, cfg, w.prepared, view, &mut log, how)?;
+    let artifacts = save(w, run_id, cfg, job, label, &trained, &w.prepared.stats)?;
+    let mut metrics = epoch_metrics(&trained);
+    metrics.extend(test_metrics(&trained.model, w.prepared, cfg)?);
+    let epochs_saved = match trained.stopped {
+        Some(_) => cfg.epochs.saturating_sub(trained.history.len()),
+        None => 0,
+    };
+    Ok(Done {
+        metrics,
+        artifacts,
+        epochs_saved,
+        stopped: trained.stopped,
+    })
+}
+
+/// What one training does with its epochs besides showing them.
+#[derive(Clone, Copy)]
+struct Fit {
+    /// The pruner judges every epoch (with one split; folds are judged per fold instead).
+    prune_epochs: bool,
+    /// Epoch metrics go to the store. The kept model of a cross-validated run logs none:
+    /// it has no validation span to score.
+    log_epochs: bool,
+}
+
+/// Trains `cfg` on `data`. A panic inside candle becomes an error, so one bad run cannot end
+/// the sweep; a stop signal ends it at an epoch's end.
+fn fit(
+    w: &Worker,
+    run_id: &str,
+    cfg: &TrainConfig,
+    data: &Prepared,
+    view: &RunView,
+    log: &mut EpochLog,
+    how: Fit,
+) -> Result<train::Trained> {
     let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
-        log.push(w, r)?;
+        if how.log_epochs {
+            log.push(w, r)?;
+        }
         w.progress.epoch(view, r);
         let value = if w.spec.prune.metric == metrics::TRAIN_LOSS {
             r.train_loss
@@ -568,6 +672,9 @@ fn train_and_save(
             }
             .into());
         }
+        if !how.prune_epochs {
+            return Ok(Next::Continue);
+        }
         Ok(
             match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
                 Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
@@ -575,26 +682,35 @@ fn train_and_save(
             },
         )
     };
-    let trained = catch_unwind(AssertUnwindSafe(|| {
-        train::train(cfg, w.prepared, &mut on_epoch)
-    }));
+    let trained = catch_unwind(AssertUnwindSafe(|| train::train(cfg, data, &mut on_epoch)));
     // Whatever ended the training, its epochs go to the store before the run's end does.
     log.flush(w)?;
-    let trained = trained
+    trained
         .map_err(|panic| anyhow::anyhow!("training panicked: {}", panic_message(&panic)))?
         .map_err(|e| match e {
             // Keep the callback's own error (an interrupt, a store error) as it was raised.
             train::TrainError::Stopped(inner) => inner,
             other => other.into(),
-        })?;
+        })
+}
 
-    let card = ModelCard::new(run_id, cfg, &job.params, w.data, &w.prepared.stats);
+/// Writes a trained model's files; returns their paths relative to the store.
+fn save(
+    w: &Worker,
+    run_id: &str,
+    cfg: &TrainConfig,
+    job: &Job,
+    label: &str,
+    trained: &train::Trained,
+    stats: &train::Normalisation,
+) -> Result<Vec<(String, &'static str)>> {
+    let card = ModelCard::new(run_id, cfg, &job.params, w.data, stats);
     let dir = w.store.artifact_dir(run_id);
     let title = format!("{} — {label}", w.spec.experiment);
     let files = Clock::time(&w.clock.artifacts, || {
-        artifacts::write(&dir, &trained, &card, &title)
+        artifacts::write(&dir, trained, &card, &title)
     })?;
-    let artifacts = files
+    Ok(files
         .into_iter()
         .map(|(name, kind)| {
             (
@@ -602,11 +718,14 @@ fn train_and_save(
                 kind,
             )
         })
-        .collect();
+        .collect())
+}
 
+/// The validation scores and curve summary of one training.
+fn epoch_metrics(trained: &train::Trained) -> Metrics {
     let last = trained.history.last().expect("at least one epoch");
     let best = trained.best_epoch();
-    let mut metrics = vec![
+    vec![
         (metrics::VAL_RMSE, trained.val_rmse),
         (metrics::VAL_MAE, trained.val_mae),
         (metrics::TRAIN_LOSS, last.train_loss),
@@ -614,14 +733,7 @@ fn train_and_save(
         (metrics::BEST_EPOCH, best.epoch as f64),
         (metrics::BEST_VAL_LOSS, best.val_loss),
         (metrics::EPOCHS_TRAINED, trained.history.len() as f64),
-    ];
-    metrics.extend(test_metrics(&trained.model, w.prepared, cfg)?);
-    Ok(Done {
-        metrics,
-        artifacts,
-        epochs_trained: trained.history.len(),
-        stopped: trained.stopped,
-    })
+    ]
 }
 
 /// The model's scores on the test span, read once after training; none without a test span.

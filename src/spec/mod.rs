@@ -2,6 +2,7 @@
 //! grid to sweep. Parsing is strict (unknown keys are errors) and every error names the file and
 //! line, so a typo never silently becomes a default.
 
+pub mod eval;
 pub mod knobs;
 mod raw;
 pub mod search;
@@ -11,6 +12,7 @@ use knobs::{KNOBS, Knob, ParamValue, Section};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use eval::{EvalSpec, Refit};
 pub use raw::MissingPolicy;
 pub use search::{Method, PruneMethod, PruneSpec, SearchSpec};
 
@@ -26,6 +28,7 @@ pub struct Spec {
     pub space: Vec<Dimension>,
     pub search: SearchSpec,
     pub prune: PruneSpec,
+    pub eval: EvalSpec,
     /// `[store] path`, resolved against the spec's folder.
     pub store: Option<PathBuf>,
     pub lines: KeyLines,
@@ -179,6 +182,7 @@ impl Spec {
             &text,
         )?;
         let prune = search::prune(raw.prune.as_ref(), &lines, &text)?;
+        let eval = eval::eval(raw.eval.as_ref(), &mut lines, &text)?;
         let store = raw.store.map(|s| base.join(s.path));
         let hash = crate::hash::sha256_hex(&text);
         Ok(Spec {
@@ -190,6 +194,7 @@ impl Spec {
             space,
             search,
             prune,
+            eval,
             store,
             lines,
         })

@@ -20,6 +20,7 @@ pub struct RawSpec {
     #[serde(default)]
     pub space: BTreeMap<String, Spanned<RawDistribution>>,
     pub prune: Option<RawPrune>,
+    pub eval: Option<RawEval>,
     pub store: Option<RawStore>,
 }
 
@@ -51,6 +52,14 @@ pub struct RawPrune {
     pub min_runs: Option<Spanned<i64>>,
     pub min_epochs: Option<Spanned<i64>>,
     pub reduction_factor: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEval {
+    pub folds: Option<Spanned<i64>>,
+    pub step: Option<Spanned<i64>>,
+    pub refit: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,6 +2,7 @@
 //! a validation pass per epoch, and metrics in original units at the end.
 
 pub mod config;
+pub mod folds;
 pub mod gru;
 pub mod model;
 pub mod windows;

@@ -47,7 +47,8 @@ impl Prepared {
         Prepared::with_spans(data, split_row(rows, train_fraction), rows)
     }
 
-    /// Trains on rows `..split`, validates on `split..val_end`, tests on `val_end..`.
+    /// Trains on rows `..split`, validates on `split..val_end`, tests on `val_end..`, with
+    /// statistics of the training rows.
     pub fn with_spans(data: &Dataset, split: usize, val_end: usize) -> Prepared {
         let f = data.features.len();
         let mut feature_mean = Vec::with_capacity(f);
@@ -59,28 +60,43 @@ impl Prepared {
             feature_std.push(s);
         }
         let (target_mean, target_std) = mean_std(data.targets[..split].iter().copied());
+        let stats = Normalisation {
+            feature_mean,
+            feature_std,
+            target_mean,
+            target_std,
+        };
+        Prepared::with_stats(data, split, val_end, stats)
+    }
+
+    /// The same spans normalised with given statistics: a model's own, when it trained on
+    /// other rows than these spans' training split.
+    pub fn with_stats(
+        data: &Dataset,
+        split: usize,
+        val_end: usize,
+        stats: Normalisation,
+    ) -> Prepared {
+        let f = data.features.len();
         let inputs = data
             .inputs
             .iter()
             .enumerate()
-            .map(|(i, &v)| ((v as f64 - feature_mean[i % f]) / feature_std[i % f]) as f32)
+            .map(|(i, &v)| {
+                ((v as f64 - stats.feature_mean[i % f]) / stats.feature_std[i % f]) as f32
+            })
             .collect();
         let targets = data
             .targets
             .iter()
-            .map(|&v| ((v as f64 - target_mean) / target_std) as f32)
+            .map(|&v| ((v as f64 - stats.target_mean) / stats.target_std) as f32)
             .collect();
         Prepared {
             n_features: f,
             inputs,
             targets,
             raw_targets: data.targets.clone(),
-            stats: Normalisation {
-                feature_mean,
-                feature_std,
-                target_mean,
-                target_std,
-            },
+            stats,
             split,
             val_end,
         }
