@@ -200,11 +200,15 @@ fn print_summary(s: &SweepSummary) {
     }
     match &s.best {
         Some(b) => println!(
-            "best: {} {} val_rmse={:.4} (naive {})",
+            "best: {} {} {}={:.4} (naive {}){}",
             b.run_id,
             b.label,
-            b.val_rmse,
-            b.naive_val_rmse.map_or("-".into(), |v| format!("{v:.4}"))
+            b.metric,
+            b.score,
+            b.naive_score.map_or("-".into(), |v| format!("{v:.4}")),
+            b.test_rmse.map_or(String::new(), |v| format!(
+                "; test_rmse={v:.4} (not used for selection)"
+            ))
         ),
         None => println!("no finished run yet"),
     }

@@ -103,8 +103,14 @@ impl Clock {
 pub struct BestRun {
     pub run_id: String,
     pub label: String,
+    /// The objective that chose it (`val_rmse`, or `cv_val_rmse` with folds) and its value.
+    pub metric: &'static str,
+    pub score: f64,
+    pub naive_score: Option<f64>,
     pub val_rmse: f64,
     pub naive_val_rmse: Option<f64>,
+    /// On the test span; not used to choose.
+    pub test_rmse: Option<f64>,
 }
 
 /// What a sweep will do, checked against the data; no store is touched.
@@ -401,8 +407,12 @@ fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
     };
     Ok(Some(BestRun {
         label: jobs::label(&run.params, spec),
-        val_rmse: run.metric(objective).unwrap_or(f64::NAN),
-        naive_val_rmse: run.metric(&metrics::naive_of(objective)),
+        metric: objective,
+        score: run.metric(objective).unwrap_or(f64::NAN),
+        naive_score: run.metric(&metrics::naive_of(objective)),
+        val_rmse: run.metric(metrics::VAL_RMSE).unwrap_or(f64::NAN),
+        naive_val_rmse: run.metric(metrics::NAIVE_VAL_RMSE),
+        test_rmse: run.metric(metrics::TEST_RMSE),
         run_id: run.run_id,
     }))
 }

@@ -20,7 +20,9 @@ fn folds_are_scored_and_the_kept_model_trains_on_every_row_before_the_test_span(
         "window = 7\ntest_fraction = 0.2\n\n[eval]\nfolds = 3\nstep = 30",
     );
     let sb = Sandbox::new(&spec);
-    sb.sweep().success();
+    let s = summary(&sb.sweep().success());
+    assert_eq!(s["best"]["metric"], "cv_val_rmse");
+    assert!(s["best"]["test_rmse"].is_number());
     let runs = sb.runs();
     assert_eq!(runs.len(), 8);
     for run in &runs {
@@ -69,6 +71,18 @@ fn folds_are_scored_and_the_kept_model_trains_on_every_row_before_the_test_span(
     let out = sb.cmd(&["report", "--json"]).assert().success();
     let board: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(board["metric"], "cv_val_rmse");
+    assert_eq!(board["runs"][0]["run_id"], best["run_id"]);
+    let table = sb.cmd(&["runs"]).assert().success();
+    let table = String::from_utf8_lossy(&table.get_output().stdout).to_string();
+    let head = table.lines().next().unwrap();
+    for col in [
+        "cv_val_rmse",
+        "naive_cv_val_rmse",
+        "cv_val_rmse_std",
+        "test_rmse (not used",
+    ] {
+        assert!(head.contains(col), "{head}");
+    }
     // The report (forecast chart included) reloads the kept model with its own statistics.
     sb.cmd(&["report", "--out", "rep"]).assert().success();
     assert!(sb.path("rep/index.html").is_file());

@@ -66,9 +66,13 @@ fn status_text(run: &RunRecord, best: bool) -> String {
     }
 }
 
-/// The metric columns: the ranking metric with its naive baseline, then val_rmse and val_mae.
+/// The metric columns: the ranking metric with its naive baseline (and its spread across
+/// folds, for `cv_val_rmse`), then val_rmse and val_mae.
 pub fn metric_columns(r: &Report) -> Vec<String> {
     let mut cols = vec![r.metric.clone(), r.naive_metric()];
+    if r.metric == metrics::CV_VAL_RMSE {
+        cols.push(metrics::CV_VAL_RMSE_STD.to_string());
+    }
     for m in [metrics::VAL_RMSE, metrics::VAL_MAE] {
         if !cols.iter().any(|c| c == m) {
             cols.push(m.to_string());
