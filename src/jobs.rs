@@ -5,7 +5,7 @@
 
 use crate::hash::sha256_hex;
 use crate::spec::knobs::ParamValue;
-use crate::spec::{DataSpec, Dimension, EvalSpec, MissingPolicy, Spec};
+use crate::spec::{DataSpec, Dimension, EvalSpec, MissingPolicy, OutputMode, Spec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -33,10 +33,17 @@ pub struct DataIdentity {
     #[serde(skip_serializing_if = "is_zero")]
     pub test_fraction: f64,
     pub missing: MissingPolicy,
+    /// Left out for single-value forecasts, so older stores keep their keys.
+    #[serde(skip_serializing_if = "is_single")]
+    pub output: OutputMode,
     /// How runs are scored, when not by the single split: folds change what `val_rmse`
     /// means and what ranks. Absent for one split, so older stores keep their keys.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eval: Option<EvalSpec>,
+}
+
+fn is_single(o: &OutputMode) -> bool {
+    *o == OutputMode::Single
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -59,6 +66,7 @@ impl DataIdentity {
             train_fraction: data.train_fraction,
             test_fraction: data.test_fraction,
             missing: data.missing,
+            output: data.output,
             eval: None,
         }
     }

@@ -81,6 +81,22 @@ pub fn objective(cross_validates: bool) -> &'static str {
 /// The test-span metrics, in the order reports show them.
 pub const HELD_OUT: &[&str] = &[TEST_RMSE, NAIVE_TEST_RMSE, TEST_MAE];
 
+/// A direct multi-step run's metric at lead time `k` (from 1): `val_rmse_h3`. Names are
+/// interned, so each distinct name is allocated once per process.
+pub fn at_lead(base: &str, k: usize) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+    static NAMES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
+    let name = format!("{base}_h{k}");
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.get(name.as_str()) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
 /// The naive baseline's name for a metric: `val_rmse` → `naive_val_rmse`.
 pub fn naive_of(metric: &str) -> String {
     format!("naive_{metric}")

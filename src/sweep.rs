@@ -12,8 +12,8 @@ use crate::output::{Progress, RunEnd, RunView};
 use crate::prune::{self, Curves, Pruner};
 use crate::search::{self, Observation, Sampler, Slot};
 use crate::signals;
-use crate::spec::Spec;
 use crate::spec::knobs::ParamValue;
+use crate::spec::{OutputMode, Spec};
 use crate::store::{
     Claim, DATA_TAG, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG, TRIAL_TAG,
 };
@@ -213,7 +213,21 @@ fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
     for w in &spec.dimension("window").extremes() {
         for h in &spec.dimension("horizon").extremes() {
             let (w, h) = (as_usize(w), as_usize(h));
-            if p.train_targets(w, h).is_empty() {
+            // A direct head forecasts rows 1…h after its window; all of them must fit.
+            let (offset, leads) = match spec.data.output {
+                OutputMode::Direct => (1, h.max(1)),
+                OutputMode::Single => (h, 1),
+            };
+            if windows::anchors(p.val_targets(), leads).is_empty() {
+                return Err(spec.lines.error(
+                    "data.horizon",
+                    format!(
+                        "a direct head over {h} rows needs a validation span of at least {h} rows; it has {}",
+                        p.val_targets().len()
+                    ),
+                ));
+            }
+            if windows::anchors(p.train_targets(w, offset), leads).is_empty() {
                 let key =
                     spec.lines
                         .first_recorded(&["grid.window", "space.window", "data.window"]);
@@ -474,7 +488,8 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
 
 fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Outcome> {
     let started = Instant::now();
-    let cfg = TrainConfig::from_params(&job.params);
+    let direct = w.spec.data.output == OutputMode::Direct;
+    let cfg = TrainConfig::from_params(&job.params).map(|c| c.direct(direct));
     let epochs = cfg.as_ref().map_or(0, |c| c.epochs);
     let view = RunView {
         run_id: &run_id,
@@ -483,7 +498,9 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
     };
     w.progress.run_started(&view);
 
-    let naive = naive_metrics(w.prepared, cfg.as_ref().map_or(1, |c| c.horizon));
+    let naive = cfg
+        .as_ref()
+        .map_or_else(|_| Vec::new(), |c| naive_metrics(w.prepared, c));
     let result = cfg
         .map_err(anyhow::Error::msg)
         .and_then(|cfg| train_and_save(w, &run_id, &cfg, job, label, &view));
@@ -744,6 +761,21 @@ fn epoch_metrics(trained: &train::Trained) -> Metrics {
         (metrics::BEST_VAL_LOSS, best.val_loss),
         (metrics::EPOCHS_TRAINED, trained.history.len() as f64),
     ]
+    .into_iter()
+    .chain(per_lead(metrics::VAL_RMSE, &trained.lead_errors))
+    .collect()
+}
+
+/// `<base>_h1 … <base>_hH` (RMSE per lead time) for a direct multi-step run; none otherwise.
+fn per_lead(base: &str, errors: &[(f64, f64)]) -> Metrics {
+    if errors.len() < 2 {
+        return Vec::new();
+    }
+    errors
+        .iter()
+        .enumerate()
+        .map(|(k, e)| (metrics::at_lead(base, k + 1), e.0))
+        .collect()
 }
 
 /// The model's scores on the test span, read once after training; none without a test span.
@@ -755,20 +787,26 @@ fn test_metrics(model: &train::GruForecaster, p: &Prepared, cfg: &TrainConfig) -
     Ok(vec![(metrics::TEST_RMSE, rmse), (metrics::TEST_MAE, mae)])
 }
 
-fn naive_metrics(p: &Prepared, horizon: usize) -> Metrics {
-    let (rmse, mae) = windows::rmse_mae(
-        &windows::naive_forecast(p, horizon),
-        &windows::val_actuals(p),
-    );
+/// The naive last-value forecast's scores on the validation span (per lead time, too, for a
+/// direct head) and on the test span when there is one.
+fn naive_metrics(p: &Prepared, cfg: &TrainConfig) -> Metrics {
+    let errors = |rows| {
+        windows::naive_lead_errors(
+            p,
+            windows::anchors(rows, cfg.outputs),
+            cfg.offset(),
+            cfg.outputs,
+        )
+    };
+    let val = errors(p.val_targets());
+    let (rmse, mae) = windows::mean_over_leads(&val);
     let mut out = vec![
         (metrics::NAIVE_VAL_RMSE, rmse),
         (metrics::NAIVE_VAL_MAE, mae),
     ];
+    out.extend(per_lead(metrics::NAIVE_VAL_RMSE, &val));
     if !p.test_targets().is_empty() {
-        let (rmse, mae) = windows::rmse_mae(
-            &windows::naive_over(p, p.test_targets(), horizon),
-            &windows::actuals(p, p.test_targets()),
-        );
+        let (rmse, mae) = windows::mean_over_leads(&errors(p.test_targets()));
         out.extend([
             (metrics::NAIVE_TEST_RMSE, rmse),
             (metrics::NAIVE_TEST_MAE, mae),

@@ -68,6 +68,7 @@ pub fn config(hidden_dim: usize, epochs: usize, lr: f64, seed: u64) -> TrainConf
     TrainConfig {
         window: WINDOW,
         horizon: 1,
+        outputs: 1,
         epochs,
         batch_size: 64,
         optimizer: Optimizer::Adam,

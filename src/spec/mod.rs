@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use eval::{EvalSpec, Refit};
-pub use raw::MissingPolicy;
+pub use raw::{MissingPolicy, OutputMode};
 pub use search::{Method, PruneMethod, PruneSpec, SearchSpec};
 
 #[derive(Debug, Clone)]
@@ -46,6 +46,7 @@ pub struct DataSpec {
     pub train_fraction: f64,
     /// Share of all rows, at the end, held out as the test span (0: none).
     pub test_fraction: f64,
+    pub output: OutputMode,
     pub missing: MissingPolicy,
 }
 
@@ -268,6 +269,7 @@ fn data_spec(
         time: raw.time.as_ref().map(|t| t.get_ref().clone()),
         train_fraction,
         test_fraction,
+        output: raw.output.unwrap_or_default(),
         missing: raw.missing.unwrap_or_default(),
     })
 }

@@ -79,6 +79,7 @@ pub struct RawData {
     pub horizon: Option<Spanned<toml::Value>>,
     pub train_fraction: Option<Spanned<f64>>,
     pub test_fraction: Option<Spanned<f64>>,
+    pub output: Option<OutputMode>,
     pub missing: Option<MissingPolicy>,
 }
 
@@ -86,6 +87,17 @@ pub struct RawData {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub path: String,
+}
+
+/// What a model forecasts from each window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMode {
+    /// One value, `horizon` rows after the window.
+    #[default]
+    Single,
+    /// `horizon` values, the next 1…horizon rows, from one head trained in one pass.
+    Direct,
 }
 
 /// What to do with empty or NaN cells in the data's used columns.

@@ -38,11 +38,9 @@ pub(super) fn cross_validate(
         } else {
             train::score(&m.model, fold, fold.val_targets(), cfg)?
         };
-        let naive = windows::rmse_mae(
-            &windows::naive_forecast(fold, cfg.horizon),
-            &windows::val_actuals(fold),
-        )
-        .0;
+        let anchors = windows::anchors(fold.val_targets(), cfg.outputs);
+        let naive = windows::naive_lead_errors(fold, anchors, cfg.offset(), cfg.outputs);
+        let naive = windows::mean_over_leads(&naive).0;
         scores.push(rmse, mae, naive);
         let mean = scores.mean();
         let point: &[(&str, f64)] = &[(metrics::CV_VAL_RMSE, mean)];

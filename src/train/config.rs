@@ -25,6 +25,9 @@ pub struct TrainConfig {
     pub hidden_dim: usize,
     pub lr: f64,
     pub seed: u64,
+    /// Values forecast per window: 1, or `horizon` for a direct multi-step head (set from the
+    /// spec's `output`, which is not a param).
+    pub outputs: usize,
 }
 
 impl TrainConfig {
@@ -45,7 +48,20 @@ impl TrainConfig {
             hidden_dim: int(p, "hidden_dim")?,
             lr: float(p, "lr")?,
             seed: int(p, "seed")? as u64,
+            outputs: 1,
         })
+    }
+
+    /// A direct multi-step head: `horizon` outputs, the next 1…horizon rows.
+    pub fn direct(mut self, direct: bool) -> Self {
+        self.outputs = if direct { self.horizon } else { 1 };
+        self
+    }
+
+    /// Rows from a window's end to its first forecast row: `horizon` for one output, 1 for a
+    /// direct head (whose outputs reach `horizon` rows ahead).
+    pub fn offset(&self) -> usize {
+        if self.outputs > 1 { 1 } else { self.horizon }
     }
 }
 

@@ -42,10 +42,13 @@ pub struct Trained {
     pub stopped: Option<String>,
     pub model: GruForecaster,
     pub history: Vec<EpochReport>,
-    /// Final-epoch validation forecasts, original units.
+    /// Final-epoch validation forecasts, original units (`outputs` per window).
     pub predictions: Vec<f64>,
+    /// With several outputs, the mean over lead times of each lead's RMSE and MAE.
     pub val_rmse: f64,
     pub val_mae: f64,
+    /// RMSE and MAE per lead time (one entry for a single output).
+    pub lead_errors: Vec<(f64, f64)>,
 }
 
 impl Trained {
@@ -80,7 +83,13 @@ pub fn train(
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let model = GruForecaster::new(vb, data.n_features, cfg.hidden_dim, cfg.num_layers)?;
+    let model = GruForecaster::new(
+        vb,
+        data.n_features,
+        cfg.hidden_dim,
+        cfg.num_layers,
+        cfg.outputs,
+    )?;
     model::init_weights(&varmap, cfg.hidden_dim, cfg.seed)?;
 
     let decoupled = cfg.optimizer == Optimizer::AdamW;
@@ -96,8 +105,11 @@ pub fn train(
     let vars = varmap.all_vars();
     // A separate stream from weight init, so changing one never shifts the other.
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_5eed_5eed_5eed);
-    let mut order: Vec<usize> = data.train_targets(cfg.window, cfg.horizon).collect();
-    let val: Vec<usize> = data.val_targets().collect();
+    let leads = cfg.outputs;
+    let mut order: Vec<usize> =
+        windows::anchors(data.train_targets(cfg.window, cfg.offset()), leads).collect();
+    let val_rows = windows::anchors(data.val_targets(), leads);
+    let val: Vec<usize> = val_rows.clone().collect();
 
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut normalised = Vec::new();
@@ -131,7 +143,7 @@ pub fn train(
         }
         let train_loss = sum / order.len() as f64;
         normalised = predict(&model, data, &val, cfg, &device)?;
-        let val_loss = mse(&normalised, &val, data);
+        let val_loss = mse(&normalised, &val, leads, data);
         if !val_loss.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
@@ -155,7 +167,8 @@ pub fn train(
         .iter()
         .map(|&v| data.stats.denormalise_target(v))
         .collect();
-    let (val_rmse, val_mae) = windows::rmse_mae(&predictions, &windows::val_actuals(data));
+    let lead_errors = windows::lead_errors(data, &predictions, val_rows, leads);
+    let (val_rmse, val_mae) = windows::mean_over_leads(&lead_errors);
     Ok(Trained {
         varmap,
         stopped,
@@ -164,6 +177,7 @@ pub fn train(
         predictions,
         val_rmse,
         val_mae,
+        lead_errors,
     })
 }
 
@@ -197,15 +211,15 @@ fn batch_tensors(
     cfg: &TrainConfig,
     device: &Device,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let (x, y) = data.batch(targets, cfg.window, cfg.horizon);
+    let (x, y) = data.batch_leads(targets, cfg.window, cfg.offset(), cfg.outputs);
     let n = targets.len();
     Ok((
         Tensor::from_vec(x, (n, cfg.window, data.n_features), device)?,
-        Tensor::from_vec(y, n, device)?,
+        Tensor::from_vec(y, n * cfg.outputs, device)?,
     ))
 }
 
-/// Normalised forecasts for the given target rows.
+/// Normalised forecasts for the given target rows (`cfg.outputs` per row).
 pub fn predict(
     model: &GruForecaster,
     data: &Prepared,
@@ -223,27 +237,30 @@ pub fn predict(
     Ok(out)
 }
 
-/// RMSE and MAE in the target's units of `model`'s forecasts for the target rows `rows`:
-/// inference only, as for the held-out test span.
+/// RMSE and MAE in the target's units of `model`'s forecasts for the target rows `rows`
+/// (the mean over lead times for a direct head): inference only, as for the test span.
 pub fn score(
     model: &GruForecaster,
     data: &Prepared,
     rows: std::ops::Range<usize>,
     cfg: &TrainConfig,
 ) -> candle_core::Result<(f64, f64)> {
+    let rows = windows::anchors(rows, cfg.outputs);
     let targets: Vec<usize> = rows.clone().collect();
     let predicted: Vec<f64> = predict(model, data, &targets, cfg, &Device::Cpu)?
         .into_iter()
         .map(|v| data.stats.denormalise_target(v))
         .collect();
-    Ok(windows::rmse_mae(&predicted, &windows::actuals(data, rows)))
+    let errors = windows::lead_errors(data, &predicted, rows, cfg.outputs);
+    Ok(windows::mean_over_leads(&errors))
 }
 
-fn mse(predictions: &[f32], targets: &[usize], data: &Prepared) -> f64 {
+/// Normalised MSE over every lead of every window.
+fn mse(predictions: &[f32], targets: &[usize], leads: usize, data: &Prepared) -> f64 {
     let se: f64 = predictions
         .iter()
-        .zip(targets)
-        .map(|(&p, &t)| (p as f64 - data.targets[t] as f64).powi(2))
+        .zip(targets.iter().flat_map(|&t| t..t + leads))
+        .map(|(&p, t)| (p as f64 - data.targets[t] as f64).powi(2))
         .sum();
-    se / targets.len().max(1) as f64
+    se / (targets.len() * leads).max(1) as f64
 }

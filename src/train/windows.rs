@@ -124,16 +124,74 @@ impl Prepared {
     /// Inputs `[len, window, n_features]` and targets `[len]` for the given target rows.
     /// The window for target row `t` ends `horizon` rows before it.
     pub fn batch(&self, targets: &[usize], window: usize, horizon: usize) -> (Vec<f32>, Vec<f32>) {
+        self.batch_leads(targets, window, horizon, 1)
+    }
+
+    /// As [`Prepared::batch`] with `leads` targets per window: rows `t … t+leads-1`, where
+    /// `t` (the window's first forecast row) is `offset` rows after the window's last row.
+    pub fn batch_leads(
+        &self,
+        targets: &[usize],
+        window: usize,
+        offset: usize,
+        leads: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
         let f = self.n_features;
         let mut x = Vec::with_capacity(targets.len() * window * f);
-        let mut y = Vec::with_capacity(targets.len());
+        let mut y = Vec::with_capacity(targets.len() * leads);
         for &t in targets {
-            let start = t + 1 - horizon - window;
+            let start = t + 1 - offset - window;
             x.extend_from_slice(&self.inputs[start * f..(start + window) * f]);
-            y.push(self.targets[t]);
+            y.extend_from_slice(&self.targets[t..t + leads]);
         }
         (x, y)
     }
+}
+
+/// The first forecast rows of windows whose `leads` rows all lie in `rows`.
+pub fn anchors(rows: Range<usize>, leads: usize) -> Range<usize> {
+    rows.start..(rows.end + 1).saturating_sub(leads).max(rows.start)
+}
+
+/// RMSE and MAE per lead time of `predicted` (`leads` values per anchor, lead-major within
+/// each) against the targets, original units.
+pub fn lead_errors(
+    p: &Prepared,
+    predicted: &[f64],
+    anchors: Range<usize>,
+    leads: usize,
+) -> Vec<(f64, f64)> {
+    (0..leads)
+        .map(|k| {
+            let pred: Vec<f64> = predicted.iter().skip(k).step_by(leads).copied().collect();
+            rmse_mae(&pred, &actuals(p, anchors.start + k..anchors.end + k))
+        })
+        .collect()
+}
+
+/// The naive forecast's RMSE and MAE per lead: every lead repeats the last value the window
+/// saw, `offset` rows before the anchor.
+pub fn naive_lead_errors(
+    p: &Prepared,
+    anchors: Range<usize>,
+    offset: usize,
+    leads: usize,
+) -> Vec<(f64, f64)> {
+    let naive = naive_over(p, anchors.clone(), offset);
+    let repeated: Vec<f64> = naive
+        .iter()
+        .flat_map(|&v| std::iter::repeat_n(v, leads))
+        .collect();
+    lead_errors(p, &repeated, anchors, leads)
+}
+
+/// The mean over lead times of per-lead RMSE and MAE: a multi-step run's `val_rmse`.
+pub fn mean_over_leads(errors: &[(f64, f64)]) -> (f64, f64) {
+    let n = errors.len().max(1) as f64;
+    (
+        errors.iter().map(|e| e.0).sum::<f64>() / n,
+        errors.iter().map(|e| e.1).sum::<f64>() / n,
+    )
 }
 
 /// Loads a spec's data and prepares it for training: the one path from a `[data]` section
@@ -249,6 +307,35 @@ mod tests {
         );
         assert_eq!(val_actuals(&p), vec![50.0, 60.0]);
         assert_eq!(naive_over(&p, p.test_targets(), 1), vec![60.0, 1e6]);
+    }
+
+    #[test]
+    fn direct_windows_carry_every_lead_and_stay_inside_their_span() {
+        let p = Prepared::new(&dataset((0..10).map(|v| v as f32).collect()), 0.6);
+        assert_eq!(
+            anchors(p.val_targets(), 3),
+            6..8,
+            "leads 6..9 fit, 8..11 would not"
+        );
+        assert_eq!(anchors(5..6, 3), 5..5);
+        let (x, y) = p.batch_leads(&[6], 2, 1, 3);
+        let undo = |v: &f32, i: usize| -> i64 {
+            let (m, s) = if i == 0 {
+                (p.stats.feature_mean[0], p.stats.feature_std[0])
+            } else {
+                (p.stats.target_mean, p.stats.target_std)
+            };
+            (*v as f64 * s + m).round() as i64
+        };
+        let x: Vec<i64> = x.iter().map(|v| undo(v, 0)).collect();
+        let y: Vec<i64> = y.iter().map(|v| undo(v, 1)).collect();
+        assert_eq!((x, y), (vec![4, 5], vec![6, 7, 8]));
+        // Perfect forecasts have no error at any lead; the naive one grows with the lead.
+        let exact = [6.0, 7.0, 8.0, 7.0, 8.0, 9.0];
+        assert_eq!(lead_errors(&p, &exact, 6..8, 3), vec![(0.0, 0.0); 3]);
+        let naive = naive_lead_errors(&p, 6..8, 1, 3);
+        assert_eq!(naive, vec![(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]);
+        assert_eq!(mean_over_leads(&naive), (2.0, 2.0));
     }
 
     #[test]
