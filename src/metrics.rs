@@ -42,6 +42,12 @@ pub const FOLD_VAL_RMSE: [&str; 20] = [
     "fold19_val_rmse",
     "fold20_val_rmse",
 ];
+/// Ridge autoregression on the same windows (see `baselines.rs`).
+pub const LINEAR_VAL_RMSE: &str = "linear_val_rmse";
+pub const LINEAR_VAL_MAE: &str = "linear_val_mae";
+/// The value one season back, with `[data] season` set.
+pub const SEASONAL_NAIVE_VAL_RMSE: &str = "seasonal_naive_val_rmse";
+pub const SEASONAL_NAIVE_VAL_MAE: &str = "seasonal_naive_val_mae";
 pub const BEST_EPOCH: &str = "best_epoch";
 pub const BEST_VAL_LOSS: &str = "best_val_loss";
 pub const EPOCHS_TRAINED: &str = "epochs_trained";
@@ -61,6 +67,10 @@ pub const RECORDED: &[&str] = &[
     TEST_MAE,
     NAIVE_TEST_RMSE,
     NAIVE_TEST_MAE,
+    LINEAR_VAL_RMSE,
+    LINEAR_VAL_MAE,
+    SEASONAL_NAIVE_VAL_RMSE,
+    SEASONAL_NAIVE_VAL_MAE,
     BEST_EPOCH,
     BEST_VAL_LOSS,
     EPOCHS_TRAINED,
@@ -96,8 +106,15 @@ pub fn at_lead(base: &str, k: usize) -> &'static str {
     names.insert(leaked);
     leaked
 }
+/// The baselines every run is compared with, by the prefix of their metric names.
+pub const BASELINES: &[&str] = &["naive", "linear", "seasonal_naive"];
 
 /// The naive baseline's name for a metric: `val_rmse` → `naive_val_rmse`.
 pub fn naive_of(metric: &str) -> String {
-    format!("naive_{metric}")
+    baseline_of("naive", metric)
+}
+
+/// A baseline's name for a metric: (`linear`, `val_rmse`) → `linear_val_rmse`.
+pub fn baseline_of(baseline: &str, metric: &str) -> String {
+    format!("{baseline}_{metric}")
 }

@@ -4,6 +4,7 @@
 //! spec; this file only asks them.
 
 use crate::artifacts::{self, ModelCard};
+use crate::baselines;
 use crate::data::Dataset;
 use crate::error::InputError;
 use crate::jobs::{self, DataIdentity, Job};
@@ -21,6 +22,7 @@ use crate::train::{self, Next, Prepared, TrainConfig, windows};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -109,6 +111,7 @@ pub struct BestRun {
     pub naive_score: Option<f64>,
     pub val_rmse: f64,
     pub naive_val_rmse: Option<f64>,
+    pub linear_val_rmse: Option<f64>,
     /// On the test span; not used to choose.
     pub test_rmse: Option<f64>,
 }
@@ -271,6 +274,20 @@ struct Worker<'a> {
     pruner: Box<dyn Pruner>,
     curves: Curves,
     clock: Clock,
+    /// Baseline metrics per (window, horizon): every run of a shape shares them.
+    baselines: Mutex<HashMap<(usize, usize), Metrics>>,
+}
+
+impl Worker<'_> {
+    fn baselines(&self, window: usize, horizon: usize) -> Metrics {
+        let mut cache = self.baselines.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((window, horizon))
+            .or_insert_with(|| {
+                baselines::metrics(self.prepared, window, horizon, self.spec.data.season)
+            })
+            .clone()
+    }
 }
 
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
@@ -278,6 +295,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     let plan = plan(spec)?;
     let store = Store::open(&opts.store_dir)?;
     check_target(&store, spec)?;
+    let data_id = plan.identity.id();
     let (experiment_id, sweep_id) = store.begin_sweep(&SweepInfo {
         experiment: &spec.experiment,
         spec_path: &spec.path.display().to_string(),
@@ -285,6 +303,8 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec_hash: &spec.hash,
         data_path: &plan.data.path.display().to_string(),
         data_hash: &plan.data.hash,
+        data_id: Some(&data_id),
+        data_rows: plan.data.rows(),
         n_jobs: plan.slots.len(),
     })?;
     let reaped = store.reap_stale(experiment_id)?;
@@ -315,7 +335,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         experiment_id,
         sweep_id: &sweep_id,
         study: &plan.study,
-        data_id: plan.identity.id(),
+        data_id: data_id.clone(),
         progress,
         sampler: Mutex::new(plan.sampler),
         history: Mutex::new(history),
@@ -326,6 +346,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         },
         curves: Curves::new(store.study_curves(&plan.study, pruned_curve(spec))?),
         clock: Clock::default(),
+        baselines: Mutex::new(HashMap::new()),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -399,7 +420,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         // A store or I/O error (not a training failure): the sweep cannot vouch for its records.
         return Err(e.context("the sweep could not record a run"));
     }
-    summary.best = best_run(&store, spec)?;
+    summary.best = best_run(&store, spec, &data_id)?;
     summary.wall_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -414,9 +435,11 @@ fn pruned_curve(spec: &Spec) -> &str {
     }
 }
 
-fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
+/// The best run on the data this sweep trained on: runs of other snapshots were scored on
+/// other rows.
+fn best_run(store: &Store, spec: &Spec, data_id: &str) -> Result<Option<BestRun>> {
     let objective = metrics::objective(spec.eval.cross_validates());
-    let Some(run) = store.best_run(&spec.experiment, objective)? else {
+    let Some(run) = store.best_run(&spec.experiment, objective, Some(data_id))? else {
         return Ok(None);
     };
     Ok(Some(BestRun {
@@ -426,6 +449,7 @@ fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
         naive_score: run.metric(&metrics::naive_of(objective)),
         val_rmse: run.metric(metrics::VAL_RMSE).unwrap_or(f64::NAN),
         naive_val_rmse: run.metric(metrics::NAIVE_VAL_RMSE),
+        linear_val_rmse: run.metric(metrics::LINEAR_VAL_RMSE),
         test_rmse: run.metric(metrics::TEST_RMSE),
         run_id: run.run_id,
     }))
@@ -498,9 +522,10 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
     };
     w.progress.run_started(&view);
 
-    let naive = cfg
-        .as_ref()
-        .map_or_else(|_| Vec::new(), |c| naive_metrics(w.prepared, c));
+    let naive = match &cfg {
+        Ok(c) => baselines(w, c),
+        Err(_) => w.baselines(0, 1),
+    };
     let result = cfg
         .map_err(anyhow::Error::msg)
         .and_then(|cfg| train_and_save(w, &run_id, &cfg, job, label, &view));
@@ -785,6 +810,20 @@ fn test_metrics(model: &train::GruForecaster, p: &Prepared, cfg: &TrainConfig) -
     }
     let (rmse, mae) = train::score(model, p, p.test_targets(), cfg)?;
     Ok(vec![(metrics::TEST_RMSE, rmse), (metrics::TEST_MAE, mae)])
+}
+
+/// The baselines' scores for a run of `cfg`. The naive forecast's come from
+/// [`naive_metrics`] (per lead time for a direct head, and on the test span); a direct head
+/// gets no linear or seasonal baseline, which forecast one lead time only.
+fn baselines(w: &Worker, cfg: &TrainConfig) -> Metrics {
+    let mut m = if cfg.outputs > 1 {
+        Vec::new()
+    } else {
+        w.baselines(cfg.window, cfg.horizon)
+    };
+    m.retain(|(k, _)| !k.starts_with("naive_"));
+    m.extend(naive_metrics(w.prepared, cfg));
+    m
 }
 
 /// The naive last-value forecast's scores on the validation span (per lead time, too, for a

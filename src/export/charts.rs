@@ -39,6 +39,8 @@ pub struct Charts {
     /// RMSE by lead time; `None` unless the runs forecast several lead times.
     pub by_lead: Option<Slot>,
     pub parallel: Slot,
+    /// Skill per sweep over the nights; drawn only with more than one sweep.
+    pub skill: Slot,
 }
 
 impl Default for Charts {
@@ -50,7 +52,8 @@ impl Default for Charts {
             sensitivity: Err(why.clone()),
             forecast: Err(why.clone()),
             by_lead: None,
-            parallel: Err(why),
+            parallel: Err(why.clone()),
+            skill: Err(why),
         }
     }
 }
@@ -67,6 +70,7 @@ impl Charts {
         out.extend(self.forecast.as_ref().ok());
         out.extend(self.by_lead.as_ref().and_then(|s| s.as_ref().ok()));
         out.extend(self.parallel.as_ref().ok());
+        out.extend(self.skill.as_ref().ok());
         out
     }
 }
@@ -81,6 +85,7 @@ pub fn draw(store: &Store, report: &Report, dir: &Path) -> Charts {
         forecast: forecast(store, report, dir).map_err(note),
         by_lead: leads(report).map(|n| by_lead(report, n, dir).map_err(note)),
         parallel: parallel(report, dir).map_err(note),
+        skill: skill(report, dir).map_err(note),
     }
 }
 
@@ -94,7 +99,12 @@ fn remove_old_charts(dir: &Path) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let ours = matches!(
             name.as_str(),
-            "loss_all.svg" | "loss_best.svg" | "forecast.svg" | "by_lead.svg" | "parallel.svg"
+            "loss_all.svg"
+                | "loss_best.svg"
+                | "forecast.svg"
+                | "by_lead.svg"
+                | "parallel.svg"
+                | "skill.svg"
         ) || (name.starts_with("sensitivity_") && name.ends_with(".svg"));
         if ours {
             let _ = std::fs::remove_file(entry.path());
@@ -154,15 +164,25 @@ fn distinct_values(report: &Report, key: &str) -> Vec<ParamValue> {
     values
 }
 
+/// Above this many runs a chart draws the best `TOP_LINES` runs and the spread of all of them,
+/// not a line per run: thousands of lines make an SVG of megabytes that shows nothing more.
+pub const MANY_RUNS: usize = 200;
+/// Runs drawn one by one in a chart of many runs.
+const TOP_LINES: usize = 50;
+
 fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
-    let with_history: Vec<&RunRecord> = report
+    let all: Vec<&RunRecord> = report
         .runs
         .iter()
         .filter(|r| history(report, r, metrics::VAL_LOSS).is_some_and(|h| !h.is_empty()))
         .collect();
-    if with_history.is_empty() {
+    if all.is_empty() {
         bail!("no run has recorded a validation loss yet");
     }
+    if all.len() > MANY_RUNS {
+        return loss_spread(report, &all, dir);
+    }
+    let with_history = all;
     let knob = colour_knob(report);
     let values = knob
         .as_deref()
@@ -224,6 +244,83 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
         caption: format!(
             "One line per run{}; the best run in black; dashed lines are runs that did not finish.",
             knob.map_or(String::new(), |k| format!(", coloured by {k}"))
+        ),
+    })
+}
+
+/// The validation loss of many runs: the 10th, 50th and 90th percentile at each epoch over all
+/// of them, and the best `TOP_LINES` runs (in ranking order) as thin lines.
+fn loss_spread(report: &Report, runs: &[&RunRecord], dir: &Path) -> Result<Chart> {
+    let mut by_epoch: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        for p in history(report, r, metrics::VAL_LOSS).into_iter().flatten() {
+            if let Some(v) = p.value.filter(|v| v.is_finite()) {
+                by_epoch.entry(p.step).or_default().push(v);
+            }
+        }
+    }
+    for values in by_epoch.values_mut() {
+        values.sort_by(f64::total_cmp);
+    }
+    let quantile = |q: f64| -> Vec<(f64, f64)> {
+        by_epoch
+            .iter()
+            .map(|(step, values)| {
+                let i = ((values.len() - 1) as f64 * q).round() as usize;
+                (*step as f64, values[i])
+            })
+            .collect()
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    for r in runs.iter().take(TOP_LINES) {
+        let mut line = Line::new(points(history(report, r, metrics::VAL_LOSS)), color(0));
+        line.width = 1;
+        line.alpha = 0.35;
+        if lines.is_empty() {
+            line.legend = Some(format!("best {TOP_LINES} runs"));
+        }
+        lines.push(line);
+    }
+    for (q, name, dashed) in [
+        (0.1, "10th percentile", true),
+        (0.5, "median", false),
+        (0.9, "90th percentile", true),
+    ] {
+        let mut line = Line::new(quantile(q), RGBColor(90, 90, 90));
+        line.width = 2;
+        line.dashed = dashed;
+        line.legend = Some(format!("{name} of all {} runs", runs.len()));
+        lines.push(line);
+    }
+    if let Some(best) = report.best_run() {
+        let mut line = Line::new(
+            points(history(report, best, metrics::VAL_LOSS)),
+            RGBColor(0, 0, 0),
+        );
+        line.width = 3;
+        line.legend = Some("best run".to_string());
+        lines.push(line);
+    }
+    let file = "loss_all.svg";
+    let title = format!("Validation loss per epoch, {} runs", runs.len());
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title: &title,
+            x_desc: "epoch",
+            y_desc: "val loss (MSE, normalised)",
+            log_y: wants_log(&lines),
+            x_label: None,
+            legend_at: SeriesLabelPosition::UpperRight,
+        },
+        &lines,
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: format!(
+            "{} runs are too many to draw one by one: the grey lines are the 10th, 50th and 90th percentile of all runs at each epoch, the blue lines the {TOP_LINES} best, the best run in black.",
+            runs.len()
         ),
     })
 }
@@ -555,10 +652,12 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     if knobs.is_empty() {
         bail!("no hyperparameter other than the seed is swept");
     }
+    // Ranked order: with many runs, the best MANY_RUNS are drawn.
     let finished: Vec<&RunRecord> = report
         .runs
         .iter()
         .filter(|r| report.metric_of(r).is_some())
+        .take(MANY_RUNS)
         .collect();
     if finished.len() < 2 {
         bail!("fewer than two finished runs");
@@ -632,6 +731,58 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     Ok(Chart {
         file: file.into(),
         title,
-        caption: "One line per finished run; swept values are evenly spaced on each axis.".into(),
+        caption: format!(
+            "One line per run with {}{}; swept values are evenly spaced on each axis.",
+            report.metric,
+            if finished.len() == MANY_RUNS {
+                format!(", the best {MANY_RUNS} of them")
+            } else {
+                String::new()
+            }
+        ),
+    })
+}
+
+/// Skill (1 − best/naive val_rmse) of each sweep's best run, in sweep order.
+fn skill(report: &Report, dir: &Path) -> Result<Chart> {
+    if report.nights.len() < 2 {
+        bail!("one sweep so far");
+    }
+    let points: Vec<(f64, f64)> = report
+        .nights
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i as f64, n.skill? * 100.0)))
+        .collect();
+    if points.is_empty() {
+        bail!("no sweep has a finished run with a naive baseline");
+    }
+    let dates: Vec<String> = report
+        .nights
+        .iter()
+        .map(|n| super::format::timestamp(n.started_at)[..10].to_string())
+        .collect();
+    let x_label = move |x: f64| dates.get(x.round() as usize).cloned().unwrap_or_default();
+    let mut line = Line::new(points, color(0));
+    line.width = 2;
+    line.legend = Some("skill of the best run".into());
+    let file = "skill.svg";
+    let title = "Skill per sweep: how much of the naive forecast's error the best run removes";
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title,
+            x_desc: "sweep",
+            y_desc: "skill (%)",
+            log_y: false,
+            x_label: Some(&x_label),
+            legend_at: SeriesLabelPosition::LowerRight,
+        },
+        &[line],
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title: title.into(),
+        caption: "Skill = 1 − best val_rmse / naive val_rmse on the same validation rows; each sweep is scored on its own data snapshot.".into(),
     })
 }

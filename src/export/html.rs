@@ -1,11 +1,11 @@
 //! `index.html`: one page, its charts as SVG files beside it, no network. maud escapes every
 //! interpolated value, so user text (experiment names, failure reasons) shows as text.
 
-use super::Exporter;
 use super::charts::{Chart, Charts, Slot};
 use super::format::{header_facts, mean_pm_std, raw, setting_label};
 use super::model::{ROBUST_REL_STD, Report};
 use super::table::{Cell, Kind, columns, param_kind, row, row_class, setting_head, setting_row};
+use super::{Exporter, history};
 use crate::store::RunStatus;
 use anyhow::Result;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -126,6 +126,7 @@ fn page(r: &Report, charts: &Charts) -> Markup {
                     Err(why) => { p.muted { "Not drawn: " (why) "." } }
                 }
                 (seed_table(r))
+                (nights(r, charts))
                 h2 id="forecast" { "Forecast of the best run" }
                 (figure(&charts.forecast))
                 @if let Some(slot) = &charts.by_lead {
@@ -157,6 +158,9 @@ fn figure_of(c: &Chart) -> Markup {
     }
 }
 
+/// Rows of the HTML leaderboard; the full one is in leaderboard.csv and .json beside the page.
+pub const TABLE_ROWS: usize = 200;
+
 fn leaderboard(r: &Report) -> Markup {
     let cols = columns(r);
     html! {
@@ -167,6 +171,13 @@ fn leaderboard(r: &Report) -> Markup {
             "“beats naive” compares " (r.metric) " with the last-value forecast's. "
             "The best run is highlighted."
         }
+        @if r.runs.len() > TABLE_ROWS {
+            p.note {
+                "Showing the top " (TABLE_ROWS) " of " (r.runs.len()) " runs. The full leaderboard, "
+                "in the same order, is in " a href="leaderboard.csv" { "leaderboard.csv" } " and "
+                a href="leaderboard.json" { "leaderboard.json" } " beside this page."
+            }
+        }
         div.scroll {
             table.sortable id="leaderboard-table" {
                 thead { tr {
@@ -175,7 +186,7 @@ fn leaderboard(r: &Report) -> Markup {
                     }
                 }}
                 tbody {
-                    @for i in 0..r.runs.len() {
+                    @for i in 0..r.runs.len().min(TABLE_ROWS) {
                         tr class=(row_class(r, i)) {
                             @for cell in row(r, i) { (td(&cell)) }
                         }
@@ -241,6 +252,25 @@ fn robustness(r: &Report) -> Markup {
     }
 }
 
+/// One row per sweep with the skill chart; hidden while the experiment has one sweep.
+fn nights(r: &Report, charts: &Charts) -> Markup {
+    html! {
+        @if r.nights.len() > 1 {
+            h2 id="nights" { "Nights" }
+            p.muted { "One row per sweep, oldest first: each scored on its own data snapshot." }
+            div.scroll {
+                table id="nights-table" {
+                    thead { tr { @for h in history::head() { th { (h) } } } }
+                    tbody {
+                        @for n in &r.nights { tr { @for c in history::cells(n) { td { (c) } } } }
+                    }
+                }
+            }
+            (figure(&charts.skill))
+        }
+    }
+}
+
 fn seed_table(r: &Report) -> Markup {
     let knobs = r.knobs();
     html! {
@@ -256,7 +286,7 @@ fn seed_table(r: &Report) -> Markup {
                         }
                     }}
                     tbody {
-                        @for s in &r.settings {
+                        @for s in r.settings.iter().take(TABLE_ROWS) {
                             tr {
                                 @for (i, cell) in setting_row(r, s).iter().enumerate() {
                                     @if i == knobs.len() {

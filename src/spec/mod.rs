@@ -48,6 +48,8 @@ pub struct DataSpec {
     pub test_fraction: f64,
     pub output: OutputMode,
     pub missing: MissingPolicy,
+    /// Rows per season (7 for weekly in daily data): enables the seasonal naive baseline.
+    pub season: Option<usize>,
 }
 
 /// The values one knob takes in the sweep.
@@ -262,6 +264,24 @@ fn data_spec(
     if let Some(dup) = first_duplicate(&features) {
         return Err(lines.error("data.features", format!("column \"{dup}\" is listed twice")));
     }
+    let season = match &raw.season {
+        Some(s) => {
+            lines.record("data.season".into(), text, s.span());
+            match usize::try_from(*s.get_ref()) {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    return Err(lines.error(
+                        "data.season",
+                        format!(
+                            "season must be a whole number of rows ≥ 1, got {}",
+                            s.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
     Ok(DataSpec {
         path: base.join(raw.path.get_ref()),
         target,
@@ -271,6 +291,7 @@ fn data_spec(
         test_fraction,
         output: raw.output.unwrap_or_default(),
         missing: raw.missing.unwrap_or_default(),
+        season,
     })
 }
 

@@ -81,6 +81,7 @@ pub struct RawData {
     pub test_fraction: Option<Spanned<f64>>,
     pub output: Option<OutputMode>,
     pub missing: Option<MissingPolicy>,
+    pub season: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,7 +4,8 @@
 use super::{RunStatus, Store, now};
 use crate::jobs::{Job, Params};
 use anyhow::{Context, Result, bail};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use std::collections::HashSet;
 
 /// A run whose owner has not been heard from for this long is presumed dead, even if a process
 /// with its pid exists (the pid may have been reused).
@@ -20,6 +21,10 @@ pub struct SweepInfo<'a> {
     pub spec_hash: &'a str,
     pub data_path: &'a str,
     pub data_hash: &'a str,
+    /// The data identity's id (`jobs::DataIdentity::id`): the snapshot the sweep trains on.
+    /// `None` for sweeps written without data (benches, tests of the store API).
+    pub data_id: Option<&'a str>,
+    pub data_rows: usize,
     pub n_jobs: usize,
 }
 
@@ -51,8 +56,9 @@ impl Store {
         let sweep_id = uuid::Uuid::new_v4().to_string();
         tx.execute(
             "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
-                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12)",
+                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs,
+                data_id, data_rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12, ?14, ?15)",
             params![
                 sweep_id,
                 experiment_id,
@@ -67,6 +73,8 @@ impl Store {
                 now(),
                 info.n_jobs as i64,
                 RunStatus::Running,
+                info.data_id,
+                info.data_rows as i64,
             ],
         )?;
         tx.commit()?;
@@ -359,4 +367,55 @@ fn process_exists(pid: u32) -> bool {
 fn process_exists(_pid: u32) -> bool {
     // Without /proc, trust the heartbeat alone.
     true
+}
+
+impl Store {
+    /// Deletes runs and everything recorded under them, in one transaction. Running runs are
+    /// never deleted, even if asked.
+    pub fn delete_runs(&self, run_ids: &[String]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = 0;
+        for id in run_ids {
+            let status: Option<RunStatus> = tx
+                .query_row("SELECT status FROM runs WHERE run_id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if status.is_none_or(|s| s == RunStatus::Running) {
+                continue;
+            }
+            for table in ["params", "metrics", "metric_history", "tags", "artifacts"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+            }
+            deleted += tx.execute("DELETE FROM runs WHERE run_id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Returns the database's free pages to the file system.
+    pub fn vacuum(&self) -> Result<()> {
+        let conn = self.conn();
+        conn.execute_batch("VACUUM")?;
+        // The WAL holds the rewritten pages until a checkpoint folds them back.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Bytes of the database file and its write-ahead log.
+    pub fn db_bytes(&self) -> u64 {
+        let db = self.dir.join(super::DB_FILE);
+        let wal = self.dir.join(format!("{}-wal", super::DB_FILE));
+        [db, wal]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Runs no clean-up may delete: those a registered model version points to.
+    pub fn pinned_runs(&self) -> Result<HashSet<String>> {
+        Ok(HashSet::new())
+    }
 }
