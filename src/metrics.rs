@@ -13,6 +13,10 @@ pub const TEST_RMSE: &str = "test_rmse";
 pub const TEST_MAE: &str = "test_mae";
 pub const NAIVE_TEST_RMSE: &str = "naive_test_rmse";
 pub const NAIVE_TEST_MAE: &str = "naive_test_mae";
+pub const LINEAR_TEST_RMSE: &str = "linear_test_rmse";
+pub const LINEAR_TEST_MAE: &str = "linear_test_mae";
+pub const SEASONAL_NAIVE_TEST_RMSE: &str = "seasonal_naive_test_rmse";
+pub const SEASONAL_NAIVE_TEST_MAE: &str = "seasonal_naive_test_mae";
 /// Rolling-origin evaluation (`[eval] folds > 1`): the mean of the folds' `val_rmse`, which
 /// then is the objective, its standard deviation across folds, and the naive baseline's mean.
 /// Its per-step curve holds the running mean after each fold, which the pruners judge.
@@ -67,6 +71,10 @@ pub const RECORDED: &[&str] = &[
     TEST_MAE,
     NAIVE_TEST_RMSE,
     NAIVE_TEST_MAE,
+    LINEAR_TEST_RMSE,
+    LINEAR_TEST_MAE,
+    SEASONAL_NAIVE_TEST_RMSE,
+    SEASONAL_NAIVE_TEST_MAE,
     LINEAR_VAL_RMSE,
     LINEAR_VAL_MAE,
     SEASONAL_NAIVE_VAL_RMSE,
@@ -88,8 +96,19 @@ pub fn objective(cross_validates: bool) -> &'static str {
     }
 }
 
+/// Whether a metric is scored on the test span (`test_rmse`, `linear_test_mae`, …).
+pub fn is_test_span(name: &str) -> bool {
+    name.starts_with("test_") || name.contains("_test_")
+}
+
 /// The test-span metrics, in the order reports show them.
-pub const HELD_OUT: &[&str] = &[TEST_RMSE, NAIVE_TEST_RMSE, TEST_MAE];
+pub const HELD_OUT: &[&str] = &[
+    TEST_RMSE,
+    NAIVE_TEST_RMSE,
+    LINEAR_TEST_RMSE,
+    SEASONAL_NAIVE_TEST_RMSE,
+    TEST_MAE,
+];
 
 /// A direct multi-step run's metric at lead time `k` (from 1): `val_rmse_h3`. Names are
 /// interned, so each distinct name is allocated once per process.

@@ -17,6 +17,7 @@ features = ["temp_max", "temp_min", "precipitation", "wind"]
 time = "date"
 window = 7
 test_fraction = 0.2
+season = 7
 
 [train]
 epochs = 4
@@ -135,7 +136,16 @@ fn same_choices_other_test_metrics(spec: &str, selection_metrics: &[&str]) {
                 assert_ne!(metric(ra, m), metric(rb, m), "{m}");
             }
         }
-        assert_ne!(metric(ra, "naive_test_rmse"), metric(rb, "naive_test_rmse"));
+        for m in [
+            "naive_test_rmse",
+            "linear_test_rmse",
+            "seasonal_naive_test_rmse",
+        ] {
+            assert_ne!(metric(ra, m), metric(rb, m), "{m}");
+        }
+        for m in ["linear_val_rmse", "seasonal_naive_val_rmse"] {
+            assert_eq!(metric(ra, m), metric(rb, m), "{m}");
+        }
     }
     assert_eq!(best_a["params"], best_b["params"]);
     let held_out = &best_a["not_used_for_selection"];
@@ -143,7 +153,14 @@ fn same_choices_other_test_metrics(spec: &str, selection_metrics: &[&str]) {
         held_out["test_rmse"].as_f64(),
         best_a["metrics"]["test_rmse"].as_f64()
     );
-    assert!(held_out["naive_test_rmse"].as_f64().unwrap() > 0.0);
+    for m in [
+        "naive_test_rmse",
+        "linear_test_rmse",
+        "seasonal_naive_test_mae",
+    ] {
+        assert!(held_out[m].as_f64().unwrap() > 0.0, "{m}");
+    }
+    assert!(held_out.get("val_rmse").is_none());
     assert_ne!(held_out, &best_b["not_used_for_selection"]);
 }
 

@@ -67,7 +67,7 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
     let _ = writeln!(out, "  metrics");
     let width = run.metrics.keys().map(String::len).max().unwrap_or(0);
     for (k, v) in &run.metrics {
-        let note = if k.contains("test_") {
+        let note = if metrics::is_test_span(k) {
             "  (test span, not used for selection)"
         } else {
             ""
