@@ -110,6 +110,13 @@ pub const HELD_OUT: &[&str] = &[
     TEST_MAE,
 ];
 
+/// What chose a run, read through `get` (a run's metric lookup): `cv_val_rmse` when it was
+/// cross-validated, else `val_rmse`. A sweep's runs share one evaluation, so this ranks them
+/// as the sweep did.
+pub fn selection_score(get: impl Fn(&str) -> Option<f64>) -> Option<f64> {
+    get(CV_VAL_RMSE).or_else(|| get(VAL_RMSE))
+}
+
 /// A direct multi-step run's metric at lead time `k` (from 1): `val_rmse_h3`. Names are
 /// interned, so each distinct name is allocated once per process.
 pub fn at_lead(base: &str, k: usize) -> &'static str {

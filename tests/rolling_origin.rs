@@ -72,6 +72,10 @@ fn folds_are_scored_and_the_kept_model_trains_on_every_row_before_the_test_span(
     let board: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(board["metric"], "cv_val_rmse");
     assert_eq!(board["runs"][0]["run_id"], best["run_id"]);
+    // The sweep history names the same best run (chosen by cv_val_rmse, not the last fold).
+    let out = sb.cmd(&["history", "--json"]).assert().success();
+    let nights: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(nights[0]["best_run"], best["run_id"], "{nights}");
     let table = sb.cmd(&["runs"]).assert().success();
     let table = String::from_utf8_lossy(&table.get_output().stdout).to_string();
     let head = table.lines().next().unwrap();
