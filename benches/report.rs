@@ -86,7 +86,8 @@ fn report(c: &mut Criterion) {
             group.bench_function(format!("{format:?} {runs} runs"), |b| {
                 b.iter(|| {
                     // Loading the runs is part of writing a report.
-                    let report = Report::load(&store, &Scope::experiment("bench")).expect("load");
+                    let scope = Scope::experiment(&store, "bench").expect("scope");
+                    let report = Report::load(&store, &scope).expect("load");
                     export::write(&store, &report, format, &out).expect("report")
                 })
             });

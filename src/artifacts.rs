@@ -24,6 +24,9 @@ pub struct ModelCard {
     pub features: Vec<String>,
     pub window: usize,
     pub horizon: usize,
+    /// Values forecast per window (a direct head has `horizon`); cards without it have 1.
+    #[serde(default = "one")]
+    pub outputs: usize,
     pub hidden_dim: usize,
     pub num_layers: usize,
     pub normalisation: Normalisation,
@@ -63,7 +66,13 @@ pub fn load_model(dir: &Path) -> Result<(GruForecaster, ModelCard)> {
     .with_context(|| format!("parsing {}", card_path.display()))?;
     let mut varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let model = GruForecaster::new(vb, card.features.len(), card.hidden_dim, card.num_layers)?;
+    let model = GruForecaster::new(
+        vb,
+        card.features.len(),
+        card.hidden_dim,
+        card.num_layers,
+        card.outputs,
+    )?;
     varmap
         .load(dir.join(WEIGHTS))
         .with_context(|| format!("loading {}", dir.join(WEIGHTS).display()))?;
@@ -86,6 +95,7 @@ impl ModelCard {
             features: data.features.clone(),
             window: cfg.window,
             horizon: cfg.horizon,
+            outputs: cfg.outputs,
             hidden_dim: cfg.hidden_dim,
             num_layers: cfg.num_layers,
             normalisation: normalisation.clone(),
@@ -93,6 +103,10 @@ impl ModelCard {
             params: params.clone(),
         }
     }
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Writes `name` in `dir` via a temporary file that keeps the extension (plotters picks the

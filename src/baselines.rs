@@ -6,7 +6,7 @@
 
 use crate::metrics;
 use crate::train::Prepared;
-use crate::train::windows::{naive_forecast, rmse_mae, val_actuals};
+use crate::train::windows::{actuals, naive_forecast, rmse_mae, val_actuals};
 
 /// Ridge penalty on the z-scored inputs (not on the intercept): enough to keep the normal
 /// equations well conditioned when features are collinear, too little to matter otherwise.
@@ -44,17 +44,59 @@ pub fn metrics(
             (metrics::SEASONAL_NAIVE_VAL_MAE, mae),
         ]);
     }
+    out.extend(test_metrics(p, window, horizon, season));
+    out
+}
+
+/// The linear and seasonal baselines on the test span, when there is one: the same models
+/// (the linear one fitted on the training split only), scored on rows nothing chose on.
+fn test_metrics(
+    p: &Prepared,
+    window: usize,
+    horizon: usize,
+    season: Option<usize>,
+) -> Vec<(&'static str, f64)> {
+    let rows = p.test_targets();
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let actual = actuals(p, rows);
+    let mut out = Vec::new();
+    if let Some(forecast) = linear_over(p, rows, window, horizon) {
+        let (rmse, mae) = rmse_mae(&forecast, &actual);
+        out.extend([
+            (metrics::LINEAR_TEST_RMSE, rmse),
+            (metrics::LINEAR_TEST_MAE, mae),
+        ]);
+    }
+    if let Some(forecast) = season.and_then(|s| seasonal_naive_over(p, rows, horizon, s)) {
+        let (rmse, mae) = rmse_mae(&forecast, &actual);
+        out.extend([
+            (metrics::SEASONAL_NAIVE_TEST_RMSE, rmse),
+            (metrics::SEASONAL_NAIVE_TEST_MAE, mae),
+        ]);
+    }
     out
 }
 
 /// The value one season back (several seasons when the horizon is longer than one), in
 /// original units; `None` when a validation row has no such value.
 pub fn seasonal_naive_forecast(p: &Prepared, horizon: usize, season: usize) -> Option<Vec<f64>> {
+    seasonal_naive_over(p, p.val_targets(), horizon, season)
+}
+
+/// The seasonal naive forecast for the target rows `rows`.
+fn seasonal_naive_over(
+    p: &Prepared,
+    rows: &[usize],
+    horizon: usize,
+    season: usize,
+) -> Option<Vec<f64>> {
     if season == 0 {
         return None;
     }
     let back = season * horizon.div_ceil(season);
-    p.val_targets()
+    rows.iter()
         .map(|t| t.checked_sub(back).map(|s| p.raw_targets[s] as f64))
         .collect()
 }
@@ -62,14 +104,18 @@ pub fn seasonal_naive_forecast(p: &Prepared, horizon: usize, season: usize) -> O
 /// Ridge regression of the normalised target on the normalised window, fitted on every
 /// training window and applied to every validation window, in original units.
 pub fn linear_forecast(p: &Prepared, window: usize, horizon: usize) -> Option<Vec<f64>> {
-    let train: Vec<usize> = p.train_targets(window, horizon).collect();
+    linear_over(p, p.val_targets(), window, horizon)
+}
+
+/// The ridge autoregression, fitted on the training split, for the target rows `rows`.
+fn linear_over(p: &Prepared, rows: &[usize], window: usize, horizon: usize) -> Option<Vec<f64>> {
+    let train = p.train_targets(window, horizon);
     let inputs = window * p.n_features + 1;
     if train.is_empty() || inputs > MAX_LINEAR_INPUTS {
         return None;
     }
     let beta = fit(p, &train, window, horizon)?;
-    let val: Vec<usize> = p.val_targets().collect();
-    let (x, _) = p.batch(&val, window, horizon);
+    let (x, _) = p.batch(rows, window, horizon);
     let width = inputs - 1;
     Some(
         x.chunks(width)

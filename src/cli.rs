@@ -134,9 +134,10 @@ pub struct ReportArgs {
     /// Show only the best finished run.
     #[arg(long)]
     pub best: bool,
-    /// Metric to rank by (lower is better).
-    #[arg(long, default_value = metrics::OBJECTIVE)]
-    pub metric: String,
+    /// Metric to rank by (lower is better) [default: cv_val_rmse when the experiment's runs
+    /// record it (rolling-origin evaluation), else val_rmse]
+    #[arg(long)]
+    pub metric: Option<String>,
     /// Experiment [default: the one swept most recently]
     #[arg(long)]
     pub experiment: Option<String>,
@@ -372,13 +373,22 @@ fn print_summary(s: &SweepSummary) {
     let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     match &s.best {
         Some(b) => {
+            // The linear baseline is scored on the validation span: beside val_rmse only.
+            let linear = if b.metric == metrics::VAL_RMSE {
+                format!(", linear {}", num(b.linear_val_rmse))
+            } else {
+                String::new()
+            };
             crate::outln!(
-                "best: {} {} val_rmse={:.4} (naive {}, linear {})",
+                "best: {} {} {}={:.4} (naive {}{linear}){}",
                 b.run_id,
                 b.label,
-                b.val_rmse,
-                num(b.naive_val_rmse),
-                num(b.linear_val_rmse)
+                b.metric,
+                b.score,
+                num(b.naive_score),
+                b.test_rmse.map_or(String::new(), |v| format!(
+                    "; test_rmse={v:.4} (not used for selection)"
+                ))
             );
             if let Some(linear) = b.linear_val_rmse.filter(|l| b.val_rmse >= *l) {
                 crate::outln!(
@@ -395,7 +405,7 @@ fn print_summary(s: &SweepSummary) {
 /// The report at the end of a sweep; a failure to write it is a warning, not a failed sweep.
 fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
     let written = Store::open_existing(&s.store).and_then(|store| {
-        let report = Report::load(&store, &Scope::experiment(&s.experiment))?;
+        let report = Report::load(&store, &Scope::experiment(&store, &s.experiment)?)?;
         let dir = export::default_dir(&store, &report.experiment);
         export::write(&store, &report, Format::Html, &dir)
     });
@@ -463,10 +473,17 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
     if args.best {
         return best_cmd(&store, &args);
     }
+    let metric = match args.metric {
+        Some(m) => m,
+        None => {
+            let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+            export::default_metric(&store, &experiment)?
+        }
+    };
     let scope = Scope {
         experiment: args.experiment,
         sweep: args.sweep,
-        metric: args.metric,
+        metric,
         all_data: args.all_data,
     };
     let report = Report::load(&store, &scope)?;
@@ -490,28 +507,29 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
 /// store's ordering (lowest metric among finished runs, ties by run id) is the report's.
 fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
     let experiment = export::resolve_experiment(store, args.experiment.as_deref())?;
+    let metric = match &args.metric {
+        Some(m) => m.clone(),
+        None => export::default_metric(store, &experiment)?,
+    };
     let data_id = if args.all_data {
         None
     } else {
         store.latest_snapshot(&experiment)?
     };
-    let Some(run) = store.best_run(&experiment, &args.metric, data_id.as_deref())? else {
+    let Some(run) = store.best_run(&experiment, &metric, data_id.as_deref())? else {
         return Err(InputError::usage(
             "report --best",
-            format!(
-                "no finished run of \"{experiment}\" has metric `{}`",
-                args.metric
-            ),
+            format!("no finished run of \"{experiment}\" has metric `{metric}`"),
         )
         .into());
     };
     if args.json {
         crate::outln!(
             "{}",
-            serde_json::to_string_pretty(&json::best(&run, &args.metric))?
+            serde_json::to_string_pretty(&json::best(&run, &metric))?
         );
     } else {
-        crate::out!("{}", terminal::best_text(&run, &args.metric));
+        crate::out!("{}", terminal::best_text(&run, &metric));
     }
     Ok(ExitCode::from(EXIT_OK))
 }
@@ -559,7 +577,8 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
         key.sort(&mut runs);
     }
     runs.truncate(args.limit.unwrap_or(usize::MAX));
-    let listing = Report::listing(experiment, metrics::OBJECTIVE, runs);
+    let metric = export::default_metric(&store, &experiment)?;
+    let listing = Report::listing(experiment, &metric, runs);
     let format = match (args.format, args.json) {
         (Some(f), _) => f,
         (None, true) => ListFormat::Json,

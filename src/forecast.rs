@@ -50,7 +50,8 @@ impl SpanForecast {
 pub fn load_model(store: &Store, run_id: &str) -> Result<RunModel> {
     let (model, card) = artifacts::load_model(&store.artifact_dir(run_id))
         .with_context(|| format!("the model of run {run_id} could not be loaded"))?;
-    let cfg = TrainConfig::from_params(&card.params).map_err(|e| anyhow!(e))?;
+    let mut cfg = TrainConfig::from_params(&card.params).map_err(|e| anyhow!(e))?;
+    cfg.outputs = card.outputs;
     Ok(RunModel {
         run_id: run_id.to_string(),
         model,
@@ -76,8 +77,19 @@ pub fn load_run_data(store: &Store, run: &RunRecord, card: &ModelCard) -> Result
             })
         });
         match attempt {
-            Ok(loaded) => {
+            Ok(mut loaded) => {
                 check_hash(&loaded.data, card)?;
+                // A model kept after rolling-origin evaluation trained on every row before
+                // the test span: its inputs are normalised by those rows, as its card says.
+                if loaded.prepared.stats != card.normalisation {
+                    let p = &loaded.prepared;
+                    loaded.prepared = Prepared::with_stats(
+                        &loaded.data,
+                        p.split,
+                        p.val_end,
+                        card.normalisation.clone(),
+                    );
+                }
                 return Ok(loaded);
             }
             Err(e) => {
@@ -116,12 +128,14 @@ fn check_hash(data: &Dataset, card: &ModelCard) -> Result<()> {
 }
 
 /// The model's forecasts for every row of the validation span, beside the actual values and
-/// the naive forecast.
+/// the naive forecast. A direct multi-step model is shown at its first lead time.
 pub fn validation_span(model: &RunModel, data: &RunData) -> Result<SpanForecast> {
     let p = &data.prepared;
-    let targets: Vec<usize> = p.val_targets().collect();
+    let leads = model.cfg.outputs;
+    let targets = windows::anchors(p.val_targets(), leads);
     let predicted = train::predict(&model.model, p, &targets, &model.cfg, &Device::Cpu)?
         .into_iter()
+        .step_by(leads)
         .map(|v| model.card.normalisation.denormalise_target(v))
         .collect();
     let times = data
@@ -131,8 +145,8 @@ pub fn validation_span(model: &RunModel, data: &RunData) -> Result<SpanForecast>
         .map(|t| targets.iter().map(|&i| t[i].clone()).collect());
     Ok(SpanForecast {
         predicted,
-        actual: windows::val_actuals(p),
-        naive: windows::naive_forecast(p, model.card.horizon),
+        actual: windows::actuals(p, &targets),
+        naive: windows::naive_over(p, &targets, model.cfg.offset()),
         times,
     })
 }

@@ -152,7 +152,7 @@ fn kept_sweeps(sweeps: &[SweepRecord], keep: Keep) -> HashSet<&str> {
 fn best_of_each_sweep(runs: &[RunRecord]) -> HashSet<&str> {
     let mut best: HashMap<&str, (&str, f64)> = HashMap::new();
     for r in runs.iter().filter(|r| r.status == RunStatus::Finished) {
-        let Some(v) = r.metric(metrics::OBJECTIVE) else {
+        let Some(v) = metrics::selection_score(|m| r.metric(m)) else {
             continue;
         };
         let entry = best.entry(&r.sweep_id).or_insert((&r.run_id, v));

@@ -13,12 +13,12 @@ use crate::output::{Progress, RunEnd, RunView};
 use crate::prune::{self, Curves, Pruner};
 use crate::search::{self, Observation, Sampler, Slot};
 use crate::signals;
-use crate::spec::Spec;
 use crate::spec::knobs::ParamValue;
+use crate::spec::{OutputMode, Spec};
 use crate::store::{
     Claim, DATA_TAG, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG, TRIAL_TAG,
 };
-use crate::train::{self, Next, Prepared, TrainConfig};
+use crate::train::{self, Next, Prepared, TrainConfig, windows};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -29,6 +29,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod cv;
 mod limits;
 
 pub struct SweepOptions {
@@ -112,15 +113,25 @@ impl Clock {
 pub struct BestRun {
     pub run_id: String,
     pub label: String,
+    /// The objective that chose it (`val_rmse`, or `cv_val_rmse` with folds) and its value.
+    pub metric: &'static str,
+    pub score: f64,
+    pub naive_score: Option<f64>,
     pub val_rmse: f64,
     pub naive_val_rmse: Option<f64>,
     pub linear_val_rmse: Option<f64>,
+    /// On the test span; not used to choose.
+    pub test_rmse: Option<f64>,
 }
 
 /// What a sweep will do, checked against the data; no store is touched.
 pub struct Plan {
     pub data: Dataset,
     pub prepared: Prepared,
+    /// Rolling-origin evaluation: each fold's rows, and the rows the kept model trains on
+    /// (everything before the test span). Empty and `None` with one split.
+    pub folds: Vec<Prepared>,
+    pub final_rows: Option<Prepared>,
     pub identity: DataIdentity,
     pub study: String,
     pub slots: Vec<Slot>,
@@ -131,11 +142,14 @@ pub fn plan(spec: &Spec) -> Result<Plan, InputError> {
     let (data, prepared) = train::prepare(&spec.data, &spec.lines)?;
     check_windows(spec, &prepared)?;
     limits::check_memory(spec, &prepared)?;
-    let identity = DataIdentity::new(&spec.data, &data.hash);
+    let (folds, final_rows) = plan_folds(spec, &data, &prepared)?;
+    let identity = DataIdentity::new(spec, &data.hash);
     let trials = search::trials(spec, &identity);
     Ok(Plan {
         data,
         prepared,
+        folds,
+        final_rows,
         identity,
         study: trials.study,
         slots: trials.slots,
@@ -150,6 +164,31 @@ fn largest(spec: &Spec, knob: &str) -> usize {
 
 /// Fewer validation windows than this make `val_rmse` a coin toss: a run is scored on them.
 pub const MIN_VAL_WINDOWS: usize = 10;
+
+// Every fold a spec may ask for has a metric name.
+const _: () = assert!(metrics::FOLD_VAL_RMSE.len() == crate::spec::eval::MAX_FOLDS);
+
+/// The folds' rows and the kept model's rows, when the spec cross-validates.
+fn plan_folds(
+    spec: &Spec,
+    data: &Dataset,
+    p: &Prepared,
+) -> Result<(Vec<Prepared>, Option<Prepared>), InputError> {
+    let eval = &spec.eval;
+    if !eval.cross_validates() {
+        return Ok((Vec::new(), None));
+    }
+    let key = spec.lines.first_recorded(&["eval.step", "eval.folds"]);
+    let folds = train::folds::folds(p.split, p.val_end, eval.folds, eval.step)
+        .map_err(|m| spec.lines.error(key, m))?;
+    let prepared = train::folds::prepare(data, &folds, eval.refit);
+    // The first fold trains on the fewest rows: if its windows fit, every fold's do.
+    check_windows(spec, &prepared[0])?;
+    Ok((
+        prepared,
+        Some(Prepared::with_spans(data, p.val_end, p.val_end)),
+    ))
+}
 
 /// An experiment forecasts one target: runs of another would be ranked, pooled and charted
 /// against each other in every report. Checked before the sweep writes anything.
@@ -172,20 +211,43 @@ fn check_target(store: &Store, spec: &Spec) -> Result<(), InputError> {
 /// Every window/horizon the sweep can use must leave at least one training window, and the
 /// split must leave a validation span of at least [`MIN_VAL_WINDOWS`].
 fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
-    if p.val_targets().len() == 0 || p.split == 0 {
+    if spec.data.test_fraction > 0.0 && p.test_targets().is_empty() {
+        return Err(spec.lines.error(
+            "data.test_fraction",
+            format!(
+                "test_fraction {} of {} rows leaves an empty test span",
+                spec.data.test_fraction,
+                p.rows()
+            ),
+        ));
+    }
+    if p.val_targets().is_empty() || p.split == 0 {
         return Err(spec.lines.error(
             "data.train_fraction",
             format!(
-                "train_fraction {} of {} rows leaves an empty split",
-                spec.data.train_fraction,
-                p.rows()
+                "train_fraction {} of the {} rows before the test span leaves an empty split",
+                spec.data.train_fraction, p.val_end
             ),
         ));
     }
     for w in &spec.dimension("window").extremes() {
         for h in &spec.dimension("horizon").extremes() {
             let (w, h) = (as_usize(w), as_usize(h));
-            if p.train_targets(w, h).next().is_none() {
+            // A direct head forecasts rows 1…h after its window; all of them must fit.
+            let (offset, leads) = match spec.data.output {
+                OutputMode::Direct => (1, h.max(1)),
+                OutputMode::Single => (h, 1),
+            };
+            if windows::anchors(p.val_targets(), leads).is_empty() {
+                return Err(spec.lines.error(
+                    "data.horizon",
+                    format!(
+                        "a direct head over {h} rows needs a validation span of at least {h} rows; it has {}",
+                        p.val_targets().len()
+                    ),
+                ));
+            }
+            if windows::anchors(&p.train_targets(w, offset), leads).is_empty() {
                 let key =
                     spec.lines
                         .first_recorded(&["grid.window", "space.window", "data.window"]);
@@ -235,6 +297,10 @@ struct Worker<'a> {
     spec: &'a Spec,
     data: &'a Dataset,
     prepared: &'a Prepared,
+    folds: &'a [Prepared],
+    final_rows: Option<&'a Prepared>,
+    /// What ranks runs and feeds the sampler: `val_rmse`, or `cv_val_rmse` with folds.
+    objective: &'static str,
     store: &'a Store,
     experiment_id: i64,
     sweep_id: &'a str,
@@ -293,8 +359,9 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     let skipped = plan.slots.len() - pending.len();
     progress.sweep_started(plan.slots.len(), pending.len());
 
+    let objective = metrics::objective(spec.eval.cross_validates());
     let history = store
-        .study_observations(&plan.study, metrics::OBJECTIVE)?
+        .study_observations(&plan.study, objective)?
         .into_iter()
         .map(|(params, value)| Observation { params, value })
         .collect();
@@ -302,6 +369,9 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec,
         data: &plan.data,
         prepared: &plan.prepared,
+        folds: &plan.folds,
+        final_rows: plan.final_rows.as_ref(),
+        objective,
         store: &store,
         experiment_id,
         sweep_id: &sweep_id,
@@ -310,8 +380,12 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         progress,
         sampler: Mutex::new(plan.sampler),
         history: Mutex::new(history),
-        pruner: prune::build(&spec.prune),
-        curves: Curves::new(store.study_curves(&plan.study, &spec.prune.metric)?),
+        pruner: if spec.eval.cross_validates() {
+            prune::build_for_folds(&spec.prune)
+        } else {
+            prune::build(&spec.prune)
+        },
+        curves: Curves::new(store.study_curves(&plan.study, pruned_curve(spec))?),
         clock: Clock::default(),
         baselines: Mutex::new(HashMap::new()),
     };
@@ -401,17 +475,32 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     Ok(summary)
 }
 
+/// The per-step curve the pruner compares: the chosen epoch metric, or with folds the
+/// running mean of the folds' `val_rmse`.
+fn pruned_curve(spec: &Spec) -> &str {
+    if spec.eval.cross_validates() {
+        metrics::CV_VAL_RMSE
+    } else {
+        &spec.prune.metric
+    }
+}
+
 /// The best run on the data this sweep trained on: runs of other snapshots were scored on
 /// other rows.
 fn best_run(store: &Store, spec: &Spec, data_id: &str) -> Result<Option<BestRun>> {
-    let Some(run) = store.best_run(&spec.experiment, metrics::OBJECTIVE, Some(data_id))? else {
+    let objective = metrics::objective(spec.eval.cross_validates());
+    let Some(run) = store.best_run(&spec.experiment, objective, Some(data_id))? else {
         return Ok(None);
     };
     Ok(Some(BestRun {
         label: jobs::label(&run.params, spec),
-        val_rmse: run.metric(metrics::OBJECTIVE).unwrap_or(f64::NAN),
+        metric: objective,
+        score: run.metric(objective).unwrap_or(f64::NAN),
+        naive_score: run.metric(&metrics::naive_of(objective)),
+        val_rmse: run.metric(metrics::VAL_RMSE).unwrap_or(f64::NAN),
         naive_val_rmse: run.metric(metrics::NAIVE_VAL_RMSE),
         linear_val_rmse: run.metric(metrics::LINEAR_VAL_RMSE),
+        test_rmse: run.metric(metrics::TEST_RMSE),
         run_id: run.run_id,
     }))
 }
@@ -498,7 +587,8 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
 
 fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Outcome> {
     let started = Instant::now();
-    let cfg = TrainConfig::from_params(&job.params);
+    let direct = w.spec.data.output == OutputMode::Direct;
+    let cfg = TrainConfig::from_params(&job.params).map(|c| c.direct(direct));
     let epochs = cfg.as_ref().map_or(0, |c| c.epochs);
     let view = RunView {
         run_id: &run_id,
@@ -508,7 +598,7 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
     w.progress.run_started(&view);
 
     let naive = match &cfg {
-        Ok(c) => w.baselines(c.window, c.horizon),
+        Ok(c) => baselines(w, c),
         Err(_) => w.baselines(0, 1),
     };
     let result = cfg
@@ -528,13 +618,13 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
         Ok(done) => {
             let mut metrics = done.metrics;
             metrics.extend(naive);
-            let val_rmse = value(&metrics, metrics::OBJECTIVE);
+            let val_rmse = value(&metrics, w.objective);
             let outcome = match &done.stopped {
                 None => {
                     Clock::time(&w.clock.store, || {
                         w.store.finish_run(&run_id, &metrics, &done.artifacts)
                     })?;
-                    let naive_val_rmse = value(&metrics, metrics::NAIVE_VAL_RMSE);
+                    let naive_val_rmse = value(&metrics, &metrics::naive_of(w.objective));
                     w.progress.run_ended(
                         &view,
                         &RunEnd::Finished {
@@ -553,7 +643,7 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
                     w.progress
                         .run_ended(&view, &RunEnd::Pruned { reason }, seconds);
                     Outcome::Pruned {
-                        epochs_saved: epochs.saturating_sub(done.epochs_trained),
+                        epochs_saved: done.epochs_saved,
                     }
                 }
             };
@@ -586,7 +676,8 @@ struct Done {
     artifacts: Vec<(String, &'static str)>,
     /// The pruner's reason, when it stopped the run.
     stopped: Option<String>,
-    epochs_trained: usize,
+    /// Epochs the pruner's verdict left untrained.
+    epochs_saved: usize,
 }
 
 /// How long a run's epoch metrics may wait in memory before they are written: a run writes
@@ -633,8 +724,8 @@ impl<'a> EpochLog<'a> {
     }
 }
 
-/// Trains, writes artifacts, and returns what to record. A panic inside candle becomes an
-/// error, so one bad run cannot end the sweep.
+/// Trains on the single split, writes artifacts, and returns what to record; with folds,
+/// rolling-origin evaluation does instead.
 fn train_and_save(
     w: &Worker,
     run_id: &str,
@@ -643,9 +734,55 @@ fn train_and_save(
     label: &str,
     view: &RunView,
 ) -> Result<Done> {
+    if !w.folds.is_empty() {
+        return cv::cross_validate(w, run_id, cfg, job, label, view);
+    }
     let mut log = EpochLog::new(run_id);
+    let how = Fit {
+        prune_epochs: true,
+        log_epochs: true,
+    };
+    let trained = fit(w, run_id, cfg, w.prepared, view, &mut log, how)?;
+    let artifacts = save(w, run_id, cfg, job, label, &trained, &w.prepared.stats)?;
+    let mut metrics = epoch_metrics(&trained);
+    metrics.extend(test_metrics(&trained.model, w.prepared, cfg)?);
+    let epochs_saved = match trained.stopped {
+        Some(_) => cfg.epochs.saturating_sub(trained.history.len()),
+        None => 0,
+    };
+    Ok(Done {
+        metrics,
+        artifacts,
+        epochs_saved,
+        stopped: trained.stopped,
+    })
+}
+
+/// What one training does with its epochs besides showing them.
+#[derive(Clone, Copy)]
+struct Fit {
+    /// The pruner judges every epoch (with one split; folds are judged per fold instead).
+    prune_epochs: bool,
+    /// Epoch metrics go to the store. The kept model of a cross-validated run logs none:
+    /// it has no validation span to score.
+    log_epochs: bool,
+}
+
+/// Trains `cfg` on `data`. A panic inside candle becomes an error, so one bad run cannot end
+/// the sweep; a stop signal ends it at an epoch's end.
+fn fit(
+    w: &Worker,
+    run_id: &str,
+    cfg: &TrainConfig,
+    data: &Prepared,
+    view: &RunView,
+    log: &mut EpochLog,
+    how: Fit,
+) -> Result<train::Trained> {
     let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
-        log.push(w, r)?;
+        if how.log_epochs {
+            log.push(w, r)?;
+        }
         w.progress.epoch(view, r);
         let value = if w.spec.prune.metric == metrics::TRAIN_LOSS {
             r.train_loss
@@ -662,6 +799,9 @@ fn train_and_save(
             }
             .into());
         }
+        if !how.prune_epochs {
+            return Ok(Next::Continue);
+        }
         Ok(
             match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
                 Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
@@ -669,9 +809,7 @@ fn train_and_save(
             },
         )
     };
-    let trained = catch_unwind(AssertUnwindSafe(|| {
-        train::train(cfg, w.prepared, &mut on_epoch)
-    }));
+    let trained = catch_unwind(AssertUnwindSafe(|| train::train(cfg, data, &mut on_epoch)));
     // Whatever ended the training, its epochs go to the store before the run's end does.
     log.flush(w)?;
     let trained = trained
@@ -681,14 +819,31 @@ fn train_and_save(
             train::TrainError::Stopped(inner) => inner,
             other => other.into(),
         })?;
+    if let Some(reason) = &trained.early_stopped {
+        Clock::time(&w.clock.store, || {
+            w.store.set_tags(run_id, &[(EARLY_STOPPED_TAG, reason)])
+        })?;
+    }
+    Ok(trained)
+}
 
-    let card = ModelCard::new(run_id, cfg, &job.params, w.data, &w.prepared.stats);
+/// Writes a trained model's files; returns their paths relative to the store.
+fn save(
+    w: &Worker,
+    run_id: &str,
+    cfg: &TrainConfig,
+    job: &Job,
+    label: &str,
+    trained: &train::Trained,
+    stats: &train::Normalisation,
+) -> Result<Vec<(String, &'static str)>> {
+    let card = ModelCard::new(run_id, cfg, &job.params, w.data, stats);
     let dir = w.store.artifact_dir(run_id);
     let title = format!("{} — {label}", w.spec.experiment);
     let files = Clock::time(&w.clock.artifacts, || {
-        artifacts::write(&dir, &trained, &card, &title)
+        artifacts::write(&dir, trained, &card, &title)
     })?;
-    let artifacts = files
+    Ok(files
         .into_iter()
         .map(|(name, kind)| {
             (
@@ -696,17 +851,15 @@ fn train_and_save(
                 kind,
             )
         })
-        .collect();
+        .collect())
+}
 
-    if let Some(reason) = &trained.early_stopped {
-        Clock::time(&w.clock.store, || {
-            w.store.set_tags(run_id, &[(EARLY_STOPPED_TAG, reason)])
-        })?;
-    }
+/// The validation scores and curve summary of one training.
+fn epoch_metrics(trained: &train::Trained) -> Metrics {
     // The kept epoch's (see `keep`): the losses match the saved model and val_rmse.
     let kept = trained.kept();
     let best = trained.best_epoch();
-    let metrics = vec![
+    vec![
         (metrics::VAL_RMSE, trained.val_rmse),
         (metrics::VAL_MAE, trained.val_mae),
         (metrics::TRAIN_LOSS, kept.train_loss),
@@ -715,13 +868,73 @@ fn train_and_save(
         (metrics::KEPT_EPOCH, trained.kept_epoch as f64),
         (metrics::BEST_VAL_LOSS, best.val_loss),
         (metrics::EPOCHS_TRAINED, trained.history.len() as f64),
+    ]
+    .into_iter()
+    .chain(per_lead(metrics::VAL_RMSE, &trained.lead_errors))
+    .collect()
+}
+
+/// `<base>_h1 … <base>_hH` (RMSE per lead time) for a direct multi-step run; none otherwise.
+fn per_lead(base: &str, errors: &[(f64, f64)]) -> Metrics {
+    if errors.len() < 2 {
+        return Vec::new();
+    }
+    errors
+        .iter()
+        .enumerate()
+        .map(|(k, e)| (metrics::at_lead(base, k + 1), e.0))
+        .collect()
+}
+
+/// The model's scores on the test span, read once after training; none without a test span.
+fn test_metrics(model: &train::GruForecaster, p: &Prepared, cfg: &TrainConfig) -> Result<Metrics> {
+    if p.test_targets().is_empty() {
+        return Ok(Vec::new());
+    }
+    let (rmse, mae) = train::score(model, p, p.test_targets(), cfg)?;
+    Ok(vec![(metrics::TEST_RMSE, rmse), (metrics::TEST_MAE, mae)])
+}
+
+/// The baselines' scores for a run of `cfg`. The naive forecast's come from
+/// [`naive_metrics`] (per lead time for a direct head, and on the test span); a direct head
+/// gets no linear or seasonal baseline, which forecast one lead time only.
+fn baselines(w: &Worker, cfg: &TrainConfig) -> Metrics {
+    let mut m = if cfg.outputs > 1 {
+        Vec::new()
+    } else {
+        w.baselines(cfg.window, cfg.horizon)
+    };
+    m.retain(|(k, _)| !k.starts_with("naive_"));
+    m.extend(naive_metrics(w.prepared, cfg));
+    m
+}
+
+/// The naive last-value forecast's scores on the validation span (per lead time, too, for a
+/// direct head) and on the test span when there is one.
+fn naive_metrics(p: &Prepared, cfg: &TrainConfig) -> Metrics {
+    let errors = |rows: &[usize]| {
+        windows::naive_lead_errors(
+            p,
+            &windows::anchors(rows, cfg.outputs),
+            cfg.offset(),
+            cfg.outputs,
+        )
+    };
+    let val = errors(p.val_targets());
+    let (rmse, mae) = windows::mean_over_leads(&val);
+    let mut out = vec![
+        (metrics::NAIVE_VAL_RMSE, rmse),
+        (metrics::NAIVE_VAL_MAE, mae),
     ];
-    Ok(Done {
-        metrics,
-        artifacts,
-        epochs_trained: trained.history.len(),
-        stopped: trained.stopped,
-    })
+    out.extend(per_lead(metrics::NAIVE_VAL_RMSE, &val));
+    if !p.test_targets().is_empty() {
+        let (rmse, mae) = windows::mean_over_leads(&errors(p.test_targets()));
+        out.extend([
+            (metrics::NAIVE_TEST_RMSE, rmse),
+            (metrics::NAIVE_TEST_MAE, mae),
+        ]);
+    }
+    out
 }
 
 /// Runs that differ only in their seed share this id: seed replicates of one setting.

@@ -60,7 +60,7 @@ pub fn dataset() -> Dataset {
 /// z-normalised with the first 80%'s statistics: 3,952 training windows, 1,000 validation.
 pub fn prepared() -> Prepared {
     let p = Prepared::new(&dataset(), TRAIN_FRACTION);
-    assert_eq!(p.train_targets(WINDOW, 1).count(), 3_952);
+    assert_eq!(p.train_targets(WINDOW, 1).len(), 3_952);
     assert_eq!(p.val_targets().len(), 1_000);
     p
 }
@@ -70,6 +70,7 @@ pub fn config(hidden_dim: usize, epochs: usize, lr: f64, seed: u64) -> TrainConf
     TrainConfig {
         window: WINDOW,
         horizon: 1,
+        outputs: 1,
         epochs,
         batch_size: 64,
         optimizer: Optimizer::Adam,

@@ -36,6 +36,8 @@ pub struct Charts {
     pub loss_best: Slot,
     pub sensitivity: Result<Vec<Chart>, String>,
     pub forecast: Slot,
+    /// RMSE by lead time; `None` unless the runs forecast several lead times.
+    pub by_lead: Option<Slot>,
     pub parallel: Slot,
     /// Skill per sweep over the nights; drawn only with more than one sweep.
     pub skill: Slot,
@@ -49,6 +51,7 @@ impl Default for Charts {
             loss_best: Err(why.clone()),
             sensitivity: Err(why.clone()),
             forecast: Err(why.clone()),
+            by_lead: None,
             parallel: Err(why.clone()),
             skill: Err(why),
         }
@@ -65,6 +68,7 @@ impl Charts {
             out.extend(s);
         }
         out.extend(self.forecast.as_ref().ok());
+        out.extend(self.by_lead.as_ref().and_then(|s| s.as_ref().ok()));
         out.extend(self.parallel.as_ref().ok());
         out.extend(self.skill.as_ref().ok());
         out
@@ -79,6 +83,7 @@ pub fn draw(store: &Store, report: &Report, dir: &Path) -> Charts {
         loss_best: loss_best(report, dir).map_err(note),
         sensitivity: sensitivity(report, dir).map_err(note),
         forecast: forecast(store, report, dir).map_err(note),
+        by_lead: leads(report).map(|n| by_lead(report, n, dir).map_err(note)),
         parallel: parallel(report, dir).map_err(note),
         skill: skill(report, dir).map_err(note),
     }
@@ -94,7 +99,12 @@ fn remove_old_charts(dir: &Path) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let ours = matches!(
             name.as_str(),
-            "loss_all.svg" | "loss_best.svg" | "forecast.svg" | "parallel.svg" | "skill.svg"
+            "loss_all.svg"
+                | "loss_best.svg"
+                | "forecast.svg"
+                | "by_lead.svg"
+                | "parallel.svg"
+                | "skill.svg"
         ) || (name.starts_with("sensitivity_") && name.ends_with(".svg"));
         if ours {
             let _ = std::fs::remove_file(entry.path());
@@ -351,6 +361,73 @@ fn loss_best(report: &Report, dir: &Path) -> Result<Chart> {
         file: file.into(),
         title,
         caption: format!("Best epoch {}.", num(best.metric(metrics::BEST_EPOCH))),
+    })
+}
+
+/// How many lead times the runs record (`val_rmse_h1` …), when more than one.
+fn leads(report: &Report) -> Option<usize> {
+    let n = report
+        .runs
+        .iter()
+        .map(|r| {
+            (1..)
+                .take_while(|&k| r.metric(metrics::at_lead(metrics::VAL_RMSE, k)).is_some())
+                .count()
+        })
+        .max()?;
+    (n > 1).then_some(n)
+}
+
+/// The best finished runs' validation RMSE at each lead time, beside the naive forecast's.
+fn by_lead(report: &Report, leads: usize, dir: &Path) -> Result<Chart> {
+    let curve = |run: &RunRecord, base: &str| -> Vec<(f64, f64)> {
+        (1..=leads)
+            .filter_map(|k| Some((k as f64, run.metric(metrics::at_lead(base, k))?)))
+            .collect()
+    };
+    let best: Vec<&RunRecord> = report
+        .runs
+        .iter()
+        .filter(|r| r.status == crate::store::RunStatus::Finished)
+        .take(3)
+        .collect();
+    let Some(first) = best.first() else {
+        bail!("no finished run");
+    };
+    let mut lines: Vec<Line> = best
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let mut l = Line::new(curve(run, metrics::VAL_RMSE), color(i));
+            l.legend = Some(format!("#{} {}", i + 1, short(&run.run_id)));
+            l
+        })
+        .collect();
+    let mut naive = Line::new(curve(first, metrics::NAIVE_VAL_RMSE), color(7));
+    naive.dashed = true;
+    naive.legend = Some("naive (last value)".into());
+    lines.push(naive);
+    let file = "by_lead.svg";
+    let title = "Validation RMSE by lead time".to_string();
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title: &title,
+            x_desc: "lead time (rows ahead)",
+            y_desc: "val RMSE (target units)",
+            log_y: false,
+            x_label: None,
+            legend_at: SeriesLabelPosition::UpperLeft,
+        },
+        &lines,
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: format!(
+            "The {} best finished runs and the naive forecast, each lead scored on the same windows; val_rmse is the mean over the {leads} lead times.",
+            best.len()
+        ),
     })
 }
 

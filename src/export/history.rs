@@ -56,7 +56,7 @@ fn night(s: &SweepRecord, runs: &[RunRecord], snapshot_of: &HashMap<String, Stri
         .iter()
         .filter(same_data)
         .filter(|r| r.status == RunStatus::Finished && r.start_time <= end)
-        .filter_map(|r| Some((r, r.metric(metrics::VAL_RMSE)?)))
+        .filter_map(|r| Some((r, metrics::selection_score(|m| r.metric(m))?)))
         .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.run_id.cmp(&b.0.run_id)))
         .map(|(r, _)| r);
     let metric = |key: &str| best.and_then(|r| r.metric(key));

@@ -77,9 +77,17 @@ pub fn run(run: &RunRecord) -> serde_json::Value {
     })
 }
 
-/// The best run by `metric`, for `report --best --json`.
+/// The best run by `metric`, for `report --best --json`. Its test-span scores are also under
+/// `not_used_for_selection`, so no reader mistakes them for what picked the run.
 pub fn best(run: &RunRecord, metric: &str) -> serde_json::Value {
+    let held_out: serde_json::Map<String, serde_json::Value> = run
+        .metrics
+        .iter()
+        .filter(|(k, _)| crate::metrics::is_test_span(k))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     json!({
+        "not_used_for_selection": held_out,
         "run_id": run.run_id,
         "experiment": run.experiment,
         "metric": metric,

@@ -103,6 +103,10 @@ impl Exporter for Markdown {
 
         let _ = writeln!(out, "\n## Forecast of the best run\n");
         image(&mut out, &charts.forecast);
+        if let Some(slot) = &charts.by_lead {
+            let _ = writeln!(out, "\n## Error by lead time\n");
+            image(&mut out, slot);
+        }
         let _ = writeln!(out, "\n## Parallel coordinates\n");
         image(&mut out, &charts.parallel);
         Ok(out.into_bytes())

@@ -14,7 +14,7 @@ pub mod model;
 pub mod table;
 pub mod terminal;
 
-pub use model::{Report, Scope, rank, resolve_experiment};
+pub use model::{Report, Scope, default_metric, rank, resolve_experiment};
 
 use crate::store::Store;
 use anyhow::{Context, Result};

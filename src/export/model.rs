@@ -65,14 +65,24 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub fn experiment(name: &str) -> Scope {
-        Scope {
+    /// Every run of `name`, ranked by its objective.
+    pub fn experiment(store: &Store, name: &str) -> Result<Scope> {
+        Ok(Scope {
             experiment: Some(name.to_string()),
             sweep: None,
-            metric: metrics::OBJECTIVE.to_string(),
+            metric: default_metric(store, name)?,
             all_data: false,
-        }
+        })
     }
+}
+
+/// What ranks an experiment's runs when no `--metric` says: `cv_val_rmse` once a finished
+/// run records it (rolling-origin evaluation), else `val_rmse`.
+pub fn default_metric(store: &Store, experiment: &str) -> Result<String> {
+    let cross_validated = store
+        .best_run(experiment, metrics::CV_VAL_RMSE, None)?
+        .is_some();
+    Ok(metrics::objective(cross_validated).to_string())
 }
 
 /// The snapshot a report is limited to: the one the experiment's latest sweep used. `None`

@@ -69,11 +69,15 @@ fn status_text(run: &RunRecord, best: bool) -> String {
     }
 }
 
-/// The metric columns: the ranking metric with its baselines, then val_rmse and val_mae.
+/// The metric columns: the ranking metric with its baselines (and its spread across folds,
+/// for `cv_val_rmse`), then val_rmse and val_mae.
 pub fn metric_columns(r: &Report) -> Vec<String> {
     let mut cols = vec![r.metric.clone(), r.naive_metric()];
     for b in extra_baselines(&r.runs, &r.metric) {
         cols.push(metrics::baseline_of(b, &r.metric));
+    }
+    if r.metric == metrics::CV_VAL_RMSE {
+        cols.push(metrics::CV_VAL_RMSE_STD.to_string());
     }
     for m in [metrics::VAL_RMSE, metrics::VAL_MAE] {
         if !cols.iter().any(|c| c == m) {
@@ -90,6 +94,21 @@ fn metric_title(r: &Report, metric: &str) -> String {
         Some(baseline) if metrics::BASELINES.contains(&baseline) => baseline.replace('_', " "),
         _ => metric.to_string(),
     }
+}
+
+/// Test-span metrics some run records. They sit in columns of their own, titled as not used
+/// for selection: the ranking never reads them.
+pub fn held_out_columns(r: &Report) -> Vec<&'static str> {
+    metrics::HELD_OUT
+        .iter()
+        .copied()
+        .filter(|m| r.runs.iter().any(|run| run.metric(m).is_some()))
+        .collect()
+}
+
+/// How a table titles a held-out metric's column.
+pub fn held_out_title(metric: &str) -> String {
+    format!("{metric} (not used for selection)")
 }
 
 pub fn columns(r: &Report) -> Vec<Column> {
@@ -119,6 +138,9 @@ pub fn columns(r: &Report) -> Vec<Column> {
             Kind::Text,
         ));
     }
+    for m in held_out_columns(r) {
+        cols.push(col(&held_out_title(m), m, Kind::Num));
+    }
     cols.push(col("best epoch", metrics::BEST_EPOCH, Kind::Num));
     cols.push(col("duration (s)", "duration_s", Kind::Num));
     cols.push(col("status", "status", Kind::Text));
@@ -140,6 +162,7 @@ pub fn row(r: &Report, i: usize) -> Vec<Cell<'_>> {
     for b in extra_baselines(&r.runs, &r.metric) {
         cells.push(Cell::Check(beats(run, b, &r.metric)));
     }
+    cells.extend(held_out_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Num(run.metric(metrics::BEST_EPOCH)));
     cells.push(Cell::Duration(run.duration()));
     cells.push(Cell::Status(run, best));

@@ -67,7 +67,12 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
     let _ = writeln!(out, "  metrics");
     let width = run.metrics.keys().map(String::len).max().unwrap_or(0);
     for (k, v) in &run.metrics {
-        let _ = writeln!(out, "    {k:<width$} {}", num(*v));
+        let note = if metrics::is_test_span(k) {
+            "  (test span, not used for selection)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "    {k:<width$} {}{note}", num(*v));
     }
     for baseline in metrics::BASELINES {
         if let Some(b) = beats(run, baseline, metric) {

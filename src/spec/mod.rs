@@ -2,6 +2,7 @@
 //! grid to sweep. Parsing is strict (unknown keys are errors) and every error names the file and
 //! line, so a typo never silently becomes a default.
 
+pub mod eval;
 pub mod knobs;
 mod raw;
 pub mod search;
@@ -12,7 +13,8 @@ use knobs::{KNOBS, Knob, ParamValue, Section};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use raw::MissingPolicy;
+pub use eval::{EvalSpec, Refit};
+pub use raw::{MissingPolicy, OutputMode};
 pub use search::{Method, PruneMethod, PruneSpec, SearchSpec};
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,7 @@ pub struct Spec {
     pub space: Vec<Dimension>,
     pub search: SearchSpec,
     pub prune: PruneSpec,
+    pub eval: EvalSpec,
     /// `[store] path`, resolved against the spec's folder.
     pub store: Option<PathBuf>,
     /// `[train] max_attempts`: a job that failed or was killed this many times is not retried.
@@ -44,7 +47,11 @@ pub struct DataSpec {
     /// Model inputs; defaults to the target alone.
     pub features: Vec<String>,
     pub time: Option<String>,
+    /// Share of the rows before the test span that trains; the rest of them validate.
     pub train_fraction: f64,
+    /// Share of all rows, at the end, held out as the test span (0: none).
+    pub test_fraction: f64,
+    pub output: OutputMode,
     pub missing: MissingPolicy,
     /// The CSV field separator.
     pub delimiter: u8,
@@ -193,6 +200,7 @@ impl Spec {
             &text,
         )?;
         let prune = search::prune(raw.prune.as_ref(), &lines, &text)?;
+        let eval = eval::eval(raw.eval.as_ref(), &mut lines, &text)?;
         let store = raw.store.map(|s| base.join(s.path));
         let hash = crate::hash::sha256_hex(&text);
         Ok(Spec {
@@ -204,6 +212,7 @@ impl Spec {
             space,
             search,
             prune,
+            eval,
             store,
             max_attempts,
             tags,
@@ -246,6 +255,20 @@ fn data_spec(
             v
         }
         None => 0.8,
+    };
+    let test_fraction = match &raw.test_fraction {
+        Some(f) => {
+            lines.record("data.test_fraction".into(), text, f.span());
+            let v = *f.get_ref();
+            if !(0.0..1.0).contains(&v) {
+                return Err(lines.error(
+                    "data.test_fraction",
+                    format!("test_fraction must be at least 0 and below 1, got {v}"),
+                ));
+            }
+            v
+        }
+        None => 0.0,
     };
     let target = raw.target.get_ref().clone();
     let features = match &raw.features {
@@ -296,6 +319,8 @@ fn data_spec(
         features,
         time,
         train_fraction,
+        test_fraction,
+        output: raw.output.unwrap_or_default(),
         missing: raw.missing.unwrap_or_default(),
         delimiter,
         sort,

@@ -20,6 +20,7 @@ pub struct RawSpec {
     #[serde(default)]
     pub space: BTreeMap<String, Spanned<RawDistribution>>,
     pub prune: Option<RawPrune>,
+    pub eval: Option<RawEval>,
     pub store: Option<RawStore>,
 }
 
@@ -55,6 +56,14 @@ pub struct RawPrune {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawEval {
+    pub folds: Option<Spanned<i64>>,
+    pub step: Option<Spanned<i64>>,
+    pub refit: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawExperiment {
     pub name: Spanned<String>,
     /// Tags every run of the spec gets: `tags = { team = "ops", ticket = 12 }`.
@@ -71,6 +80,8 @@ pub struct RawData {
     pub window: Option<Spanned<toml::Value>>,
     pub horizon: Option<Spanned<toml::Value>>,
     pub train_fraction: Option<Spanned<f64>>,
+    pub test_fraction: Option<Spanned<f64>>,
+    pub output: Option<OutputMode>,
     pub missing: Option<MissingPolicy>,
     /// The CSV field separator, one character (default ",").
     pub delimiter: Option<Spanned<String>>,
@@ -83,6 +94,17 @@ pub struct RawData {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub path: String,
+}
+
+/// What a model forecasts from each window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMode {
+    /// One value, `horizon` rows after the window.
+    #[default]
+    Single,
+    /// `horizon` values, the next 1…horizon rows, from one head trained in one pass.
+    Direct,
 }
 
 /// What to do with empty or NaN cells in the data's used columns.

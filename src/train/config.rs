@@ -28,6 +28,9 @@ pub struct TrainConfig {
     /// Stop once val_loss has not improved for this many epochs; 0 never stops early.
     pub patience: usize,
     pub keep: Keep,
+    /// Values forecast per window: 1, or `horizon` for a direct multi-step head (set from the
+    /// spec's `output`, which is not a param).
+    pub outputs: usize,
 }
 
 /// Which epoch's weights a run ends with (saved, and scored for the final metrics).
@@ -67,7 +70,20 @@ impl TrainConfig {
                 Some("best") => Keep::Best,
                 Some(other) => return Err(format!("unknown keep \"{other}\"")),
             },
+            outputs: 1,
         })
+    }
+
+    /// A direct multi-step head: `horizon` outputs, the next 1…horizon rows.
+    pub fn direct(mut self, direct: bool) -> Self {
+        self.outputs = if direct { self.horizon } else { 1 };
+        self
+    }
+
+    /// Rows from a window's end to its first forecast row: `horizon` for one output, 1 for a
+    /// direct head (whose outputs reach `horizon` rows ahead).
+    pub fn offset(&self) -> usize {
+        if self.outputs > 1 { 1 } else { self.horizon }
     }
 }
 

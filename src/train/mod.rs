@@ -2,6 +2,7 @@
 //! a validation pass per epoch, and metrics in original units at the end.
 
 pub mod config;
+pub mod folds;
 pub mod gru;
 pub mod model;
 pub mod windows;
@@ -46,10 +47,13 @@ pub struct Trained {
     pub history: Vec<EpochReport>,
     /// The epoch whose weights were kept, from 1.
     pub kept_epoch: usize,
-    /// The kept epoch's validation forecasts, original units.
+    /// The kept epoch's validation forecasts, original units (`outputs` per window).
     pub predictions: Vec<f64>,
+    /// With several outputs, the mean over lead times of each lead's RMSE and MAE.
     pub val_rmse: f64,
     pub val_mae: f64,
+    /// RMSE and MAE per lead time (one entry for a single output).
+    pub lead_errors: Vec<(f64, f64)>,
 }
 
 impl Trained {
@@ -89,7 +93,13 @@ pub fn train(
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let model = GruForecaster::new(vb, data.n_features, cfg.hidden_dim, cfg.num_layers)?;
+    let model = GruForecaster::new(
+        vb,
+        data.n_features,
+        cfg.hidden_dim,
+        cfg.num_layers,
+        cfg.outputs,
+    )?;
     model::init_weights(&varmap, cfg.hidden_dim, cfg.seed)?;
 
     let decoupled = cfg.optimizer == Optimizer::AdamW;
@@ -105,8 +115,10 @@ pub fn train(
     let vars = varmap.all_vars();
     // A separate stream from weight init, so changing one never shifts the other.
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_5eed_5eed_5eed);
-    let mut order: Vec<usize> = data.train_targets(cfg.window, cfg.horizon).collect();
-    let val: Vec<usize> = data.val_targets().collect();
+    let leads = cfg.outputs;
+    let mut order: Vec<usize> =
+        windows::anchors(&data.train_targets(cfg.window, cfg.offset()), leads);
+    let val = windows::anchors(data.val_targets(), leads);
 
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut best = Best::default();
@@ -142,7 +154,7 @@ pub fn train(
         }
         let train_loss = sum / order.len() as f64;
         let normalised = predict(&model, data, &val, cfg, &device)?;
-        let val_loss = mse(&normalised, &val, data);
+        let val_loss = mse(&normalised, &val, leads, data);
         if !val_loss.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
@@ -188,7 +200,8 @@ pub fn train(
         .iter()
         .map(|&v| data.stats.denormalise_target(v))
         .collect();
-    let (val_rmse, val_mae) = windows::rmse_mae(&predictions, &windows::val_actuals(data));
+    let lead_errors = windows::lead_errors(data, &predictions, &val, leads);
+    let (val_rmse, val_mae) = windows::mean_over_leads(&lead_errors);
     Ok(Trained {
         varmap,
         stopped,
@@ -199,6 +212,7 @@ pub fn train(
         predictions,
         val_rmse,
         val_mae,
+        lead_errors,
     })
 }
 
@@ -263,15 +277,15 @@ fn batch_tensors(
     cfg: &TrainConfig,
     device: &Device,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let (x, y) = data.batch(targets, cfg.window, cfg.horizon);
+    let (x, y) = data.batch_leads(targets, cfg.window, cfg.offset(), cfg.outputs);
     let n = targets.len();
     Ok((
         Tensor::from_vec(x, (n, cfg.window, data.n_features), device)?,
-        Tensor::from_vec(y, n, device)?,
+        Tensor::from_vec(y, n * cfg.outputs, device)?,
     ))
 }
 
-/// Normalised forecasts for the given target rows.
+/// Normalised forecasts for the given target rows (`cfg.outputs` per row).
 pub fn predict(
     model: &GruForecaster,
     data: &Prepared,
@@ -289,11 +303,29 @@ pub fn predict(
     Ok(out)
 }
 
-fn mse(predictions: &[f32], targets: &[usize], data: &Prepared) -> f64 {
+/// RMSE and MAE in the target's units of `model`'s forecasts for the target rows `rows`
+/// (the mean over lead times for a direct head): inference only, as for the test span.
+pub fn score(
+    model: &GruForecaster,
+    data: &Prepared,
+    rows: &[usize],
+    cfg: &TrainConfig,
+) -> candle_core::Result<(f64, f64)> {
+    let targets = windows::anchors(rows, cfg.outputs);
+    let predicted: Vec<f64> = predict(model, data, &targets, cfg, &Device::Cpu)?
+        .into_iter()
+        .map(|v| data.stats.denormalise_target(v))
+        .collect();
+    let errors = windows::lead_errors(data, &predicted, &targets, cfg.outputs);
+    Ok(windows::mean_over_leads(&errors))
+}
+
+/// Normalised MSE over every lead of every window.
+fn mse(predictions: &[f32], targets: &[usize], leads: usize, data: &Prepared) -> f64 {
     let se: f64 = predictions
         .iter()
-        .zip(targets)
-        .map(|(&p, &t)| (p as f64 - data.targets[t] as f64).powi(2))
+        .zip(targets.iter().flat_map(|&t| t..t + leads))
+        .map(|(&p, t)| (p as f64 - data.targets[t] as f64).powi(2))
         .sum();
-    se / targets.len().max(1) as f64
+    se / (targets.len() * leads).max(1) as f64
 }

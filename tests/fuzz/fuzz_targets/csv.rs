@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(d.breaks.iter().all(|&b| b > 0 && b < d.rows()));
             // The rest of planning works on whatever loaded.
             let p = aerocast::train::Prepared::new(&d, spec.data.train_fraction);
-            let _ = p.train_targets(2, 1).count();
+            let _ = p.train_targets(2, 1).len();
         }
         Err(e) => {
             let e = e.to_string();
