@@ -42,6 +42,20 @@ pub enum Command {
     Report(ReportArgs),
     /// List runs.
     Runs(RunsArgs),
+    /// Send runs to another tracking system.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub target: ExportTarget,
+}
+
+#[derive(Subcommand)]
+pub enum ExportTarget {
+    /// Mirror runs to an MLflow tracking server (idempotent: reruns send only what is missing).
+    Mlflow(crate::mlflow::command::MlflowArgs),
 }
 
 #[derive(Args)]
@@ -66,6 +80,10 @@ pub struct SweepArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Mirror each run to this MLflow tracking server as it ends [default: [mlflow]
+    /// tracking_uri of the spec]
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
 }
 
 #[derive(Args)]
@@ -115,6 +133,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sweep(args) => sweep_cmd(args),
         Command::Report(args) => report_cmd(args),
         Command::Runs(args) => runs_cmd(args),
+        Command::Export(args) => match args.target {
+            ExportTarget::Mlflow(args) => crate::mlflow::command::run(args),
+        },
     }
 }
 
@@ -131,8 +152,20 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
         .store
         .or_else(|| spec.store.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    let mlflow = match args.mlflow.as_deref().or(spec.mlflow.as_deref()) {
+        Some(uri) => Some(crate::mlflow::Tracking::new(
+            Some(uri),
+            &crate::mlflow::tracking::process_env,
+        )?),
+        None => None,
+    };
     let progress = output::for_terminal(args.quiet || args.json);
-    let summary = sweep::run(&spec, &SweepOptions { store_dir, jobs }, progress.as_ref())?;
+    let opts = SweepOptions {
+        store_dir,
+        jobs,
+        mlflow,
+    };
+    let summary = sweep::run(&spec, &opts, progress.as_ref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
@@ -189,6 +222,9 @@ fn print_summary(s: &SweepSummary) {
             s.interrupted,
             s.not_started
         );
+    }
+    if let Some(m) = &s.mlflow {
+        println!("{m}");
     }
     if s.reaped > 0 {
         println!(

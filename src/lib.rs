@@ -8,6 +8,7 @@ pub mod data;
 pub mod error;
 pub mod export;
 pub mod jobs;
+pub mod mlflow;
 pub mod output;
 pub mod plot;
 pub mod prune;

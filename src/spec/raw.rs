@@ -21,6 +21,7 @@ pub struct RawSpec {
     pub space: BTreeMap<String, Spanned<RawDistribution>>,
     pub prune: Option<RawPrune>,
     pub store: Option<RawStore>,
+    pub mlflow: Option<RawMlflow>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +77,12 @@ pub struct RawData {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMlflow {
+    pub tracking_uri: Spanned<String>,
 }
 
 /// What to do with empty or NaN cells in the data's used columns.

@@ -4,11 +4,13 @@
 
 mod query;
 pub mod schema;
+mod timeline;
 mod write;
 
 pub use query::{
     HistoryPoint, RunFilter, RunRecord, STUDY_TAG, SweepDetail, SweepRecord, TRIAL_TAG,
 };
+pub use timeline::TimedPoint;
 pub use write::{Claim, SweepInfo};
 
 use crate::error::InputError;
