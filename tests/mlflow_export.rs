@@ -215,3 +215,26 @@ fn export_needs_an_http_tracking_uri() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_specs_mlflow_section_mirrors_each_run_as_it_ends() {
+    let mock = Mock::start(Box::new(|_, path, nth| healthy(path, nth)));
+    let spec = format!(
+        "{}\n[mlflow]\ntracking_uri = \"{}\"\n",
+        spec_text("[0.01]"),
+        mock.uri
+    );
+    let sb = Sandbox::new(&spec);
+    let s = summary(&sb.sweep().success());
+    let m = &s["mlflow"];
+    assert_eq!(
+        (m["runs"].as_u64(), m["sent"].as_u64()),
+        (Some(4), Some(4)),
+        "{m}"
+    );
+    // Each run: found missing by its tag, created, one batch, three files, ended.
+    assert_eq!(mock.calls("/runs/search"), 4);
+    assert_eq!(mock.calls("/runs/create"), 4);
+    assert_eq!(mock.calls("/runs/log-batch"), 4);
+    assert_eq!(mock.calls("/runs/update"), 4);
+}
