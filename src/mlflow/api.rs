@@ -130,12 +130,36 @@ impl Client {
         Ok(())
     }
 
-    pub fn update_run(&self, run_id: &str, status: &str, end_ms: i64) -> Result<(), ApiError> {
+    /// Ends a run: its status, end time and (again) its name.
+    pub fn update_run(
+        &self,
+        run_id: &str,
+        name: &str,
+        status: &str,
+        end_ms: i64,
+    ) -> Result<(), ApiError> {
         let _: serde_json::Value = self.call(
             Method::Post,
             &format!("{API}/runs/update"),
             &[],
-            Body::Json(&json!({ "run_id": run_id, "status": status, "end_time": end_ms })),
+            Body::Json(&json!({
+                "run_id": run_id,
+                "run_name": name,
+                "status": status,
+                "end_time": end_ms,
+            })),
+            Retry::Safe,
+        )?;
+        Ok(())
+    }
+
+    /// Marks a run deleted (MLflow keeps it, hidden, until garbage collection).
+    pub fn delete_run(&self, run_id: &str) -> Result<(), ApiError> {
+        let _: serde_json::Value = self.call(
+            Method::Post,
+            &format!("{API}/runs/delete"),
+            &[],
+            Body::Json(&json!({ "run_id": run_id })),
             Retry::Safe,
         )?;
         Ok(())

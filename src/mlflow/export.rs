@@ -64,6 +64,8 @@ pub struct ExportReport {
     pub failed: Vec<FailedRun>,
     /// Runs not attempted because the export stopped (server unreachable, not authorised).
     pub not_attempted: usize,
+    /// Extra MLflow runs of one aerocast run, deleted (see `existing_runs`).
+    pub duplicates_removed: usize,
     /// Why the export stopped early, if it did.
     pub aborted: Option<String>,
     pub metric_points: usize,
@@ -178,7 +180,7 @@ pub fn export_runs(
         report
             .experiments
             .insert(name.to_string(), experiment.id.clone());
-        let existing = existing_runs(client, &experiment.id, scope)?;
+        let existing = existing_runs(client, &experiment.id, scope, &mut report)?;
         let mut todo = Vec::new();
         for run in runs {
             match existing.get(run.run_id.as_str()) {
@@ -188,33 +190,61 @@ pub fn export_runs(
             }
         }
         let planned = plan(store, &todo)?;
+        let created_before = report.created;
         sync_all(client, &experiment, &planned, &existing, &mut report);
+        if report.created > created_before && report.aborted.is_none() {
+            // A create sent by an export killed just before this one may have landed only now.
+            existing_runs(client, &experiment.id, scope, &mut report)?;
+        }
     }
     report.requests = client.requests() - requests_before;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// The experiment's MLflow runs in `scope`, by aerocast run id. Should two MLflow runs carry
-/// the same id (two exports raced), a complete one is preferred.
+/// The experiment's MLflow runs in `scope`, by aerocast run id. A create is never retried,
+/// but one sent by an export killed mid-request can still land after the next export searched,
+/// so an aerocast run may have two MLflow runs: the complete one (else the first by id) is kept
+/// and the others are deleted.
 fn existing_runs(
     client: &Client,
     experiment_id: &str,
     scope: Scope,
+    report: &mut ExportReport,
 ) -> Result<HashMap<String, Run>> {
     let mut by_id: HashMap<String, Run> = HashMap::new();
+    let mut extra = Vec::new();
     for run in client.search_runs(experiment_id, &scope.filter())? {
         let Some(id) = run.tag(RUN_ID_TAG).map(str::to_string) else {
             continue;
         };
-        let better = by_id
-            .get(&id)
-            .is_none_or(|old| old.info.status == "RUNNING" && run.info.status != "RUNNING");
-        if better {
-            by_id.insert(id, run);
+        match by_id.remove(&id) {
+            None => {
+                by_id.insert(id, run);
+            }
+            Some(old) => {
+                let (keep, drop) = if preferred(&run, &old) {
+                    (run, old)
+                } else {
+                    (old, run)
+                };
+                by_id.insert(id, keep);
+                extra.push(drop);
+            }
         }
     }
+    for run in extra {
+        client.delete_run(&run.info.run_id)?;
+        report.duplicates_removed += 1;
+    }
     Ok(by_id)
+}
+
+/// Whether `a` is the MLflow run to keep rather than `b`: complete first, then the lower id.
+fn preferred(a: &Run, b: &Run) -> bool {
+    let complete = |r: &Run| r.info.status != "RUNNING";
+    (complete(a), std::cmp::Reverse(&a.info.run_id))
+        > (complete(b), std::cmp::Reverse(&b.info.run_id))
 }
 
 type SyncResult = Result<(Outcome, Sent)>;
@@ -267,5 +297,35 @@ fn sync_all(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, status: &str) -> Run {
+        serde_json::from_value(serde_json::json!({
+            "info": {"run_id": id, "status": status},
+            "data": {"tags": [{"key": RUN_ID_TAG, "value": "a1"}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn of_two_mlflow_runs_the_complete_one_is_kept_else_the_lower_id() {
+        assert!(preferred(&run("b", "FINISHED"), &run("a", "RUNNING")));
+        assert!(!preferred(&run("a", "RUNNING"), &run("b", "FAILED")));
+        assert!(preferred(&run("a", "RUNNING"), &run("b", "RUNNING")));
+        assert!(preferred(&run("a", "KILLED"), &run("b", "FINISHED")));
+    }
+
+    #[test]
+    fn search_filters_quote_ids() {
+        assert_eq!(
+            Scope::Run("it's").filter(),
+            "tags.`aerocast.run_id` = 'it\\'s'"
+        );
+        assert_eq!(Scope::Experiment.filter(), "");
     }
 }

@@ -73,7 +73,7 @@ fn send_missing(
         client.log_batch(id, b.metrics, b.params, b.tags)?;
     }
     let artifacts = send_artifacts(client, run, target, resumed)?;
-    client.update_run(id, run.status, run.end_ms)?;
+    client.update_run(id, &run.name, run.status, run.end_ms)?;
     Ok(Sent {
         points: metrics.len(),
         params: params.len(),
