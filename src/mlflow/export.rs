@@ -192,8 +192,11 @@ pub fn export_runs(
         let planned = plan(store, &todo)?;
         let created_before = report.created;
         sync_all(client, &experiment, &planned, &existing, &mut report);
-        if report.created > created_before && report.aborted.is_none() {
-            // A create sent by an export killed just before this one may have landed only now.
+        // A create sent by an export killed just before this one may have landed only now. Not
+        // for one run the live mirror sends as it ends: no export saw it before, as exports
+        // leave running runs alone.
+        let recheck = !matches!(scope, Scope::Run(_));
+        if recheck && report.created > created_before && report.aborted.is_none() {
             existing_runs(client, &experiment.id, scope, &mut report)?;
         }
     }
