@@ -1,4 +1,4 @@
-"""The issue-4 reference workload in PyTorch, for side-by-side ratios with `cargo bench --bench train`.
+"""The reference workload (benches/common/reference.rs) in PyTorch, for side-by-side ratios with `cargo bench --bench train`.
 
 Same series (read from the CSV that `cargo run --release --example reference_csv` prints), same
 split, model, optimiser and batching: GRU(1 -> hidden) + Linear on the last step, Adam lr 1e-3,

@@ -1,12 +1,12 @@
-//! Metric writes into a real SQLite store (issue 4, goal 3): how many per-epoch records the
+//! Metric writes into a real SQLite store: how many per-epoch records the
 //! tracking store takes per second. Each `log_epoch` call is one transaction holding all of an
 //! epoch's metrics plus the run's heartbeat, which is how a sweep writes them; the batch sizes
 //! are the 2 metrics a sweep logs per epoch and a wider 20-metric epoch.
 //!
 //!     cargo bench --bench store
 //!
-//! Throughput is in metrics per second. For scale: MLflow's `log_metric` on SQLite takes about
-//! 6 ms per call on this kind of machine (`../shared/STACK-NOTES.md`), ~170 metrics/s.
+//! Throughput is in metrics per second. For scale: MLflow's `log_metric` on its SQLite store
+//! takes about 6 ms per call on a 2-core machine (MLflow 3.17, measured), ~170 metrics/s.
 
 mod common;
 

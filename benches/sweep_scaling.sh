@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Parallel scaling of a whole sweep (issue 4, goal 2): the 27-run grid on the reference
+# Parallel scaling of a whole sweep: the 27-run grid on the reference
 # workload (3 seeds x hidden 16/32/64 x lr 1e-3/3e-3/1e-2, 10 epochs, window 48, batch 64,
 # univariate), timed with `--jobs 1` and `--jobs 2`, each on a fresh store. Wall times include
 # tracking, plots and model saving.
@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 "$target_dir/release/examples/reference_csv" > "$work/reference.csv"
 cat > "$work/grid.toml" <<'TOML'
 [experiment]
-name = "issue4-scaling"
+name = "reference-scaling"
 
 [data]
 path = "reference.csv"

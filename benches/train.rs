@@ -1,11 +1,13 @@
-//! Training throughput on the issue-4 reference workload (see `aerocast::reference`):
+//! Training throughput on the reference workload (`benches/common/reference.rs`):
 //! one epoch (train pass over 3,952 windows + validation pass over 1,000) per iteration,
 //! single-threaded. Throughput is reported as *training* windows per second (3,952 per epoch,
 //! the validation pass counted in the time but not in the windows).
 //!
 //! `cargo bench --bench train`
 
-use aerocast::reference;
+#[path = "common/reference.rs"]
+mod reference;
+
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use std::time::Duration;
 
@@ -42,10 +44,7 @@ criterion_group! {
 }
 
 fn main() {
-    // As src/main.rs does: candle sizes matmul thread teams from this, and re-reads
-    // /proc/cpuinfo on every matmul when it is unset. Set before any thread starts.
-    // SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    aerocast::pin_candle_threads();
     benches();
     criterion::Criterion::default()
         .configure_from_args()

@@ -1,11 +1,12 @@
 //! Command-line interface: parses flags, resolves the store, and hands off to the modules.
 
 use crate::error::InputError;
-use crate::export::{self, Format, ReportOptions};
+use crate::export::{self, Format, Report, Scope, json, terminal};
+use crate::filter::{Filter, SortKey};
+use crate::metrics;
 use crate::output;
-use crate::report;
 use crate::spec::Spec;
-use crate::store::Store;
+use crate::store::{RunFilter, RunStatus, Store};
 use crate::sweep::{self, SweepOptions, SweepSummary};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -42,6 +43,10 @@ pub enum Command {
     Report(ReportArgs),
     /// List runs.
     Runs(RunsArgs),
+    /// One row per sweep of an experiment: snapshot, counts, best score, baselines, skill.
+    History(HistoryArgs),
+    /// Delete runs of older sweeps on older data snapshots and reclaim their space.
+    Gc(GcArgs),
     /// Send runs to another tracking system.
     Export(ExportArgs),
 }
@@ -50,12 +55,55 @@ pub enum Command {
 pub struct ExportArgs {
     #[command(subcommand)]
     pub target: ExportTarget,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Subcommand)]
 pub enum ExportTarget {
     /// Mirror runs to an MLflow tracking server (idempotent: reruns send only what is missing).
     Mlflow(crate::mlflow::command::MlflowArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("keep").required(true).args(["keep_sweeps", "older_than"])))]
+pub struct GcArgs {
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Keep the N most recent sweeps whole.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_sweeps: Option<u64>,
+    /// Delete from sweeps started longer ago than this (e.g. 30d, 12h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Say what would be deleted and freed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Print a JSON array of sweeps, oldest first.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Args)]
@@ -92,17 +140,23 @@ pub struct ReportArgs {
     #[arg(long)]
     pub best: bool,
     /// Metric to rank by (lower is better).
-    #[arg(long, default_value = "val_rmse")]
+    #[arg(long, default_value = metrics::OBJECTIVE)]
     pub metric: String,
     /// Experiment [default: the one swept most recently]
     #[arg(long)]
     pub experiment: Option<String>,
-    /// Print JSON (the best run, or the leaderboard) instead of writing the report folder.
+    /// Print JSON (the best run, or the leaderboard as in leaderboard.json) instead of writing
+    /// the report folder.
     #[arg(long)]
     pub json: bool,
-    /// Only the runs of this sweep (its id) [default: every run of the experiment]
+    /// Only the runs of this sweep (its id, or any unique prefix of it) [default: every run of
+    /// the experiment]
     #[arg(long)]
     pub sweep: Option<String>,
+    /// Rank runs of every data snapshot together (each shown with its snapshot) [default: the
+    /// snapshot of the experiment's latest sweep]
+    #[arg(long)]
+    pub all_data: bool,
     /// Report folder [default: <store>/reports/<experiment>/]
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -115,13 +169,34 @@ pub struct ReportArgs {
 
 #[derive(Args)]
 pub struct RunsArgs {
-    /// Only runs of this experiment.
+    /// Experiment [default: the one swept most recently]
     #[arg(long)]
     pub experiment: Option<String>,
-    /// Only runs with this status (running, finished, failed, killed, interrupted).
+    /// Only runs with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<RunStatus>,
+    /// Only runs of this sweep: its id, a unique prefix of it, or `latest`.
     #[arg(long)]
-    pub status: Option<String>,
-    /// Print a JSON array.
+    pub sweep: Option<String>,
+    /// Runs of every data snapshot [default: the snapshot of the experiment's latest sweep]
+    #[arg(long)]
+    pub all_data: bool,
+    /// Only runs matching, in MLflow's search syntax: "params.lr < 0.01 and metrics.val_rmse <
+    /// 3 and status = 'finished'" (fields params.X, metrics.X, tags.X, status, experiment,
+    /// sweep; = != < <= > >=; joined by `and`).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Order: a field (metrics.val_rmse, params.lr, status, start_time…), then `desc` if wanted
+    /// [default: start_time]
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// At most this many runs (after sorting).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Output format [default: table]
+    #[arg(long, value_enum, conflicts_with = "json")]
+    pub format: Option<ListFormat>,
+    /// Print a JSON array in the table's order (same as --format json).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -133,9 +208,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sweep(args) => sweep_cmd(args),
         Command::Report(args) => report_cmd(args),
         Command::Runs(args) => runs_cmd(args),
-        Command::Export(args) => match args.target {
-            ExportTarget::Mlflow(args) => crate::mlflow::command::run(args),
-        },
+        Command::History(args) => history_cmd(args),
+        Command::Gc(args) => gc_cmd(args),
+        Command::Export(args) => {
+            let store = open_store(&args.store)?;
+            let complete = match args.target {
+                ExportTarget::Mlflow(mlflow) => crate::mlflow::command::run(&store, mlflow)?,
+            };
+            Ok(ExitCode::from(if complete {
+                EXIT_OK
+            } else {
+                EXIT_INTERNAL
+            }))
+        }
     }
 }
 
@@ -232,14 +317,24 @@ fn print_summary(s: &SweepSummary) {
             s.reaped
         );
     }
+    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     match &s.best {
-        Some(b) => println!(
-            "best: {} {} val_rmse={:.4} (naive {})",
-            b.run_id,
-            b.label,
-            b.val_rmse,
-            b.naive_val_rmse.map_or("-".into(), |v| format!("{v:.4}"))
-        ),
+        Some(b) => {
+            println!(
+                "best: {} {} val_rmse={:.4} (naive {}, linear {})",
+                b.run_id,
+                b.label,
+                b.val_rmse,
+                num(b.naive_val_rmse),
+                num(b.linear_val_rmse)
+            );
+            if let Some(linear) = b.linear_val_rmse.filter(|l| b.val_rmse >= *l) {
+                println!(
+                    "warning: the best GRU does not beat the linear baseline ({:.4} vs {linear:.4}): not worth deploying over it",
+                    b.val_rmse
+                );
+            }
+        }
         None => println!("no finished run yet"),
     }
     println!("store: {}", s.store.display());
@@ -247,8 +342,11 @@ fn print_summary(s: &SweepSummary) {
 
 /// The report at the end of a sweep; a failure to write it is a warning, not a failed sweep.
 fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
-    let written = Store::open_existing(&s.store)
-        .and_then(|store| export::write(&store, &ReportOptions::new(&s.experiment)));
+    let written = Store::open_existing(&s.store).and_then(|store| {
+        let report = Report::load(&store, &Scope::experiment(&s.experiment))?;
+        let dir = export::default_dir(&store, &report.experiment);
+        export::write(&store, &report, Format::Html, &dir)
+    });
     match written {
         // stdout stays one JSON object under --json.
         Ok(path) if json && !quiet => eprintln!("report: {}", path.display()),
@@ -268,81 +366,178 @@ fn open_store(arg: &StoreArg) -> Result<Store> {
 
 fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
     let store = open_store(&args.store)?;
-    let Some(experiment) = report::pick_experiment(&store, args.experiment.as_deref())? else {
-        return Err(InputError::usage("report", "the store has no experiments yet").into());
-    };
-    if !store.experiments()?.contains(&experiment) {
-        return Err(InputError::usage(
-            "--experiment",
-            format!("no experiment named \"{experiment}\" in the store"),
-        )
-        .into());
-    }
     if args.best {
-        let Some(run) = store.best_run(&experiment, &args.metric)? else {
-            return Err(InputError::usage(
-                "report --best",
-                format!(
-                    "no finished run of \"{experiment}\" has metric `{}`",
-                    args.metric
-                ),
-            )
-            .into());
-        };
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report::best_json(&run))?
-            );
-        } else {
-            print!("{}", report::best_text(&run, &args.metric));
-        }
-        return Ok(ExitCode::from(EXIT_OK));
+        return best_cmd(&store, &args);
     }
-    if let Some(id) = &args.sweep
-        && store.sweep(id)?.is_none()
-    {
-        return Err(InputError::usage("--sweep", format!("no sweep {id} in the store")).into());
-    }
-    let mut filter = report::filter(Some(experiment.clone()), None);
-    filter.sweep_id = args.sweep.clone();
-    let mut runs = store.runs(&filter)?;
-    runs.sort_by(|a, b| {
-        let key = |r: &crate::store::RunRecord| r.metric(&args.metric).unwrap_or(f64::INFINITY);
-        key(a).total_cmp(&key(b))
-    });
+    let scope = Scope {
+        experiment: args.experiment,
+        sweep: args.sweep,
+        metric: args.metric,
+        all_data: args.all_data,
+    };
+    let report = Report::load(&store, &scope)?;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report::runs_json(&runs))?
+            serde_json::to_string_pretty(&json::leaderboard(&report))?
         );
         return Ok(ExitCode::from(EXIT_OK));
     }
-    print!("{}", report::runs_table(&runs));
-    let path = export::write(
-        &store,
-        &ReportOptions {
-            experiment: Some(experiment),
-            sweep: args.sweep,
-            out: args.out,
-            metric: args.metric,
-            format: args.format,
-        },
-    )?;
+    print!("{}", terminal::text_table(&report));
+    let dir = args
+        .out
+        .unwrap_or_else(|| export::default_dir(&store, &report.experiment));
+    let path = export::write(&store, &report, args.format, &dir)?;
     println!("report: {}", path.display());
     Ok(ExitCode::from(EXIT_OK))
 }
 
-fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store)?;
-    let runs = store.runs(&report::filter(args.experiment, args.status))?;
+/// `report --best` asks the store for one run, so it stays fast on stores of any size; the
+/// store's ordering (lowest metric among finished runs, ties by run id) is the report's.
+fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
+    let experiment = export::resolve_experiment(store, args.experiment.as_deref())?;
+    let data_id = if args.all_data {
+        None
+    } else {
+        store.latest_snapshot(&experiment)?
+    };
+    let Some(run) = store.best_run(&experiment, &args.metric, data_id.as_deref())? else {
+        return Err(InputError::usage(
+            "report --best",
+            format!(
+                "no finished run of \"{experiment}\" has metric `{}`",
+                args.metric
+            ),
+        )
+        .into());
+    };
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report::runs_json(&runs))?
+            serde_json::to_string_pretty(&json::best(&run, &args.metric))?
         );
     } else {
-        print!("{}", report::runs_table(&runs));
+        print!("{}", terminal::best_text(&run, &args.metric));
     }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
+    let filter = args
+        .filter
+        .as_deref()
+        .map(|f| Filter::parse(f).map_err(|e| InputError::usage("--filter", e.render(f))))
+        .transpose()?;
+    let sort = args
+        .sort
+        .as_deref()
+        .map(|s| SortKey::parse(s).map_err(|e| InputError::usage("--sort", e.render(s))))
+        .transpose()?;
+    let store = open_store(&args.store)?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let sweep_id = match args.sweep.as_deref() {
+        Some("latest") => store.latest_sweep_id(&experiment)?,
+        Some(prefix) => Some(store.resolve_sweep_id(prefix)?),
+        None => None,
+    };
+    let data_id = if args.all_data || sweep_id.is_some() {
+        None
+    } else {
+        store.latest_snapshot(&experiment)?
+    };
+    let selection = RunFilter {
+        experiment: Some(experiment.clone()),
+        status: args.status,
+        sweep_id,
+        data_id,
+    };
+    let mut runs = store.runs(&selection)?;
+    if let Some(f) = &filter {
+        let tags = if f.reads_tags() {
+            store.run_tag_maps(&selection)?
+        } else {
+            Default::default()
+        };
+        let none = Default::default();
+        runs.retain(|r| f.matches(r, tags.get(&r.run_id).unwrap_or(&none)));
+    }
+    if let Some(key) = &sort {
+        key.sort(&mut runs);
+    }
+    runs.truncate(args.limit.unwrap_or(usize::MAX));
+    let listing = Report::listing(experiment, metrics::OBJECTIVE, runs);
+    let format = match (args.format, args.json) {
+        (Some(f), _) => f,
+        (None, true) => ListFormat::Json,
+        (None, false) => ListFormat::Table,
+    };
+    match format {
+        ListFormat::Json => {
+            let list: Vec<serde_json::Value> = listing.runs.iter().map(json::run).collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        ListFormat::Csv => print!(
+            "{}",
+            String::from_utf8(export::csv::leaderboard(&listing)?)?
+        ),
+        ListFormat::Table => print!("{}", terminal::text_table(&listing)),
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
+    let store = open_store(&args.store)?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let nights = export::history::nights(&store, &experiment)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&nights)?);
+    } else {
+        print!("{}", export::history::text_table(&nights));
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
+    let store = open_store(&args.store)?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let keep = match (args.keep_sweeps, args.older_than) {
+        (Some(n), _) => crate::gc::Keep::Sweeps(n as usize),
+        (None, Some(age)) => crate::gc::Keep::Since(crate::store::now() - age.as_secs_f64()),
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let plan = crate::gc::plan(&store, &experiment, keep)?;
+    let outcome = crate::gc::run(&store, plan, args.dry_run)?;
+    if args.json {
+        let mut doc = serde_json::to_value(&outcome)?;
+        doc["bytes_freed"] = outcome.bytes_freed().into();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    let p = &outcome.plan;
+    let mb = |b: u64| b as f64 / 1e6;
+    println!(
+        "gc of \"{experiment}\"{}: {} run(s) {}, {:.1} MB {} ({:.1} MB of artifacts, {:.1} MB of database)",
+        if args.dry_run { " (dry run)" } else { "" },
+        p.runs.len(),
+        if args.dry_run {
+            "would be deleted"
+        } else {
+            "deleted"
+        },
+        mb(outcome.bytes_freed()),
+        if args.dry_run {
+            "would be freed"
+        } else {
+            "freed"
+        },
+        mb(p.artifact_bytes),
+        mb(outcome
+            .db_bytes_before
+            .saturating_sub(outcome.db_bytes_after)),
+    );
+    println!(
+        "kept from older sweeps: {} on the latest data snapshot, {} best of a sweep, {} registered, {} running",
+        p.kept_latest_snapshot, p.kept_best, p.kept_pinned, p.kept_running
+    );
     Ok(ExitCode::from(EXIT_OK))
 }

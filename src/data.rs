@@ -2,8 +2,7 @@
 //! content hash so every run records exactly what it trained on.
 
 use crate::error::InputError;
-use crate::spec::{DataSpec, KeyLines, MissingPolicy, hex};
-use sha2::{Digest, Sha256};
+use crate::spec::{DataSpec, KeyLines, MissingPolicy};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -62,7 +61,7 @@ pub fn load_bytes(spec: &DataSpec, lines: &KeyLines, bytes: &[u8]) -> Result<Dat
             ),
         ));
     }
-    let hash = hex(&Sha256::digest(bytes));
+    let hash = crate::hash::sha256_hex(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)

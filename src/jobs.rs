@@ -1,11 +1,12 @@
-//! Expands a spec's space into jobs. A job's key hashes its full params and what it trains on
-//! (the data's content hash and how it is read), so the same job always has the same key and a
-//! rerun can tell what is already done.
+//! A job's identity. A job's key hashes its full params and what it trains on (the data's
+//! content hash and how it is read), so the same job always has the same key and a rerun can
+//! tell what is already done. Adaptive trials, whose params are known only when proposed, are
+//! keyed by their study and index instead.
 
+use crate::hash::sha256_hex;
 use crate::spec::knobs::ParamValue;
-use crate::spec::{DataSpec, Dimension, Spec, hex};
+use crate::spec::{DataSpec, Dimension, MissingPolicy, Spec};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// A job's complete params, knob name → value. Sorted by name, which makes their JSON canonical.
@@ -13,23 +14,39 @@ pub type Params = BTreeMap<String, ParamValue>;
 
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// Position in the expanded sweep, from 0.
+    /// Position in the sweep, from 0.
     pub index: usize,
     pub params: Params,
     pub key: String,
 }
 
-/// The cartesian product of every dimension, first dimension outermost.
-pub fn expand(spec: &Spec, data_hash: &str) -> Vec<Job> {
-    product(&spec.space)
-        .into_iter()
-        .enumerate()
-        .map(|(index, params)| Job {
-            index,
-            key: job_key(&params, &spec.data, data_hash),
-            params,
-        })
-        .collect()
+/// What a run trains on: the data file's content and how it is read. Two runs with equal
+/// params see the same rows exactly when their identities are equal, so every key that
+/// says "same job" or "same study" includes all of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataIdentity {
+    pub data_sha256: String,
+    pub target: String,
+    pub features: Vec<String>,
+    pub train_fraction: f64,
+    pub missing: MissingPolicy,
+}
+
+impl DataIdentity {
+    pub fn new(data: &DataSpec, data_sha256: &str) -> DataIdentity {
+        DataIdentity {
+            data_sha256: data_sha256.to_string(),
+            target: data.target.clone(),
+            features: data.features.clone(),
+            train_fraction: data.train_fraction,
+            missing: data.missing,
+        }
+    }
+
+    /// A short id of the identity, for tags and grouping.
+    pub fn id(&self) -> String {
+        sha256_hex(serde_json::to_vec(self).expect("identity serialises"))[..16].to_string()
+    }
 }
 
 /// Every combination of the dimensions' listed values, first dimension outermost.
@@ -50,34 +67,22 @@ pub fn product(space: &[Dimension]) -> Vec<Params> {
     combos
 }
 
+/// Serialised flat (`params`, then the identity's fields), which keeps the keys of stores
+/// written before the identity had a type of its own.
 #[derive(Serialize)]
 struct KeyMaterial<'a> {
     params: &'a Params,
-    data_sha256: &'a str,
-    target: &'a str,
-    features: &'a [String],
-    train_fraction: f64,
-    missing: crate::spec::MissingPolicy,
+    #[serde(flatten)]
+    data: &'a DataIdentity,
 }
 
-pub fn job_key(params: &Params, data: &DataSpec, data_hash: &str) -> String {
-    let material = KeyMaterial {
-        params,
-        data_sha256: data_hash,
-        target: &data.target,
-        features: &data.features,
-        train_fraction: data.train_fraction,
-        missing: data.missing,
-    };
-    let json = serde_json::to_vec(&material).expect("params serialise");
-    hex(&Sha256::digest(&json))
+pub fn job_key(params: &Params, data: &DataIdentity) -> String {
+    sha256_hex(serde_json::to_vec(&KeyMaterial { params, data }).expect("params serialise"))
 }
 
 /// The key of trial `index` of an adaptive study, whose params are known only when proposed.
 pub fn trial_key(study: &str, index: usize) -> String {
-    hex(&Sha256::digest(
-        format!("study {study} trial {index}").as_bytes(),
-    ))
+    sha256_hex(format!("study {study} trial {index}"))
 }
 
 /// `hidden_dim=32 lr=0.003 seed=1`: the swept params only, for progress lines and labels.
@@ -88,24 +93,10 @@ pub fn label(params: &Params, spec: &Spec) -> String {
         .filter_map(|d| {
             params
                 .get(d.knob.name)
-                .map(|v| format!("{}={}", d.knob.name, short(v)))
+                .map(|v| format!("{}={}", d.knob.name, v.short()))
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Sampled floats have many digits; four significant ones tell runs apart in a label.
-fn short(v: &ParamValue) -> String {
-    match v {
-        ParamValue::Float(f) if *f != 0.0 && (f.abs() < 1e-3 || f.abs() >= 1e4) => {
-            format!("{f:.3e}")
-        }
-        ParamValue::Float(f) => {
-            let s = format!("{f:.4}");
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        }
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -121,34 +112,53 @@ mod tests {
         Spec::parse(Path::new("s.toml"), text).unwrap()
     }
 
+    fn keys(s: &Spec, hash: &str) -> Vec<String> {
+        let id = DataIdentity::new(&s.data, hash);
+        product(&s.space).iter().map(|p| job_key(p, &id)).collect()
+    }
+
     #[test]
     fn expands_the_full_product_in_order() {
         let s = spec("seed = [0, 1, 2]\nhidden_dim = [8, 16, 32]\nlr = [0.001, 0.01, 0.1]");
-        let jobs = expand(&s, "h");
-        assert_eq!(jobs.len(), 27);
-        let keys: std::collections::HashSet<_> = jobs.iter().map(|j| &j.key).collect();
+        let combos = product(&s.space);
+        assert_eq!(combos.len(), 27);
+        let keys: std::collections::HashSet<_> = keys(&s, "h").into_iter().collect();
         assert_eq!(keys.len(), 27, "every job has its own key");
         // seed is the innermost dimension
-        assert_eq!(label(&jobs[0].params, &s), "hidden_dim=8 lr=0.001 seed=0");
-        assert_eq!(label(&jobs[1].params, &s), "hidden_dim=8 lr=0.001 seed=1");
+        assert_eq!(label(&combos[0], &s), "hidden_dim=8 lr=0.001 seed=0");
+        assert_eq!(label(&combos[1], &s), "hidden_dim=8 lr=0.001 seed=1");
         assert!(
-            jobs.iter()
-                .all(|j| j.params.len() == crate::spec::knobs::KNOBS.len())
+            combos
+                .iter()
+                .all(|p| p.len() == crate::spec::knobs::KNOBS.len())
         );
     }
 
     #[test]
     fn keys_are_stable_and_depend_on_params_and_data() {
         let s = spec("seed = [0, 1]\nhidden_dim = [8]\nlr = [0.01]");
-        let a = expand(&s, "h1");
-        assert_eq!(
-            a.iter().map(|j| &j.key).collect::<Vec<_>>(),
-            expand(&s, "h1").iter().map(|j| &j.key).collect::<Vec<_>>()
-        );
-        let b = expand(&s, "h2");
-        assert_ne!(a[0].key, b[0].key, "other data, other key");
+        let a = keys(&s, "h1");
+        assert_eq!(a, keys(&s, "h1"));
+        assert_ne!(a[0], keys(&s, "h2")[0], "other data, other key");
         // The same job reached through a different grid keeps its key.
         let s2 = spec("seed = [1, 0]\nhidden_dim = [8]\nlr = [0.01]");
-        assert_eq!(expand(&s2, "h1")[1].key, a[0].key);
+        assert_eq!(keys(&s2, "h1")[1], a[0]);
+        // How the file is read is part of the identity.
+        let mut dropped = s.clone();
+        dropped.data.missing = MissingPolicy::Drop;
+        assert_ne!(keys(&dropped, "h1")[0], a[0]);
+    }
+
+    #[test]
+    fn key_material_is_the_flat_json_stores_already_hold() {
+        let s = spec("seed = [0]\nhidden_dim = [8]\nlr = [0.01]");
+        let params = &product(&s.space)[0];
+        let id = DataIdentity::new(&s.data, "h");
+        let flat = format!(
+            "{{\"params\":{},\"data_sha256\":\"h\",\"target\":\"y\",\"features\":[\"y\"],\
+             \"train_fraction\":0.8,\"missing\":\"error\"}}",
+            serde_json::to_string(params).unwrap()
+        );
+        assert_eq!(job_key(params, &id), sha256_hex(flat));
     }
 }

@@ -3,17 +3,21 @@
 //! The data flows spec → jobs → train → store → report; each step is one module.
 
 pub mod artifacts;
+pub mod baselines;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod filter;
+pub mod forecast;
+pub mod gc;
+pub mod hash;
 pub mod jobs;
+pub mod metrics;
 pub mod mlflow;
 pub mod output;
 pub mod plot;
 pub mod prune;
-pub mod reference;
-pub mod report;
 pub mod search;
 pub mod signals;
 pub mod spec;
@@ -22,3 +26,15 @@ pub mod sweep;
 pub mod train;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Pins candle's matmul thread teams to one thread. candle sizes each matmul's team from
+/// `RAYON_NUM_THREADS` and, when it is unset, re-reads `/proc/cpuinfo` on every matmul
+/// (measured: 2x slower epochs). GRU-sized products are below gemm's threshold for splitting
+/// anyway, and the GRU layer's own kernels are single-threaded, so aerocast's speed comes from
+/// training jobs side by side, one thread each. Call first thing in `main`, before any thread
+/// starts.
+pub fn pin_candle_threads() {
+    // SAFETY: called before any other thread exists, so nothing reads the environment
+    // concurrently.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+}

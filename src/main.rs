@@ -4,15 +4,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // candle sizes each matmul's thread team from RAYON_NUM_THREADS, and when it is unset
-    // re-reads /proc/cpuinfo on every matmul (measured: 2x slower epochs). GRU-sized matmuls are
-    // below gemm's threshold for splitting anyway, so the speed comes from running jobs in
-    // parallel, one thread each: pin candle to one thread. The GRU layer's own gemm calls
-    // (src/train/gru.rs, nearly all the arithmetic) are single-threaded regardless; this still
-    // governs candle's remaining matmuls (the linear head). Set before any
-    // thread starts.
-    // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
-    unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    aerocast::pin_candle_threads();
 
     let cli = Cli::parse();
     match cli::run(cli) {

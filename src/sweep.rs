@@ -4,28 +4,30 @@
 //! spec; this file only asks them.
 
 use crate::artifacts::{self, ModelCard};
-use crate::data::{self, Dataset};
+use crate::baselines;
+use crate::data::Dataset;
 use crate::error::InputError;
-use crate::jobs::{self, Job, Params};
+use crate::jobs::{self, DataIdentity, Job};
+use crate::metrics;
 use crate::output::{Progress, RunEnd, RunView};
 use crate::prune::{self, Curves, Pruner};
-use crate::search::{self, Observation, Sampler};
+use crate::search::{self, Observation, Sampler, Slot};
 use crate::signals;
 use crate::spec::Spec;
 use crate::spec::knobs::ParamValue;
-use crate::store::{Claim, STUDY_TAG, Store, SweepInfo, TRIAL_TAG};
-use crate::train::{self, Next, Prepared, TrainConfig, windows};
+use crate::store::{
+    Claim, DATA_TAG, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG, TRIAL_TAG,
+};
+use crate::train::{self, Next, Prepared, TrainConfig};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// The final metric adaptive samplers minimise and `best` ranks by.
-const OBJECTIVE: &str = "val_rmse";
 
 pub struct SweepOptions {
     pub store_dir: PathBuf,
@@ -108,58 +110,50 @@ pub struct BestRun {
     pub label: String,
     pub val_rmse: f64,
     pub naive_val_rmse: Option<f64>,
-}
-
-/// One trial of the sweep. Static samplers fix its params up front; adaptive ones propose
-/// them when a worker picks the trial up.
-pub struct Slot {
-    pub index: usize,
-    pub key: String,
-    pub params: Option<Params>,
+    pub linear_val_rmse: Option<f64>,
 }
 
 /// What a sweep will do, checked against the data; no store is touched.
 pub struct Plan {
     pub data: Dataset,
     pub prepared: Prepared,
+    pub identity: DataIdentity,
     pub study: String,
     pub slots: Vec<Slot>,
     sampler: Box<dyn Sampler>,
 }
 
 pub fn plan(spec: &Spec) -> Result<Plan, InputError> {
-    let data = data::load(&spec.data, &spec.lines)?;
-    let prepared = Prepared::new(&data, spec.data.train_fraction);
+    let (data, prepared) = train::prepare(&spec.data, &spec.lines)?;
     check_windows(spec, &prepared)?;
-    let mut sampler = search::build(spec);
-    let study = search::study_id(spec, &data.hash);
-    let slots = (0..sampler.trials())
-        .map(|index| {
-            if sampler.is_static() {
-                let params = sampler.propose(index, &[]);
-                let key = jobs::job_key(&params, &spec.data, &data.hash);
-                Slot {
-                    index,
-                    key,
-                    params: Some(params),
-                }
-            } else {
-                let key = jobs::trial_key(&study, index);
-                Slot {
-                    index,
-                    key,
-                    params: None,
-                }
-            }
-        })
-        .collect();
+    let identity = DataIdentity::new(&spec.data, &data.hash);
+    let trials = search::trials(spec, &identity);
     Ok(Plan {
         data,
         prepared,
-        study,
-        slots,
-        sampler,
+        identity,
+        study: trials.study,
+        slots: trials.slots,
+        sampler: trials.sampler,
     })
+}
+
+/// An experiment forecasts one target: runs of another would be ranked, pooled and charted
+/// against each other in every report. Checked before the sweep writes anything.
+fn check_target(store: &Store, spec: &Spec) -> Result<(), InputError> {
+    let targets = store
+        .experiment_tag_values(&spec.experiment, TARGET_TAG)
+        .unwrap_or_default();
+    match targets.iter().find(|t| **t != spec.data.target) {
+        Some(other) => Err(spec.lines.error(
+            "data.target",
+            format!(
+                "experiment \"{}\" already holds runs forecasting `{other}`; runs of `{}` would be ranked against them. Name another experiment in [experiment] name",
+                spec.experiment, spec.data.target
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Every window/horizon the sweep can use must leave at least one training window, and the
@@ -211,6 +205,7 @@ struct Worker<'a> {
     experiment_id: i64,
     sweep_id: &'a str,
     study: &'a str,
+    data_id: String,
     progress: &'a dyn Progress,
     sampler: Mutex<Box<dyn Sampler>>,
     history: Mutex<Vec<Observation>>,
@@ -218,12 +213,28 @@ struct Worker<'a> {
     curves: Curves,
     clock: Clock,
     mirror: Option<&'a crate::mlflow::Mirror>,
+    /// Baseline metrics per (window, horizon): every run of a shape shares them.
+    baselines: Mutex<HashMap<(usize, usize), Metrics>>,
+}
+
+impl Worker<'_> {
+    fn baselines(&self, window: usize, horizon: usize) -> Metrics {
+        let mut cache = self.baselines.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((window, horizon))
+            .or_insert_with(|| {
+                baselines::metrics(self.prepared, window, horizon, self.spec.data.season)
+            })
+            .clone()
+    }
 }
 
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
     let started = Instant::now();
     let plan = plan(spec)?;
     let store = Store::open(&opts.store_dir)?;
+    check_target(&store, spec)?;
+    let data_id = plan.identity.id();
     let (experiment_id, sweep_id) = store.begin_sweep(&SweepInfo {
         experiment: &spec.experiment,
         spec_path: &spec.path.display().to_string(),
@@ -231,6 +242,8 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec_hash: &spec.hash,
         data_path: &plan.data.path.display().to_string(),
         data_hash: &plan.data.hash,
+        data_id: Some(&data_id),
+        data_rows: plan.data.rows(),
         n_jobs: plan.slots.len(),
     })?;
     let reaped = store.reap_stale(experiment_id)?;
@@ -252,12 +265,9 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     progress.sweep_started(plan.slots.len(), pending.len());
 
     let history = store
-        .study_observations(&plan.study, OBJECTIVE)?
+        .study_observations(&plan.study, metrics::OBJECTIVE)?
         .into_iter()
-        .map(|(params, value)| Observation {
-            params: to_params(&params),
-            value,
-        })
+        .map(|(params, value)| Observation { params, value })
         .collect();
     let worker = Worker {
         spec,
@@ -267,6 +277,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         experiment_id,
         sweep_id: &sweep_id,
         study: &plan.study,
+        data_id: data_id.clone(),
         progress,
         sampler: Mutex::new(plan.sampler),
         history: Mutex::new(history),
@@ -274,6 +285,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         curves: Curves::new(store.study_curves(&plan.study, &spec.prune.metric)?),
         clock: Clock::default(),
         mirror: mirror.as_ref(),
+        baselines: Mutex::new(HashMap::new()),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -330,12 +342,13 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
             }
         }
     }
+    // A sweep ends with the word a run would: the statuses are one vocabulary.
     let status = if signals::stop_requested() {
-        "interrupted"
+        RunStatus::Interrupted
     } else if summary.failed > 0 {
-        "failed"
+        RunStatus::Failed
     } else {
-        "finished"
+        RunStatus::Finished
     };
     store.end_sweep(
         &sweep_id,
@@ -349,25 +362,22 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         return Err(e.context("the sweep could not record a run"));
     }
     summary.mlflow = mirror.map(|m| m.finish(crate::mlflow::GRACE));
-    summary.best = best_run(&store, spec)?;
+    summary.best = best_run(&store, spec, &data_id)?;
     summary.wall_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-fn to_params(json: &std::collections::BTreeMap<String, serde_json::Value>) -> Params {
-    json.iter()
-        .filter_map(|(k, v)| Some((k.clone(), serde_json::from_value(v.clone()).ok()?)))
-        .collect()
-}
-
-fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
-    let Some(run) = store.best_run(&spec.experiment, OBJECTIVE)? else {
+/// The best run on the data this sweep trained on: runs of other snapshots were scored on
+/// other rows.
+fn best_run(store: &Store, spec: &Spec, data_id: &str) -> Result<Option<BestRun>> {
+    let Some(run) = store.best_run(&spec.experiment, metrics::OBJECTIVE, Some(data_id))? else {
         return Ok(None);
     };
     Ok(Some(BestRun {
-        label: jobs::label(&to_params(&run.params), spec),
-        val_rmse: run.metric(OBJECTIVE).unwrap_or(f64::NAN),
-        naive_val_rmse: run.metric("naive_val_rmse"),
+        label: jobs::label(&run.params, spec),
+        val_rmse: run.metric(metrics::OBJECTIVE).unwrap_or(f64::NAN),
+        naive_val_rmse: run.metric(metrics::NAIVE_VAL_RMSE),
+        linear_val_rmse: run.metric(metrics::LINEAR_VAL_RMSE),
         run_id: run.run_id,
     }))
 }
@@ -403,6 +413,9 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
     let tags = [
         (STUDY_TAG, w.study.to_string()),
         (TRIAL_TAG, slot.index.to_string()),
+        (DATA_TAG, w.data_id.clone()),
+        (SETTING_TAG, setting_id(&w.data_id, &job)),
+        (TARGET_TAG, w.data.target.clone()),
     ];
     let claim = Clock::time(&w.clock.store, || {
         w.store
@@ -440,7 +453,10 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
     };
     w.progress.run_started(&view);
 
-    let naive = naive_metrics(w.prepared, cfg.as_ref().map_or(1, |c| c.horizon));
+    let naive = match &cfg {
+        Ok(c) => w.baselines(c.window, c.horizon),
+        Err(_) => w.baselines(0, 1),
+    };
     let result = cfg
         .map_err(anyhow::Error::msg)
         .and_then(|cfg| train_and_save(w, &run_id, &cfg, job, label, &view));
@@ -458,13 +474,13 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
         Ok(done) => {
             let mut metrics = done.metrics;
             metrics.extend(naive);
-            let val_rmse = value(&metrics, OBJECTIVE);
+            let val_rmse = value(&metrics, metrics::OBJECTIVE);
             let outcome = match &done.stopped {
                 None => {
                     Clock::time(&w.clock.store, || {
                         w.store.finish_run(&run_id, &metrics, &done.artifacts)
                     })?;
-                    let naive_val_rmse = value(&metrics, "naive_val_rmse");
+                    let naive_val_rmse = value(&metrics, metrics::NAIVE_VAL_RMSE);
                     w.progress.run_ended(
                         &view,
                         &RunEnd::Finished {
@@ -541,7 +557,10 @@ impl<'a> EpochLog<'a> {
     }
 
     fn push(&mut self, w: &Worker, r: &train::EpochReport) -> Result<()> {
-        let metrics = [("train_loss", r.train_loss), ("val_loss", r.val_loss)];
+        let metrics = [
+            (metrics::TRAIN_LOSS, r.train_loss),
+            (metrics::VAL_LOSS, r.val_loss),
+        ];
         self.pending.push((r.epoch, metrics));
         // The first epoch is written at once, so every run shows a curve early.
         if self.last_write.is_none_or(|t| t.elapsed() >= WRITE_EVERY) {
@@ -574,7 +593,7 @@ fn train_and_save(
     let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
         log.push(w, r)?;
         w.progress.epoch(view, r);
-        let value = if w.spec.prune.metric == "train_loss" {
+        let value = if w.spec.prune.metric == metrics::TRAIN_LOSS {
             r.train_loss
         } else {
             r.val_loss
@@ -628,13 +647,13 @@ fn train_and_save(
     let last = trained.history.last().expect("at least one epoch");
     let best = trained.best_epoch();
     let metrics = vec![
-        ("val_rmse", trained.val_rmse),
-        ("val_mae", trained.val_mae),
-        ("train_loss", last.train_loss),
-        ("val_loss", last.val_loss),
-        ("best_epoch", best.epoch as f64),
-        ("best_val_loss", best.val_loss),
-        ("epochs_trained", trained.history.len() as f64),
+        (metrics::VAL_RMSE, trained.val_rmse),
+        (metrics::VAL_MAE, trained.val_mae),
+        (metrics::TRAIN_LOSS, last.train_loss),
+        (metrics::VAL_LOSS, last.val_loss),
+        (metrics::BEST_EPOCH, best.epoch as f64),
+        (metrics::BEST_VAL_LOSS, best.val_loss),
+        (metrics::EPOCHS_TRAINED, trained.history.len() as f64),
     ];
     Ok(Done {
         metrics,
@@ -644,12 +663,15 @@ fn train_and_save(
     })
 }
 
-fn naive_metrics(p: &Prepared, horizon: usize) -> Metrics {
-    let (rmse, mae) = windows::rmse_mae(
-        &windows::naive_forecast(p, horizon),
-        &windows::val_actuals(p),
+/// Runs that differ only in their seed share this id: seed replicates of one setting.
+fn setting_id(data_id: &str, job: &Job) -> String {
+    let mut params = job.params.clone();
+    params.remove("seed");
+    let material = format!(
+        "{data_id} {}",
+        serde_json::to_string(&params).expect("params serialise")
     );
-    vec![("naive_val_rmse", rmse), ("naive_val_mae", mae)]
+    crate::hash::sha256_hex(material)[..16].to_string()
 }
 
 fn value(metrics: &Metrics, key: &str) -> f64 {

@@ -87,3 +87,29 @@ fn report_on_a_missing_store_is_an_input_error() {
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("no aerocast store"));
     assert!(!sb.store().exists());
 }
+
+/// An experiment forecasts one target: a sweep of another target into it is refused before it
+/// writes anything, so no report ever ranks or averages forecasts of different quantities.
+#[test]
+fn a_second_target_in_one_experiment_is_refused() {
+    let first = spec_text("[0.01]").replace("seed = [0, 1]", "seed = [0]");
+    let sb = Sandbox::new(&first);
+    sb.cmd(&["sweep", "spec.toml", "--quiet"])
+        .assert()
+        .success();
+    let before = snapshot(&sb.store());
+    std::fs::write(
+        sb.path("spec.toml"),
+        first.replace("target = \"temp_max\"", "target = \"temp_min\""),
+    )
+    .unwrap();
+    rejected(
+        &sb,
+        &[
+            "spec.toml:6:",
+            "already holds runs forecasting `temp_max`",
+            "Name another experiment",
+        ],
+    );
+    assert_eq!(snapshot(&sb.store()), before, "the store is untouched");
+}

@@ -138,10 +138,206 @@ min_runs = 3
     }
     let table = sb.cmd(&["runs"]).assert().success();
     let table = String::from_utf8_lossy(&table.get_output().stdout).to_string();
-    assert_eq!(table.matches("  pruned  ").count(), 3, "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.ends_with("  pruned")).count(),
+        3,
+        "{table}"
+    );
     assert_eq!(
         table.matches(": pruned at epoch 2").count(),
         3,
         "reasons are listed: {table}"
     );
+}
+
+/// One rule ranks every output: a pruned run whose metric beats every finished run's still
+/// ranks after them, in the terminal table, `report --json`, the CSV and the HTML alike.
+#[test]
+fn every_report_output_ranks_runs_alike() {
+    let spec = r#"[experiment]
+name = "rank"
+
+[data]
+path = "weather.csv"
+target = "temp_max"
+window = 7
+
+[train]
+epochs = 3
+hidden_dim = 4
+
+[grid]
+lr = [0.01, 0.000001]
+seed = [0, 1, 2]
+
+[prune]
+method = "median"
+warmup_epochs = 1
+min_runs = 3
+"#;
+    let sb = Sandbox::new(spec);
+    let s = summary(
+        &sb.cmd(&["sweep", "spec.toml", "--json", "--jobs", "1"])
+            .assert()
+            .success(),
+    );
+    assert_eq!((count(&s, "finished"), count(&s, "pruned")), (3, 3));
+    // Make one pruned run look better than every finished one.
+    let pruned = sb
+        .runs()
+        .into_iter()
+        .find(|r| r["status"] == "pruned")
+        .unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    {
+        let conn = rusqlite::Connection::open(sb.store().join("aerocast.db")).unwrap();
+        conn.execute(
+            "UPDATE metrics SET value = 0.001 WHERE run_id = ?1 AND key = 'val_rmse'",
+            [&pruned],
+        )
+        .unwrap();
+    }
+
+    let out_dir = sb.path("out");
+    let text = sb
+        .cmd(&["report", "--out", out_dir.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    // Table rows start with the rank; the failure-reason lines after the table do not.
+    let terminal: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let mut cells = l.split_whitespace();
+            cells.next()?.parse::<usize>().ok()?;
+            cells.next().map(String::from)
+        })
+        .collect();
+
+    let json = sb.cmd(&["report", "--json"]).assert().success();
+    let doc: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    let from_json: Vec<String> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .collect();
+    let statuses: Vec<&str> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses[..3],
+        ["finished"; 3],
+        "finished first: {statuses:?}"
+    );
+    assert_eq!(statuses[3..], ["pruned"; 3]);
+    assert_eq!(
+        from_json[3], pruned,
+        "the best pruned run leads the pruned ones"
+    );
+    assert_eq!(
+        doc["runs"][3]["metric"], 0.001,
+        "its metric shows as recorded"
+    );
+
+    let csv_dir = sb.path("csv");
+    sb.cmd(&[
+        "report",
+        "--format",
+        "csv",
+        "--out",
+        csv_dir.to_str().unwrap(),
+    ])
+    .assert()
+    .success();
+    let csv = std::fs::read_to_string(csv_dir.join("leaderboard.csv")).unwrap();
+    let from_csv: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .collect();
+
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    let table = &html[html.find("id=\"leaderboard-table\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let from_html: Vec<String> = table
+        .split("data-sort=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .filter(|s| s.len() == 36 && s.matches('-').count() == 4)
+        .collect();
+
+    assert_eq!(from_json, from_csv, "JSON and CSV agree");
+    assert_eq!(from_json, from_html, "JSON and HTML agree");
+    let short: Vec<String> = from_json.iter().map(|id| id[..8].to_string()).collect();
+    assert_eq!(short, terminal, "JSON and the terminal agree:\n{text}");
+}
+
+/// Two readings of the same file are two datasets: a TPE study over `missing = "drop"` and
+/// one over `missing = "ffill"` each train their own trials.
+#[test]
+fn tpe_studies_differ_by_how_missing_cells_are_read() {
+    let tpe = |missing: &str| {
+        format!(
+            r#"[experiment]
+name = "gaps"
+
+[data]
+path = "weather.csv"
+target = "temp_max"
+features = ["temp_max", "temp_min"]
+window = 5
+missing = "{missing}"
+
+[train]
+epochs = 1
+hidden_dim = 4
+
+[search]
+method = "tpe"
+trials = 2
+seed = 3
+startup_trials = 1
+
+[space]
+lr = {{ distribution = "log_uniform", min = 1e-3, max = 3e-2 }}
+"#
+        )
+    };
+    let sb = Sandbox::new(&tpe("drop"));
+    // Blank a few temp_min cells.
+    let csv = std::fs::read_to_string(sb.path("weather.csv")).unwrap();
+    let holed: Vec<String> = csv
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i > 0 && i % 37 == 0 {
+                let mut cells: Vec<&str> = line.split(',').collect();
+                cells[3] = "";
+                cells.join(",")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(sb.path("weather.csv"), holed.join("\n") + "\n").unwrap();
+
+    let s = summary(&sb.sweep().success());
+    assert_eq!((count(&s, "finished"), count(&s, "skipped")), (2, 0));
+    std::fs::write(sb.path("spec.toml"), tpe("ffill")).unwrap();
+    let s = summary(&sb.sweep().success());
+    assert_eq!(
+        (count(&s, "finished"), count(&s, "skipped")),
+        (2, 0),
+        "ffill reads other rows than drop: its trials are new"
+    );
+    assert_eq!(sb.runs().len(), 4);
+    // Rerunning either reading finds its own trials done.
+    let s = summary(&sb.sweep().success());
+    assert_eq!((count(&s, "finished"), count(&s, "skipped")), (0, 2));
 }

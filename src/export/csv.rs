@@ -1,7 +1,9 @@
-//! `leaderboard.csv`: one row per ranked run, swept params and metrics as columns.
+//! `leaderboard.csv`: the leaderboard's cells at full precision, one row per ranked run.
 
-use super::{Exporter, Report, metric_columns, param_text};
-use crate::plot::report_charts::Charts;
+use super::Exporter;
+use super::charts::Charts;
+use super::model::Report;
+use super::table::{Cell, columns, row};
 use anyhow::Result;
 
 pub struct Csv;
@@ -16,31 +18,21 @@ impl Exporter for Csv {
     }
 
     fn render(&self, r: &Report, _: &Charts) -> Result<Vec<u8>> {
-        let metrics = metric_columns(r);
+        leaderboard(r)
+    }
+}
+
+/// The leaderboard's rows as CSV bytes (also what `runs --format csv` prints).
+pub fn leaderboard(r: &Report) -> Result<Vec<u8>> {
+    {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let mut head = vec!["rank".to_string(), "run_id".into(), "status".into()];
-        head.extend(r.swept.iter().cloned());
-        head.extend(metrics.iter().cloned());
-        head.extend(
-            ["beats_naive", "best_epoch", "duration_s", "failure_reason"].map(String::from),
-        );
+        let mut head: Vec<String> = columns(r).into_iter().map(|c| c.field).collect();
+        head.push("failure_reason".into());
         w.write_record(&head)?;
-        let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         for (i, run) in r.runs.iter().enumerate() {
-            let mut row = vec![(i + 1).to_string(), run.run_id.clone(), run.status.clone()];
-            row.extend(r.swept.iter().map(|k| param_text(run.params.get(k))));
-            row.extend(metrics.iter().map(|m| {
-                opt(if *m == r.metric {
-                    r.metric_of(run)
-                } else {
-                    run.metric(m)
-                })
-            }));
-            row.push(r.beats_naive(run).map_or(String::new(), |b| b.to_string()));
-            row.push(opt(run.metric("best_epoch")));
-            row.push(opt(run.duration()));
-            row.push(run.failure_reason.clone().unwrap_or_default());
-            w.write_record(&row)?;
+            let mut cells: Vec<String> = row(r, i).iter().map(Cell::raw).collect();
+            cells.push(run.failure_reason.clone().unwrap_or_default());
+            w.write_record(&cells)?;
         }
         Ok(w.into_inner()?)
     }

@@ -1,11 +1,12 @@
 //! `index.html`: one page, its charts as SVG files beside it, no network. maud escapes every
 //! interpolated value, so user text (experiment names, failure reasons) shows as text.
 
-use super::{
-    Exporter, Report, check, duration_text, header_facts, mean_pm_std, metric_columns, num,
-    param_text, setting_label,
-};
-use crate::plot::report_charts::{Chart, Charts, Slot};
+use super::charts::{Chart, Charts, Slot};
+use super::format::{header_facts, mean_pm_std, raw, setting_label};
+use super::model::{ROBUST_REL_STD, Report};
+use super::table::{Cell, Kind, columns, param_kind, row, row_class, setting_head, setting_row};
+use super::{Exporter, history};
+use crate::store::RunStatus;
 use anyhow::Result;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
@@ -89,7 +90,7 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 "#;
 
 fn page(r: &Report, charts: &Charts) -> Markup {
-    let finished = r.count("finished");
+    let finished = r.count(RunStatus::Finished);
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -125,6 +126,7 @@ fn page(r: &Report, charts: &Charts) -> Markup {
                     Err(why) => { p.muted { "Not drawn: " (why) "." } }
                 }
                 (seed_table(r))
+                (nights(r, charts))
                 h2 id="forecast" { "Forecast of the best run" }
                 (figure(&charts.forecast))
                 h2 id="parallel" { "Parallel coordinates" }
@@ -152,58 +154,37 @@ fn figure_of(c: &Chart) -> Markup {
     }
 }
 
+/// Rows of the HTML leaderboard; the full one is in leaderboard.csv and .json beside the page.
+pub const TABLE_ROWS: usize = 200;
+
 fn leaderboard(r: &Report) -> Markup {
-    let metric_cols = metric_columns(r);
+    let cols = columns(r);
     html! {
         h2 id="leaderboard" { "Leaderboard" }
         p.muted {
-            "Every run, best first by " (r.metric) ". Click a column to sort. "
+            "Every run: finished runs best first by " (r.metric) ", then pruned runs (by their "
+            (r.metric) " when stopped), then the rest. Click a column to sort. "
             "“beats naive” compares " (r.metric) " with the last-value forecast's. "
             "The best run is highlighted."
+        }
+        @if r.runs.len() > TABLE_ROWS {
+            p.note {
+                "Showing the top " (TABLE_ROWS) " of " (r.runs.len()) " runs. The full leaderboard, "
+                "in the same order, is in " a href="leaderboard.csv" { "leaderboard.csv" } " and "
+                a href="leaderboard.json" { "leaderboard.json" } " beside this page."
+            }
         }
         div.scroll {
             table.sortable id="leaderboard-table" {
                 thead { tr {
-                    th data-type="num" { "#" }
-                    th.text data-type="text" { "run" }
-                    @for k in &r.swept { th data-type=(param_type(r, k)) { (k) } }
-                    @for m in &metric_cols { th data-type="num" { (m) } }
-                    th data-type="text" { "beats naive" }
-                    th data-type="num" { "best epoch" }
-                    th data-type="num" { "duration (s)" }
-                    th.text data-type="text" { "status" }
+                    @for c in &cols {
+                        th class=[(c.kind == Kind::Text).then_some("text")] data-type=(kind_name(c.kind)) { (c.title) }
+                    }
                 }}
                 tbody {
-                    @for (i, run) in r.runs.iter().enumerate() {
-                        @let class = if Some(i) == r.best { "best" } else if run.status == "pruned" { "pruned" } else if run.status != "finished" { "failed" } else { "" };
-                        tr class=(class) {
-                            td data-sort=(i + 1) title=[(Some(i) == r.best).then_some("best run")] {
-                                @if Some(i) == r.best { "★ " } (i + 1)
-                            }
-                            td.text title=(run.run_id) data-sort=(run.run_id) {
-                                code { (&run.run_id[..8.min(run.run_id.len())]) }
-                            }
-                            @for k in &r.swept {
-                                @let v = run.params.get(k);
-                                td data-sort=(param_text(v)) { (param_text(v)) }
-                            }
-                            @for m in &metric_cols {
-                                @let v = if *m == r.metric { r.metric_of(run) } else { run.metric(m) };
-                                td data-sort=(v.map_or(String::new(), |v| v.to_string())) { (num(v)) }
-                            }
-                            @let b = r.beats_naive(run);
-                            td class=(match b { Some(true) => "yes", Some(false) => "no", None => "" }) {
-                                (match b { Some(true) => "✓ yes", Some(false) => "✗ no", None => "-" })
-                            }
-                            td data-sort=(run.metric("best_epoch").map_or(String::new(), |v| v.to_string())) {
-                                (num(run.metric("best_epoch")))
-                            }
-                            td data-sort=(run.duration().map_or(String::new(), |v| v.to_string())) { (duration_text(run)) }
-                            @if let Some(reason) = &run.failure_reason {
-                                td.reason { (run.status) ": " (reason) }
-                            } @else {
-                                td.text { (run.status) }
-                            }
+                    @for i in 0..r.runs.len().min(TABLE_ROWS) {
+                        tr class=(row_class(r, i)) {
+                            @for cell in row(r, i) { (td(&cell)) }
                         }
                     }
                 }
@@ -212,13 +193,37 @@ fn leaderboard(r: &Report) -> Markup {
     }
 }
 
-fn param_type(r: &Report, key: &str) -> &'static str {
-    let numeric = r
-        .runs
-        .iter()
-        .filter_map(|run| run.params.get(key))
-        .all(|v| v.is_number());
-    if numeric { "num" } else { "text" }
+fn td(cell: &Cell) -> Markup {
+    html! {
+        @match cell {
+            Cell::Rank { rank, best } => {
+                td data-sort=(rank) title=[best.then_some("best run")] {
+                    @if *best { "★ " } (rank)
+                }
+            }
+            Cell::Run(id) => {
+                td.text title=(id) data-sort=(id) { code { (cell.text()) } }
+            }
+            Cell::Check(b) => {
+                td class=(match b { Some(true) => "yes", Some(false) => "no", None => "" }) {
+                    (match b { Some(true) => "✓ yes", Some(false) => "✗ no", None => "-" })
+                }
+            }
+            Cell::Status(run, _) if run.failure_reason.is_some() => {
+                td.reason { (cell.text()) }
+            }
+            Cell::Status(..) => { td.text { (cell.text()) } }
+            Cell::Param(_) => { td data-sort=(cell.raw()) title=(cell.raw()) { (cell.text()) } }
+            _ => { td data-sort=(cell.raw()) { (cell.text()) } }
+        }
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Num => "num",
+        Kind::Text => "text",
+    }
 }
 
 fn robustness(r: &Report) -> Markup {
@@ -228,10 +233,10 @@ fn robustness(r: &Report) -> Markup {
             p {
                 @if robust.is_empty() {
                     "No setting is robust across seeds (every seed finished, beat the naive forecast, "
-                    "and the std across seeds is within " (super::ROBUST_REL_STD * 100.0) "% of the mean)."
+                    "and the std across seeds is within " (ROBUST_REL_STD * 100.0) "% of the mean)."
                 } @else {
                     "Robust across seeds (every seed finished and beat the naive forecast, std within "
-                    (super::ROBUST_REL_STD * 100.0) "% of the mean): "
+                    (ROBUST_REL_STD * 100.0) "% of the mean): "
                     @for (i, s) in robust.iter().enumerate() {
                         @if i > 0 { "; " }
                         strong { (setting_label(&s.params)) } " (" (mean_pm_std(s)) ")"
@@ -243,36 +248,51 @@ fn robustness(r: &Report) -> Markup {
     }
 }
 
+/// One row per sweep with the skill chart; hidden while the experiment has one sweep.
+fn nights(r: &Report, charts: &Charts) -> Markup {
+    html! {
+        @if r.nights.len() > 1 {
+            h2 id="nights" { "Nights" }
+            p.muted { "One row per sweep, oldest first: each scored on its own data snapshot." }
+            div.scroll {
+                table id="nights-table" {
+                    thead { tr { @for h in history::head() { th { (h) } } } }
+                    tbody {
+                        @for n in &r.nights { tr { @for c in history::cells(n) { td { (c) } } } }
+                    }
+                }
+            }
+            (figure(&charts.skill))
+        }
+    }
+}
+
 fn seed_table(r: &Report) -> Markup {
     let knobs = r.knobs();
     html! {
-        h2 id="settings" { "Settings with seeds collapsed" }
-        @if r.settings.is_empty() {
-            p.muted { "No runs." }
-        } @else {
+        // Without a swept seed every setting ran once: the table would repeat the leaderboard.
+        @if r.has_seeds() {
+            h2 id="settings" { "Settings with seeds collapsed" }
             p.muted { "One row per setting of the swept knobs; " (r.metric) " as mean ± sample std over its finished runs." }
             div.scroll {
                 table.sortable id="settings-table" {
                     thead { tr {
-                        @for k in &knobs { th data-type=(param_type(r, k)) { (k) } }
-                        th data-type="num" { (r.metric) " mean ± std" }
-                        th data-type="num" { "n finished" }
-                        th data-type="num" { "runs" }
-                        th data-type="num" { "beat naive" }
-                        th data-type="text" { "robust" }
+                        @for (i, h) in setting_head(r).iter().enumerate() {
+                            th data-type=(if i < knobs.len() { kind_name(param_kind(r, knobs[i])) } else if i == knobs.len() + 4 { "text" } else { "num" }) { (h) }
+                        }
                     }}
                     tbody {
-                        @for s in &r.settings {
+                        @for s in r.settings.iter().take(TABLE_ROWS) {
                             tr {
-                                @for k in &knobs {
-                                    @let v = s.params.get(*k);
-                                    td data-sort=(param_text(v)) { (param_text(v)) }
+                                @for (i, cell) in setting_row(r, s).iter().enumerate() {
+                                    @if i == knobs.len() {
+                                        td data-sort=(raw(s.mean)) { (cell) }
+                                    } @else if i == knobs.len() + 4 {
+                                        td class=(if s.robust { "yes" } else { "" }) { (cell) }
+                                    } @else {
+                                        td { (cell) }
+                                    }
                                 }
-                                td data-sort=(s.mean.map_or(String::new(), |v| v.to_string())) { (mean_pm_std(s)) }
-                                td { (s.values.len()) }
-                                td { (s.runs) }
-                                td { (s.beat_naive) "/" (s.runs) }
-                                td class=(if s.robust { "yes" } else { "" }) { (check(Some(s.robust))) }
                             }
                         }
                     }

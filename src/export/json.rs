@@ -1,7 +1,11 @@
-//! `leaderboard.json`: the ranked runs for scripts.
+//! Every JSON shape aerocast prints or writes: `leaderboard.json` (also `report --json`), a run
+//! as `runs --json` lists it, and the best run (`report --best --json`).
 
-use super::{Exporter, Report};
-use crate::plot::report_charts::Charts;
+use super::Exporter;
+use super::charts::Charts;
+use super::model::{Report, beats, beats_naive};
+use crate::metrics;
+use crate::store::RunRecord;
 use anyhow::Result;
 use serde_json::json;
 
@@ -17,35 +21,80 @@ impl Exporter for Json {
     }
 
     fn render(&self, r: &Report, _: &Charts) -> Result<Vec<u8>> {
-        let runs: Vec<serde_json::Value> = r
-            .runs
-            .iter()
-            .enumerate()
-            .map(|(i, run)| {
-                json!({
-                    "rank": i + 1,
-                    "best": Some(i) == r.best,
-                    "run_id": run.run_id,
-                    "status": run.status,
-                    "failure_reason": run.failure_reason,
-                    "params": run.params,
-                    "metric": r.metric_of(run),
-                    "naive": r.naive_of(run),
-                    "beats_naive": r.beats_naive(run),
-                    "metrics": run.metrics,
-                    "duration_s": run.duration(),
-                    "sweep_id": run.sweep_id,
-                })
-            })
-            .collect();
-        let doc = json!({
-            "experiment": r.experiment,
-            "metric": r.metric,
-            "sweep_id": r.sweep.as_ref().map(|s| &s.record.sweep_id),
-            "swept": r.swept,
-            "aerocast_version": crate::VERSION,
-            "runs": runs,
-        });
-        Ok(serde_json::to_vec_pretty(&doc)?)
+        Ok(serde_json::to_vec_pretty(&leaderboard(r))?)
     }
+}
+
+/// The ranked runs with the report's facts: one object.
+pub fn leaderboard(r: &Report) -> serde_json::Value {
+    let runs: Vec<serde_json::Value> = r
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
+            json!({
+                "rank": i + 1,
+                "best": Some(i) == r.best,
+                "run_id": run.run_id,
+                "status": run.status,
+                "failure_reason": run.failure_reason,
+                "params": run.params,
+                "metric": r.metric_of(run),
+                "naive": r.naive_of(run),
+                "beats_naive": r.beats_naive(run),
+                "metrics": run.metrics,
+                "duration_s": run.duration(),
+                "sweep_id": run.sweep_id,
+            })
+        })
+        .collect();
+    json!({
+        "experiment": r.experiment,
+        "metric": r.metric,
+        "sweep_id": r.sweep.as_ref().map(|s| &s.record.sweep_id),
+        "swept": r.swept,
+        "aerocast_version": crate::VERSION,
+        "runs": runs,
+    })
+}
+
+/// A run as `runs --json` lists it.
+pub fn run(run: &RunRecord) -> serde_json::Value {
+    json!({
+        "run_id": run.run_id,
+        "experiment": run.experiment,
+        "sweep_id": run.sweep_id,
+        "job_key": run.job_key,
+        "status": run.status,
+        "failure_reason": run.failure_reason,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "params": run.params,
+        "metrics": run.metrics,
+        "artifacts": run.artifacts,
+        "data_sha256": run.data_hash,
+        "aerocast_version": run.aerocast_version,
+    })
+}
+
+/// The best run by `metric`, for `report --best --json`.
+pub fn best(run: &RunRecord, metric: &str) -> serde_json::Value {
+    json!({
+        "run_id": run.run_id,
+        "experiment": run.experiment,
+        "metric": metric,
+        "status": run.status,
+        "params": run.params,
+        "metrics": run.metrics,
+        "beats_naive": beats_naive(run, metric),
+        "beats": metrics::BASELINES
+            .iter()
+            .filter_map(|b| Some((b.to_string(), serde_json::Value::Bool(beats(run, b, metric)?))))
+            .collect::<serde_json::Map<_, _>>(),
+        "artifacts": run.artifacts,
+        "sweep_id": run.sweep_id,
+        "data_sha256": run.data_hash,
+        "aerocast_version": run.aerocast_version,
+        "duration_s": run.duration(),
+    })
 }

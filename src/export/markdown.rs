@@ -1,10 +1,11 @@
 //! `report.md`: the header, tables and image links, for a README or a pull-request comment.
 
-use super::{
-    Exporter, Report, check, duration_text, header_facts, mean_pm_std, metric_columns, num,
-    param_text, setting_label,
-};
-use crate::plot::report_charts::{Chart, Charts, Slot};
+use super::charts::{Chart, Charts, Slot};
+use super::format::{header_facts, mean_pm_std, setting_label};
+use super::model::{ROBUST_REL_STD, Report};
+use super::table::{Cell, columns, row, setting_head, setting_row};
+use super::{Exporter, history};
+use crate::store::RunStatus;
 use anyhow::Result;
 use std::fmt::Write;
 
@@ -25,7 +26,7 @@ impl Exporter for Markdown {
         for (k, v) in header_facts(r) {
             let _ = writeln!(out, "- **{k}**: {}", text(&v));
         }
-        if r.count("finished") == 0 {
+        if r.count(RunStatus::Finished) == 0 {
             let _ = writeln!(
                 out,
                 "\n> **No finished runs**: {} run(s), none finished.",
@@ -34,36 +35,16 @@ impl Exporter for Markdown {
         }
 
         let _ = writeln!(out, "\n## Leaderboard\n");
-        let mut head = vec!["#".to_string(), "run".to_string()];
-        head.extend(r.swept.iter().cloned());
-        head.extend(metric_columns(r));
-        head.extend(["beats naive", "best epoch", "duration (s)", "status"].map(String::from));
-        let rows = r.runs.iter().enumerate().map(|(i, run)| {
-            let mut row = vec![
-                if Some(i) == r.best {
-                    format!("**{}**", i + 1)
-                } else {
-                    (i + 1).to_string()
-                },
-                format!("`{}`", run.run_id),
-            ];
-            row.extend(r.swept.iter().map(|k| param_text(run.params.get(k))));
-            row.extend(metric_columns(r).iter().map(|m| {
-                num(if *m == r.metric {
-                    r.metric_of(run)
-                } else {
-                    run.metric(m)
+        let head: Vec<String> = columns(r).into_iter().map(|c| c.title).collect();
+        let rows = (0..r.runs.len()).map(|i| {
+            row(r, i)
+                .iter()
+                .map(|cell| match cell {
+                    Cell::Rank { rank, best: true } => format!("**{rank}**"),
+                    Cell::Run(id) => format!("`{id}`"),
+                    other => other.text(),
                 })
-            }));
-            row.push(check(r.beats_naive(run)).to_string());
-            row.push(num(run.metric("best_epoch")));
-            row.push(duration_text(run));
-            row.push(match &run.failure_reason {
-                Some(reason) => format!("{}: {reason}", run.status),
-                None if Some(i) == r.best => "finished (best)".to_string(),
-                None => run.status.clone(),
-            });
-            row
+                .collect::<Vec<_>>()
         });
         table(&mut out, &head, rows);
 
@@ -87,7 +68,7 @@ impl Exporter for Markdown {
                 .collect();
             let rule = format!(
                 "every seed finished and beat the naive forecast, std within {}% of the mean",
-                super::ROBUST_REL_STD * 100.0
+                ROBUST_REL_STD * 100.0
             );
             if robust.is_empty() {
                 let _ = writeln!(out, "No setting is robust across seeds ({rule}).\n");
@@ -106,26 +87,19 @@ impl Exporter for Markdown {
             }
         }
 
-        let _ = writeln!(out, "\n## Settings with seeds collapsed\n");
-        let knobs = r.knobs();
-        let mut head: Vec<String> = knobs.iter().map(|k| k.to_string()).collect();
-        head.extend([
-            format!("{} mean ± std", r.metric),
-            "n finished".into(),
-            "runs".into(),
-            "beat naive".into(),
-            "robust".into(),
-        ]);
-        let rows = r.settings.iter().map(|s| {
-            let mut row: Vec<String> = knobs.iter().map(|k| param_text(s.params.get(*k))).collect();
-            row.push(mean_pm_std(s));
-            row.push(s.values.len().to_string());
-            row.push(s.runs.to_string());
-            row.push(format!("{}/{}", s.beat_naive, s.runs));
-            row.push(check(Some(s.robust)).to_string());
-            row
-        });
-        table(&mut out, &head, rows);
+        // Without a swept seed every setting ran once: the table would repeat the leaderboard.
+        if r.has_seeds() {
+            let _ = writeln!(out, "\n## Settings with seeds collapsed\n");
+            let rows = r.settings.iter().map(|s| setting_row(r, s));
+            table(&mut out, &setting_head(r), rows);
+        }
+
+        if r.nights.len() > 1 {
+            let _ = writeln!(out, "\n## Nights\n");
+            let head: Vec<String> = history::head().into_iter().map(String::from).collect();
+            table(&mut out, &head, r.nights.iter().map(history::cells));
+            image(&mut out, &charts.skill);
+        }
 
         let _ = writeln!(out, "\n## Forecast of the best run\n");
         image(&mut out, &charts.forecast);

@@ -4,13 +4,10 @@
 use super::client::{Client, Timeouts};
 use super::export::{Experiments, ExportReport, Scope, export_runs};
 use super::tracking::{Tracking, process_env};
-use crate::cli::{EXIT_INTERNAL, EXIT_OK, StoreArg};
 use crate::error::InputError;
 use crate::store::{RunFilter, Store};
 use anyhow::Result;
 use clap::Args;
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 const TIMEOUTS: Timeouts = Timeouts {
@@ -37,22 +34,16 @@ pub struct MlflowArgs {
     /// Print what was exported as one JSON object.
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub store: StoreArg,
 }
 
-pub fn run(args: MlflowArgs) -> Result<ExitCode> {
+/// Exports what `args` selects from `store`; whether every selected run that has ended is now
+/// complete in MLflow.
+pub fn run(store: &Store, args: MlflowArgs) -> Result<bool> {
     let tracking = Tracking::new(args.tracking_uri.as_deref(), &process_env)?;
-    let dir = args
-        .store
-        .store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(crate::cli::DEFAULT_STORE));
-    let store = Store::open_existing(&dir)?;
-    let (filter, scope) = select(&store, &args)?;
+    let (filter, scope) = select(store, &args)?;
     let runs = store.runs(&filter)?;
     let client = Client::new(tracking, TIMEOUTS);
-    let report = export_runs(&client, &Experiments::default(), &store, &runs, scope)?;
+    let report = export_runs(&client, &Experiments::default(), store, &runs, scope)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -62,7 +53,7 @@ pub fn run(args: MlflowArgs) -> Result<ExitCode> {
         eprintln!("error: run {}: {}", f.run_id, f.error);
     }
     if report.complete() {
-        return Ok(ExitCode::from(EXIT_OK));
+        return Ok(true);
     }
     eprintln!(
         "error: {} run(s) not exported{}; rerun `aerocast export mlflow` to send them",
@@ -72,7 +63,7 @@ pub fn run(args: MlflowArgs) -> Result<ExitCode> {
             .as_ref()
             .map_or(String::new(), |why| format!(" ({why})"))
     );
-    Ok(ExitCode::from(EXIT_INTERNAL))
+    Ok(false)
 }
 
 /// The runs to export and the MLflow runs to compare them with.

@@ -9,7 +9,7 @@ use super::mapping::{MlflowRun, RUN_ID_TAG, SWEEP_ID_TAG};
 use super::plan::plan;
 use super::sync::{Outcome, Sent, sync_run};
 use super::wire::Run;
-use crate::store::{RunRecord, Store};
+use crate::store::{RunRecord, RunStatus, Store};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -184,7 +184,7 @@ pub fn export_runs(
         let mut todo = Vec::new();
         for run in runs {
             match existing.get(run.run_id.as_str()) {
-                _ if run.status == "running" => report.running += 1,
+                _ if run.status == RunStatus::Running => report.running += 1,
                 Some(found) if found.info.status != "RUNNING" => report.unchanged += 1,
                 _ => todo.push(run),
             }

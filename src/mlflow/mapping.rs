@@ -2,7 +2,8 @@
 //! and artifact files. Pure: no store, no network.
 
 use super::wire::{KeyValue, Metric};
-use crate::store::{RunRecord, TimedPoint};
+use crate::spec::knobs::ParamValue;
+use crate::store::{RunRecord, RunStatus, TimedPoint};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -33,20 +34,20 @@ pub struct MlflowRun {
 
 /// The MLflow status of an aerocast status; `None` for a run still running, which is mirrored
 /// only once it has ended.
-pub fn status(aerocast: &str) -> Option<&'static str> {
+pub fn status(aerocast: RunStatus) -> Option<&'static str> {
     match aerocast {
-        "finished" | "pruned" => Some("FINISHED"),
-        "failed" => Some("FAILED"),
-        "killed" | "interrupted" => Some("KILLED"),
-        _ => None,
+        RunStatus::Finished | RunStatus::Pruned => Some("FINISHED"),
+        RunStatus::Failed => Some("FAILED"),
+        RunStatus::Killed | RunStatus::Interrupted => Some("KILLED"),
+        RunStatus::Running => None,
     }
 }
 
-/// MLflow params are strings: text as is, numbers and booleans as JSON writes them.
-pub fn param_value(v: &serde_json::Value) -> String {
+/// MLflow params are strings: text as is, numbers as the store writes them (JSON).
+pub fn param_value(v: &ParamValue) -> String {
     match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+        ParamValue::Str(s) => s.clone(),
+        other => serde_json::to_string(other).expect("params serialise"),
     }
 }
 
@@ -62,7 +63,7 @@ pub fn map_run(
     history: &[TimedPoint],
     store_tags: &BTreeMap<String, String>,
 ) -> Option<MlflowRun> {
-    let status = status(&run.status)?;
+    let status = status(run.status)?;
     let start_ms = millis(run.start_time);
     let end_ms = run.end_time.map_or(start_ms, millis);
     let params = run
@@ -88,7 +89,7 @@ fn tags(run: &RunRecord, store_tags: &BTreeMap<String, String>) -> Vec<KeyValue>
     let mut tags = vec![
         KeyValue::new(RUN_ID_TAG, &run.run_id),
         KeyValue::new(SWEEP_ID_TAG, &run.sweep_id),
-        KeyValue::new("aerocast.status", &run.status),
+        KeyValue::new("aerocast.status", run.status.as_str()),
         KeyValue::new("aerocast.job_key", &run.job_key),
         KeyValue::new("aerocast.data_sha256", &run.data_hash),
         KeyValue::new("aerocast.version", &run.aerocast_version),
@@ -158,24 +159,23 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn record(status: &str) -> RunRecord {
+    fn record(status: RunStatus) -> RunRecord {
         RunRecord {
             run_id: "r1".into(),
             experiment: "exp".into(),
             sweep_id: "s1".into(),
             job_key: "k1".into(),
-            status: status.into(),
+            status,
             start_time: 100.0,
             end_time: Some(160.5),
             failure_reason: None,
             data_hash: "d".into(),
             aerocast_version: "0.1.0".into(),
             params: [
-                ("lr".to_string(), json!(0.003)),
-                ("hidden_dim".to_string(), json!(32)),
-                ("optimizer".to_string(), json!("adam")),
+                ("lr".to_string(), ParamValue::Float(0.003)),
+                ("hidden_dim".to_string(), ParamValue::Int(32)),
+                ("optimizer".to_string(), ParamValue::Str("adam".into())),
             ]
             .into(),
             metrics: [
@@ -199,19 +199,20 @@ mod tests {
 
     #[test]
     fn statuses_map_to_mlflow_and_running_runs_wait() {
-        assert_eq!(status("finished"), Some("FINISHED"));
-        assert_eq!(status("pruned"), Some("FINISHED"));
-        assert_eq!(status("failed"), Some("FAILED"));
-        assert_eq!(status("killed"), Some("KILLED"));
-        assert_eq!(status("interrupted"), Some("KILLED"));
-        assert_eq!(status("running"), None);
-        assert!(map_run(&record("running"), "n", &[], &BTreeMap::new()).is_none());
+        assert_eq!(status(RunStatus::Finished), Some("FINISHED"));
+        assert_eq!(status(RunStatus::Pruned), Some("FINISHED"));
+        assert_eq!(status(RunStatus::Failed), Some("FAILED"));
+        assert_eq!(status(RunStatus::Killed), Some("KILLED"));
+        assert_eq!(status(RunStatus::Interrupted), Some("KILLED"));
+        assert_eq!(status(RunStatus::Running), None);
+        let running = record(RunStatus::Running);
+        assert!(map_run(&running, "n", &[], &BTreeMap::new()).is_none());
     }
 
     #[test]
     fn a_run_maps_with_params_as_strings_tags_and_times_in_ms() {
         let tags = BTreeMap::from([("aerocast.study".to_string(), "st".to_string())]);
-        let m = map_run(&record("pruned"), "lr=0.003", &[], &tags).unwrap();
+        let m = map_run(&record(RunStatus::Pruned), "lr=0.003", &[], &tags).unwrap();
         assert_eq!(
             (m.start_ms, m.end_ms, m.status),
             (100_000, 160_500, "FINISHED")
@@ -239,7 +240,13 @@ mod tests {
             point("val_loss", 1, 0.9, 101.0),
             point("val_loss", 2, 0.5, 102.0),
         ];
-        let m = map_run(&record("finished"), "n", &history, &BTreeMap::new()).unwrap();
+        let m = map_run(
+            &record(RunStatus::Finished),
+            "n",
+            &history,
+            &BTreeMap::new(),
+        )
+        .unwrap();
         let of = |k: &str| -> Vec<(i64, i64, f64)> {
             m.metrics
                 .iter()
@@ -258,14 +265,20 @@ mod tests {
     #[test]
     fn a_final_unlike_the_last_epoch_is_logged_after_it() {
         let history = [point("val_loss", 3, 0.7, 170.0)];
-        let m = map_run(&record("finished"), "n", &history, &BTreeMap::new()).unwrap();
+        let m = map_run(
+            &record(RunStatus::Finished),
+            "n",
+            &history,
+            &BTreeMap::new(),
+        )
+        .unwrap();
         let last = m.metrics.iter().rfind(|x| x.key == "val_loss").unwrap();
         assert_eq!((last.step, last.timestamp, last.value), (3, 170_001, 0.5));
     }
 
     #[test]
     fn long_reasons_are_cut_to_the_tag_limit() {
-        let mut r = record("failed");
+        let mut r = record(RunStatus::Failed);
         r.failure_reason = Some("é".repeat(6000));
         let m = map_run(&r, "n", &[], &BTreeMap::new()).unwrap();
         let reason = m.tags.iter().find(|t| t.key == "aerocast.reason").unwrap();

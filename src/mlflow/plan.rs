@@ -2,7 +2,7 @@
 //! spec), its per-epoch points with their timestamps and its tags, mapped for MLflow.
 
 use super::mapping::{MlflowRun, map_run};
-use crate::jobs::{self, Params};
+use crate::jobs;
 use crate::spec::Spec;
 use crate::store::{RunRecord, Store};
 use anyhow::Result;
@@ -13,7 +13,7 @@ use std::path::Path;
 pub fn plan(store: &Store, runs: &[&RunRecord]) -> Result<Vec<MlflowRun>> {
     let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
     let histories = store.timed_histories(&ids)?;
-    let tags = store.run_tags(&ids)?;
+    let tags = store.tags_by_run(&ids)?;
     let mut specs: HashMap<String, Option<Spec>> = HashMap::new();
     let mut out = Vec::new();
     for run in runs {
@@ -41,12 +41,9 @@ fn sweep_spec(store: &Store, sweep_id: &str) -> Result<Option<Spec>> {
 
 /// The run's label as sweeps print it (`hidden_dim=32 lr=0.003 seed=1`), else its short id.
 fn label(run: &RunRecord, spec: Option<&Spec>) -> String {
-    let params: Params = run
-        .params
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), serde_json::from_value(v.clone()).ok()?)))
-        .collect();
-    let label = spec.map(|s| jobs::label(&params, s)).unwrap_or_default();
+    let label = spec
+        .map(|s| jobs::label(&run.params, s))
+        .unwrap_or_default();
     if label.is_empty() {
         format!("run {}", &run.run_id[..run.run_id.len().min(8)])
     } else {

@@ -2,7 +2,6 @@
 //! without system fonts (plotters' `ab_glyph` backend needs one registered by hand).
 
 pub mod charts;
-pub mod report_charts;
 
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;

@@ -6,12 +6,12 @@ mod grid;
 mod random;
 mod tpe;
 
-use crate::jobs::Params;
-use crate::spec::{Dimension, Method, Spec, hex};
+use crate::hash::sha256_hex;
+use crate::jobs::{self, DataIdentity, Params};
+use crate::spec::{Dimension, Method, Spec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// A finished trial, as adaptive samplers learn from it.
 #[derive(Debug, Clone)]
@@ -47,18 +47,17 @@ pub fn build(spec: &Spec) -> Box<dyn Sampler> {
     }
 }
 
-/// Identifies a study: what is searched, how, and on which data. Runs of one study inform each
-/// other (TPE history, pruning). `trials` is left out, so raising it extends the same study.
-pub fn study_id(spec: &Spec, data_hash: &str) -> String {
+/// Identifies a study: what is searched, how, and on which data (as read). Runs of one study
+/// inform each other (TPE history, pruning). `trials` is left out, so raising it extends the
+/// same study.
+pub fn study_id(spec: &Spec, data: &DataIdentity) -> String {
     #[derive(Serialize)]
     struct Material<'a> {
         method: Method,
         seed: u64,
         space: Vec<(&'a str, &'a crate::spec::Domain)>,
-        data_sha256: &'a str,
-        target: &'a str,
-        features: &'a [String],
-        train_fraction: f64,
+        #[serde(flatten)]
+        data: &'a DataIdentity,
     }
     let material = Material {
         method: spec.search.method,
@@ -68,13 +67,53 @@ pub fn study_id(spec: &Spec, data_hash: &str) -> String {
             .iter()
             .map(|d| (d.knob.name, &d.domain))
             .collect(),
-        data_sha256: data_hash,
-        target: &spec.data.target,
-        features: &spec.data.features,
-        train_fraction: spec.data.train_fraction,
+        data,
     };
-    let json = serde_json::to_vec(&material).expect("study serialises");
-    hex(&Sha256::digest(&json))[..16].to_string()
+    sha256_hex(serde_json::to_vec(&material).expect("study serialises"))[..16].to_string()
+}
+
+/// One trial of a sweep. Static samplers fix its params up front; adaptive ones propose
+/// them when a worker picks the trial up.
+pub struct Slot {
+    pub index: usize,
+    pub key: String,
+    pub params: Option<Params>,
+}
+
+/// A sweep's trials: the study they belong to, one slot per trial, and the sampler that
+/// proposes the params of adaptive ones.
+pub struct Trials {
+    pub study: String,
+    pub slots: Vec<Slot>,
+    pub sampler: Box<dyn Sampler>,
+}
+
+pub fn trials(spec: &Spec, data: &DataIdentity) -> Trials {
+    let mut sampler = build(spec);
+    let study = study_id(spec, data);
+    let slots = (0..sampler.trials())
+        .map(|index| {
+            if sampler.is_static() {
+                let params = sampler.propose(index, &[]);
+                Slot {
+                    index,
+                    key: jobs::job_key(&params, data),
+                    params: Some(params),
+                }
+            } else {
+                Slot {
+                    index,
+                    key: jobs::trial_key(&study, index),
+                    params: None,
+                }
+            }
+        })
+        .collect();
+    Trials {
+        study,
+        slots,
+        sampler,
+    }
 }
 
 /// The generator for trial `index`: one stream per trial, so proposals do not depend on the
@@ -230,8 +269,16 @@ seed = { values = [0, 1, 2] }
                 .replace("trials = 40", "trials = 80"),
         )
         .unwrap();
-        assert_eq!(study_id(&s, "h"), study_id(&more, "h"));
-        assert_ne!(study_id(&s, "h"), study_id(&spec("tpe"), "h"));
-        assert_ne!(study_id(&s, "h"), study_id(&s, "other data"));
+        let id = |s: &Spec, hash: &str| study_id(s, &DataIdentity::new(&s.data, hash));
+        assert_eq!(id(&s, "h"), id(&more, "h"));
+        assert_ne!(id(&s, "h"), id(&spec("tpe"), "h"));
+        assert_ne!(id(&s, "h"), id(&s, "other data"));
+        let mut ffill = s.clone();
+        ffill.data.missing = crate::spec::MissingPolicy::Ffill;
+        assert_ne!(
+            id(&s, "h"),
+            id(&ffill, "h"),
+            "how the data is read is part of it"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The training knobs a spec can fix or sweep. One table describes each knob once, so parsing,
-//! validation, grid expansion and (later) samplers all agree on names, types and ranges.
+//! validation, grid expansion and the samplers all agree on names, types and ranges.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -134,6 +134,49 @@ impl fmt::Display for ParamValue {
     }
 }
 
+impl ParamValue {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            ParamValue::Int(i) => Some(*i as f64),
+            ParamValue::Float(f) => Some(*f),
+            ParamValue::Str(_) => None,
+        }
+    }
+
+    /// As tables, labels and legends show it: floats to 4 significant digits (sampled values
+    /// have sixteen, and four tell runs apart), scientific outside 1e-3..1e5.
+    pub fn short(&self) -> String {
+        match self {
+            ParamValue::Float(f) => significant(*f, 4),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// `v` to `digits` significant digits, trailing zeros dropped: 0.02953225 → "0.02953",
+/// 3e-5 → "3e-5", 123456.0 → "1.235e5".
+pub fn significant(v: f64, digits: usize) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return v.to_string();
+    }
+    let magnitude = v.abs().log10().floor() as i32;
+    if !(-3..5).contains(&magnitude) {
+        let s = format!("{v:.prec$e}", prec = digits.saturating_sub(1));
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        return format!("{}e{exp}", trim_zeros(mantissa));
+    }
+    let decimals = (digits as i32 - 1 - magnitude).max(0) as usize;
+    trim_zeros(&format!("{v:.decimals$}")).to_string()
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
 impl From<Default> for ParamValue {
     fn from(d: Default) -> Self {
         match d {
@@ -241,4 +284,22 @@ pub fn suggest(name: &str) -> Option<&'static str> {
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, n)| n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_significant_digits() {
+        assert_eq!(significant(0.02953225324394119, 4), "0.02953");
+        assert_eq!(significant(0.001, 4), "0.001");
+        assert_eq!(significant(3e-5, 4), "3e-5");
+        assert_eq!(significant(2.723249, 4), "2.723");
+        assert_eq!(significant(12345.6, 4), "12346");
+        assert_eq!(significant(5.099821353242664e26, 4), "5.1e26");
+        assert_eq!(significant(-0.5, 4), "-0.5");
+        assert_eq!(ParamValue::Int(64).short(), "64");
+        assert_eq!(ParamValue::Str("adam".into()).short(), "adam");
+    }
 }

@@ -8,7 +8,6 @@ pub mod search;
 
 use crate::error::{InputError, line_of};
 use knobs::{KNOBS, Knob, ParamValue, Section};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +43,8 @@ pub struct DataSpec {
     pub time: Option<String>,
     pub train_fraction: f64,
     pub missing: MissingPolicy,
+    /// Rows per season (7 for weekly in daily data): enables the seasonal naive baseline.
+    pub season: Option<usize>,
 }
 
 /// The values one knob takes in the sweep.
@@ -181,7 +182,7 @@ impl Spec {
         let prune = search::prune(raw.prune.as_ref(), &lines, &text)?;
         let store = raw.store.map(|s| base.join(s.path));
         let mlflow = mlflow_uri(raw.mlflow.as_ref(), &text, &mut lines)?;
-        let hash = hex(&Sha256::digest(text.as_bytes()));
+        let hash = crate::hash::sha256_hex(&text);
         Ok(Spec {
             path: path.to_path_buf(),
             text,
@@ -262,6 +263,24 @@ fn data_spec(
     if let Some(dup) = first_duplicate(&features) {
         return Err(lines.error("data.features", format!("column \"{dup}\" is listed twice")));
     }
+    let season = match &raw.season {
+        Some(s) => {
+            lines.record("data.season".into(), text, s.span());
+            match usize::try_from(*s.get_ref()) {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    return Err(lines.error(
+                        "data.season",
+                        format!(
+                            "season must be a whole number of rows ≥ 1, got {}",
+                            s.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
     Ok(DataSpec {
         path: base.join(raw.path.get_ref()),
         target,
@@ -269,6 +288,7 @@ fn data_spec(
         time: raw.time.as_ref().map(|t| t.get_ref().clone()),
         train_fraction,
         missing: raw.missing.unwrap_or_default(),
+        season,
     })
 }
 
@@ -440,10 +460,6 @@ fn first_duplicate(items: &[String]) -> Option<&String> {
         .enumerate()
         .find(|(i, s)| items[..*i].contains(s))
         .map(|(_, s)| s)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

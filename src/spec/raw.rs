@@ -71,6 +71,7 @@ pub struct RawData {
     pub horizon: Option<Spanned<toml::Value>>,
     pub train_fraction: Option<Spanned<f64>>,
     pub missing: Option<MissingPolicy>,
+    pub season: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -52,7 +52,7 @@ impl Default for PruneSpec {
     fn default() -> Self {
         PruneSpec {
             method: PruneMethod::None,
-            metric: "val_loss".into(),
+            metric: crate::metrics::VAL_LOSS.into(),
             warmup_epochs: 0,
             min_runs: 3,
             min_epochs: 1,
@@ -257,7 +257,7 @@ pub fn prune(
         }
     };
     if let Some(m) = &raw.metric {
-        if !["val_loss", "train_loss"].contains(&m.get_ref().as_str()) {
+        if ![crate::metrics::VAL_LOSS, crate::metrics::TRAIN_LOSS].contains(&m.get_ref().as_str()) {
             return Err(err(
                 m.span(),
                 format!(

@@ -4,12 +4,15 @@
 
 mod query;
 pub mod schema;
+mod status;
 mod timeline;
 mod write;
 
 pub use query::{
-    HistoryPoint, RunFilter, RunRecord, STUDY_TAG, SweepDetail, SweepRecord, TRIAL_TAG,
+    DATA_TAG, HistoryPoint, RunFilter, RunRecord, SETTING_TAG, STUDY_TAG, SweepDetail, SweepRecord,
+    TARGET_TAG, TRIAL_TAG,
 };
+pub use status::RunStatus;
 pub use timeline::TimedPoint;
 pub use write::{Claim, SweepInfo};
 

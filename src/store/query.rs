@@ -1,9 +1,12 @@
 //! Reads: run listings, the best run, metric histories. Listings fetch params, metrics and
 //! artifacts with one query each for all selected runs, never one query per run.
 
-use super::Store;
+use super::{RunStatus, Store};
+use crate::error::InputError;
+use crate::jobs::Params;
+use crate::spec::knobs::ParamValue;
 use anyhow::Result;
-use rusqlite::{OptionalExtension, params_from_iter, types::Value};
+use rusqlite::{OptionalExtension, params, params_from_iter, types::Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -13,13 +16,13 @@ pub struct RunRecord {
     pub experiment: String,
     pub sweep_id: String,
     pub job_key: String,
-    pub status: String,
+    pub status: RunStatus,
     pub start_time: f64,
     pub end_time: Option<f64>,
     pub failure_reason: Option<String>,
     pub data_hash: String,
     pub aerocast_version: String,
-    pub params: BTreeMap<String, serde_json::Value>,
+    pub params: Params,
     /// Final values; `None` where a value was not finite.
     pub metrics: BTreeMap<String, Option<f64>>,
     /// Absolute paths.
@@ -48,6 +51,9 @@ pub struct SweepRecord {
     pub started_at: f64,
     pub ended_at: Option<f64>,
     pub status: String,
+    /// The data snapshot; `None` for sweeps recorded before snapshots were.
+    pub data_id: Option<String>,
+    pub data_rows: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -59,8 +65,10 @@ pub struct HistoryPoint {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub experiment: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     pub sweep_id: Option<String>,
+    /// Only runs trained on this data snapshot (`DATA_TAG`).
+    pub data_id: Option<String>,
 }
 
 const RUN_COLUMNS: &str = "r.run_id, e.name, r.sweep_id, r.job_key, r.status, r.start_time,
@@ -134,9 +142,8 @@ impl Store {
         attach(
             format!("SELECT p.run_id, p.key, p.value FROM params p JOIN ({ids}) USING (run_id)"),
             &mut |run, row| {
-                let value: String = row.get(2)?;
-                let value =
-                    serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+                let text: String = row.get(2)?;
+                let value = serde_json::from_str(&text).unwrap_or(ParamValue::Str(text));
                 run.params.insert(row.get(1)?, value);
                 Ok(())
             },
@@ -162,17 +169,25 @@ impl Store {
         Ok(runs)
     }
 
-    /// The finished run with the lowest final `metric` in `experiment`.
-    pub fn best_run(&self, experiment: &str, metric: &str) -> Result<Option<RunRecord>> {
+    /// The finished run with the lowest final `metric` in `experiment`, on data snapshot
+    /// `data_id` when given.
+    pub fn best_run(
+        &self,
+        experiment: &str,
+        metric: &str,
+        data_id: Option<&str>,
+    ) -> Result<Option<RunRecord>> {
         let best: Option<String> = self
             .conn()
             .query_row(
                 "SELECT r.run_id FROM metrics m
                  JOIN runs r ON r.run_id = m.run_id
                  JOIN experiments e ON e.experiment_id = r.experiment_id
-                 WHERE m.key = ?1 AND m.value IS NOT NULL AND e.name = ?2 AND r.status = 'finished'
+                 WHERE m.key = ?1 AND m.value IS NOT NULL AND e.name = ?2 AND r.status = ?3
+                   AND (?4 IS NULL OR r.run_id IN
+                        (SELECT run_id FROM tags WHERE key = ?5 AND value = ?4))
                  ORDER BY m.value, r.run_id LIMIT 1",
-                [metric, experiment],
+                params![metric, experiment, RunStatus::Finished, data_id, DATA_TAG],
                 |r| r.get(0),
             )
             .optional()?;
@@ -202,28 +217,66 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT s.sweep_id, e.name, s.spec_path, s.spec_hash, s.data_path, s.data_hash,
-                    s.aerocast_version, s.started_at, s.ended_at, s.status
-                 FROM sweeps s JOIN experiments e USING (experiment_id) WHERE s.sweep_id = ?1",
+                &format!("SELECT {SWEEP_COLUMNS} {SWEEP_FROM} WHERE s.sweep_id = ?1"),
                 [sweep_id],
-                |r| {
-                    Ok(SweepRecord {
-                        sweep_id: r.get(0)?,
-                        experiment: r.get(1)?,
-                        spec_path: r.get(2)?,
-                        spec_hash: r.get(3)?,
-                        data_path: r.get(4)?,
-                        data_hash: r.get(5)?,
-                        aerocast_version: r.get(6)?,
-                        started_at: r.get(7)?,
-                        ended_at: r.get(8)?,
-                        status: r.get(9)?,
-                    })
-                },
+                sweep_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every sweep of `experiment`, oldest first.
+    pub fn sweeps(&self, experiment: &str) -> Result<Vec<SweepRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {SWEEP_COLUMNS} {SWEEP_FROM} WHERE e.name = ?1 ORDER BY s.started_at, s.sweep_id"
+        ))?;
+        let sweeps = stmt
+            .query_map([experiment], sweep_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(sweeps)
+    }
+
+    /// The data snapshot of the experiment's most recent sweep that recorded one.
+    pub fn latest_snapshot(&self, experiment: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT s.data_id {SWEEP_FROM} WHERE e.name = ?1 AND s.data_id IS NOT NULL
+                     ORDER BY s.started_at DESC, s.sweep_id LIMIT 1"
+                ),
+                [experiment],
+                |r| r.get(0),
             )
             .optional()?)
     }
 }
+
+const SWEEP_COLUMNS: &str = "s.sweep_id, e.name, s.spec_path, s.spec_hash, s.data_path,
+    s.data_hash, s.aerocast_version, s.started_at, s.ended_at, s.status, s.data_id, s.data_rows";
+const SWEEP_FROM: &str = "FROM sweeps s JOIN experiments e USING (experiment_id)";
+
+fn sweep_from_row(r: &rusqlite::Row) -> rusqlite::Result<SweepRecord> {
+    Ok(SweepRecord {
+        sweep_id: r.get(0)?,
+        experiment: r.get(1)?,
+        spec_path: r.get(2)?,
+        spec_hash: r.get(3)?,
+        data_path: r.get(4)?,
+        data_hash: r.get(5)?,
+        aerocast_version: r.get(6)?,
+        started_at: r.get(7)?,
+        ended_at: r.get(8)?,
+        status: r.get(9)?,
+        data_id: r.get(10)?,
+        data_rows: r.get(11)?,
+    })
+}
+
+impl Store {}
+
+/// The runs a study learns from: samplers' history and pruners' curves.
+const LEARNED_FROM: [RunStatus; 2] = [RunStatus::Finished, RunStatus::Pruned];
 
 /// The tag that names a run's study (see `search::study_id`).
 pub const STUDY_TAG: &str = "aerocast.study";
@@ -236,23 +289,22 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT r.job_key FROM runs r JOIN experiments e USING (experiment_id)
-             WHERE e.name = ?1 AND r.status = 'finished'",
+             WHERE e.name = ?1 AND r.status = ?2",
         )?;
         let keys = stmt
-            .query_map([experiment], |r| r.get(0))?
+            .query_map(params![experiment, RunStatus::Finished], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(keys)
     }
 
     /// Finished and pruned runs of a study: params and final `metric`, for adaptive samplers.
-    pub fn study_observations(
-        &self,
-        study: &str,
-        metric: &str,
-    ) -> Result<Vec<(BTreeMap<String, serde_json::Value>, f64)>> {
+    pub fn study_observations(&self, study: &str, metric: &str) -> Result<Vec<(Params, f64)>> {
         let runs = self.runs_where(
-            "WHERE r.status IN ('finished', 'pruned') AND r.run_id IN
+            &format!(
+                "WHERE r.status IN ({}) AND r.run_id IN
                 (SELECT run_id FROM tags WHERE key = ? AND value = ?)",
+                RunStatus::sql_list(&LEARNED_FROM)
+            ),
             vec![Value::Text(STUDY_TAG.into()), Value::Text(study.into())],
         )?;
         Ok(runs
@@ -264,13 +316,14 @@ impl Store {
     /// Per-epoch curves of `key` for the study's finished and pruned runs, for pruners.
     pub fn study_curves(&self, study: &str, key: &str) -> Result<HashMap<String, Vec<f64>>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT h.run_id, h.value FROM metric_history h
              JOIN tags t ON t.run_id = h.run_id AND t.key = ?1 AND t.value = ?2
              JOIN runs r ON r.run_id = h.run_id
-             WHERE h.key = ?3 AND r.status IN ('finished', 'pruned')
+             WHERE h.key = ?3 AND r.status IN ({})
              ORDER BY h.run_id, h.step",
-        )?;
+            RunStatus::sql_list(&LEARNED_FROM)
+        ))?;
         let mut curves: HashMap<String, Vec<f64>> = HashMap::new();
         let rows = stmt.query_map([STUDY_TAG, study, key], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Option<f64>>(1)?))
@@ -295,11 +348,16 @@ fn where_clause(filter: &RunFilter) -> (String, Vec<Value>) {
     }
     if let Some(s) = &filter.status {
         conds.push("r.status = ?");
-        args.push(Value::Text(s.clone()));
+        args.push(Value::Text(s.as_str().to_string()));
     }
     if let Some(s) = &filter.sweep_id {
         conds.push("r.sweep_id = ?");
         args.push(Value::Text(s.clone()));
+    }
+    if let Some(d) = &filter.data_id {
+        conds.push("r.run_id IN (SELECT run_id FROM tags WHERE key = ? AND value = ?)");
+        args.push(Value::Text(DATA_TAG.to_string()));
+        args.push(Value::Text(d.clone()));
     }
     let clause = if conds.is_empty() {
         String::new()
@@ -413,5 +471,115 @@ impl Store {
                 .push(point);
         }
         Ok(out)
+    }
+}
+
+/// Tags aerocast writes on every run it claims, beside the study and trial.
+pub const SETTING_TAG: &str = "aerocast.setting";
+/// The id of what the run trains on (data content and how it is read).
+pub const DATA_TAG: &str = "aerocast.data";
+/// The target column the run forecasts.
+pub const TARGET_TAG: &str = "aerocast.target";
+
+impl Store {
+    /// One tag's value for every run `filter` selects that has it: run id → value.
+    pub fn run_tags(&self, filter: &RunFilter, key: &str) -> Result<HashMap<String, String>> {
+        let (clause, mut args) = where_clause(filter);
+        let from = format!("FROM runs r JOIN experiments e USING (experiment_id) {clause}");
+        let sql = format!(
+            "SELECT t.run_id, t.value FROM tags t JOIN ({}) USING (run_id) WHERE t.key = ?",
+            select_ids(&from)
+        );
+        args.push(Value::Text(key.to_string()));
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let tags = stmt
+            .query_map(params_from_iter(&args), |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(tags)
+    }
+
+    /// Every tag of every run `filter` selects: run id → key → value.
+    pub fn run_tag_maps(
+        &self,
+        filter: &RunFilter,
+    ) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        let (clause, args) = where_clause(filter);
+        let from = format!("FROM runs r JOIN experiments e USING (experiment_id) {clause}");
+        let sql = format!(
+            "SELECT t.run_id, t.key, t.value FROM tags t JOIN ({}) USING (run_id)",
+            select_ids(&from)
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let rows = stmt.query_map(params_from_iter(&args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        for row in rows {
+            let (id, key, value) = row?;
+            out.entry(id).or_default().insert(key, value);
+        }
+        Ok(out)
+    }
+
+    /// The distinct values of a tag over an experiment's runs.
+    pub fn experiment_tag_values(&self, experiment: &str, key: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT t.value FROM tags t JOIN runs r USING (run_id)
+             JOIN experiments e USING (experiment_id)
+             WHERE e.name = ?1 AND t.key = ?2 ORDER BY t.value",
+        )?;
+        let values = stmt
+            .query_map([experiment, key], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(values)
+    }
+
+    /// The full id of the sweep whose id starts with `prefix` (as every output prints the
+    /// first 8 characters). Unknown or ambiguous prefixes are input errors.
+    pub fn resolve_sweep_id(&self, prefix: &str) -> Result<String> {
+        self.resolve_id("sweeps", "sweep_id", "--sweep", "sweep", prefix)
+    }
+
+    /// The full id of the run whose id starts with `prefix`.
+    pub fn resolve_run_id(&self, prefix: &str) -> Result<String> {
+        self.resolve_id("runs", "run_id", "--run", "run", prefix)
+    }
+
+    fn resolve_id(
+        &self,
+        table: &str,
+        column: &str,
+        flag: &str,
+        noun: &str,
+        prefix: &str,
+    ) -> Result<String> {
+        let conn = self.conn();
+        // Ids are lowercase hex and dashes: anything else cannot match, and LIKE's own
+        // wildcards never reach the query.
+        let clean = prefix.to_ascii_lowercase();
+        let matches: Vec<String> =
+            if clean.is_empty() || !clean.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                Vec::new()
+            } else {
+                conn.prepare(&format!(
+                "SELECT {column} FROM {table} WHERE {column} >= ?1 AND {column} < ?1 || '~' LIMIT 3"
+            ))?
+            .query_map([&clean], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+            };
+        match matches.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(
+                InputError::usage(flag, format!("no {noun} with an id starting {prefix:?}")).into(),
+            ),
+            _ => Err(InputError::usage(
+                flag,
+                format!("{prefix:?} starts more than one {noun} id: give more characters"),
+            )
+            .into()),
+        }
     }
 }

@@ -5,7 +5,8 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Each entry upgrades the schema by one version. Append only: never edit a shipped migration.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE experiments (
     experiment_id INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -86,7 +87,20 @@ CREATE TABLE artifacts (
     kind   TEXT NOT NULL,
     PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // Data snapshots: which data identity (content + how it is read) a sweep trained on, and
+    // how many rows it had; reports scope to the latest one.
+    r#"
+ALTER TABLE sweeps ADD COLUMN data_id TEXT;
+ALTER TABLE sweeps ADD COLUMN data_rows INTEGER;
+CREATE INDEX tags_by_key_value ON tags(key, value);
+"#,
+];
+
+#[cfg(test)]
+pub(super) fn first_migration() -> &'static str {
+    MIGRATIONS[0]
+}
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -52,7 +52,10 @@ impl Store {
     }
 
     /// The tags of each run in `run_ids`, key → value.
-    pub fn run_tags(&self, run_ids: &[&str]) -> Result<HashMap<String, BTreeMap<String, String>>> {
+    pub fn tags_by_run(
+        &self,
+        run_ids: &[&str],
+    ) -> Result<HashMap<String, BTreeMap<String, String>>> {
         let conn = self.conn();
         let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
         for chunk in run_ids.chunks(CHUNK) {

@@ -1,10 +1,11 @@
 //! Everything a sweep writes. Each call is one short `BEGIN IMMEDIATE` transaction, so writers
 //! queue on SQLite's lock (with a busy timeout) instead of failing with "database is locked".
 
-use super::{Store, now};
+use super::{RunStatus, Store, now};
 use crate::jobs::{Job, Params};
 use anyhow::{Context, Result, bail};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use std::collections::HashSet;
 
 /// A run whose owner has not been heard from for this long is presumed dead, even if a process
 /// with its pid exists (the pid may have been reused).
@@ -20,6 +21,10 @@ pub struct SweepInfo<'a> {
     pub spec_hash: &'a str,
     pub data_path: &'a str,
     pub data_hash: &'a str,
+    /// The data identity's id (`jobs::DataIdentity::id`): the snapshot the sweep trains on.
+    /// `None` for sweeps written without data (benches, tests of the store API).
+    pub data_id: Option<&'a str>,
+    pub data_rows: usize,
     pub n_jobs: usize,
 }
 
@@ -51,8 +56,9 @@ impl Store {
         let sweep_id = uuid::Uuid::new_v4().to_string();
         tx.execute(
             "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
-                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'running', ?12)",
+                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs,
+                data_id, data_rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12, ?14, ?15)",
             params![
                 sweep_id,
                 experiment_id,
@@ -66,6 +72,9 @@ impl Store {
                 self.pid,
                 now(),
                 info.n_jobs as i64,
+                RunStatus::Running,
+                info.data_id,
+                info.data_rows as i64,
             ],
         )?;
         tx.commit()?;
@@ -75,7 +84,7 @@ impl Store {
     pub fn end_sweep(
         &self,
         sweep_id: &str,
-        status: &str,
+        status: RunStatus,
         finished: usize,
         failed: usize,
         skipped: usize,
@@ -102,9 +111,9 @@ impl Store {
         let running: Vec<(String, String, u32, f64)> = tx
             .prepare(
                 "SELECT run_id, host, pid, heartbeat FROM runs
-                 WHERE experiment_id = ?1 AND status = 'running'",
+                 WHERE experiment_id = ?1 AND status = ?2",
             )?
-            .query_map([experiment_id], |r| {
+            .query_map(params![experiment_id, RunStatus::Running], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -120,17 +129,17 @@ impl Store {
         let open: Vec<(String, u32)> = tx
             .prepare(
                 "SELECT sweep_id, pid FROM sweeps
-                 WHERE experiment_id = ?1 AND status = 'running' AND host = ?2",
+                 WHERE experiment_id = ?1 AND status = ?3 AND host = ?2",
             )?
-            .query_map(params![experiment_id, self.host], |r| {
+            .query_map(params![experiment_id, self.host, RunStatus::Running], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         for (sweep_id, pid) in open {
             if !process_exists(pid) {
                 tx.execute(
-                    "UPDATE sweeps SET status = 'killed', ended_at = ?2 WHERE sweep_id = ?1",
-                    params![sweep_id, now()],
+                    "UPDATE sweeps SET status = ?3, ended_at = ?2 WHERE sweep_id = ?1",
+                    params![sweep_id, now(), RunStatus::Killed],
                 )?;
             }
         }
@@ -149,17 +158,23 @@ impl Store {
     ) -> Result<Claim> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let active: Vec<(String, String, String, u32, f64)> = tx
+        let active: Vec<(String, RunStatus, String, u32, f64)> = tx
             .prepare(
                 "SELECT run_id, status, host, pid, heartbeat FROM runs
-                 WHERE experiment_id = ?1 AND job_key = ?2 AND status IN ('running', 'finished')",
+                 WHERE experiment_id = ?1 AND job_key = ?2 AND status IN (?3, ?4)",
             )?
-            .query_map(params![experiment_id, job.key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
+            .query_map(
+                params![
+                    experiment_id,
+                    job.key,
+                    RunStatus::Running,
+                    RunStatus::Finished
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?
             .collect::<rusqlite::Result<_>>()?;
         for (run_id, status, host, pid, heartbeat) in active {
-            if status == "finished" {
+            if status == RunStatus::Finished {
                 return Ok(Claim::Finished(run_id));
             }
             if self.owner_alive(&host, pid, heartbeat) {
@@ -172,7 +187,7 @@ impl Store {
         tx.execute(
             "INSERT INTO runs (run_id, experiment_id, sweep_id, job_key, status, start_time,
                 heartbeat, host, pid, data_hash, aerocast_version)
-             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?10, ?5, ?5, ?6, ?7, ?8, ?9)",
             params![
                 run_id,
                 experiment_id,
@@ -182,7 +197,8 @@ impl Store {
                 self.host,
                 self.pid,
                 data_hash,
-                crate::VERSION
+                crate::VERSION,
+                RunStatus::Running
             ],
         )?;
         insert_params(&tx, &run_id, &job.params)?;
@@ -239,7 +255,7 @@ impl Store {
         metrics: &[(&str, f64)],
         artifacts: &[(String, &str)],
     ) -> Result<()> {
-        self.close_run(run_id, "finished", None, metrics, artifacts)
+        self.close_run(run_id, RunStatus::Finished, None, metrics, artifacts)
     }
 
     /// Closes a run stopped early by a pruner; its model and metrics at that epoch are kept.
@@ -250,22 +266,22 @@ impl Store {
         metrics: &[(&str, f64)],
         artifacts: &[(String, &str)],
     ) -> Result<()> {
-        self.close_run(run_id, "pruned", Some(reason), metrics, artifacts)
+        self.close_run(run_id, RunStatus::Pruned, Some(reason), metrics, artifacts)
     }
 
     pub fn fail_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
-        self.close_run(run_id, "failed", Some(reason), metrics, &[])
+        self.close_run(run_id, RunStatus::Failed, Some(reason), metrics, &[])
     }
 
     /// Closes a run stopped by SIGINT/SIGTERM; a later sweep redoes its job.
     pub fn interrupt_run(&self, run_id: &str, reason: &str, metrics: &[(&str, f64)]) -> Result<()> {
-        self.close_run(run_id, "interrupted", Some(reason), metrics, &[])
+        self.close_run(run_id, RunStatus::Interrupted, Some(reason), metrics, &[])
     }
 
     fn close_run(
         &self,
         run_id: &str,
-        status: &str,
+        status: RunStatus,
         reason: Option<&str>,
         metrics: &[(&str, f64)],
         artifacts: &[(String, &str)],
@@ -274,8 +290,8 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let updated = tx.execute(
             "UPDATE runs SET status = ?2, failure_reason = ?3, end_time = ?4, heartbeat = ?4
-             WHERE run_id = ?1 AND status = 'running'",
-            params![run_id, status, reason, now()],
+             WHERE run_id = ?1 AND status = ?5",
+            params![run_id, status, reason, now(), RunStatus::Running],
         )?;
         if updated != 1 {
             bail!(
@@ -315,12 +331,14 @@ impl Store {
 
 fn mark_killed(tx: &rusqlite::Transaction, run_id: &str, host: &str, pid: u32) -> Result<()> {
     tx.execute(
-        "UPDATE runs SET status = 'killed', end_time = ?2,
-            failure_reason = ?3 WHERE run_id = ?1 AND status = 'running'",
+        "UPDATE runs SET status = ?4, end_time = ?2,
+            failure_reason = ?3 WHERE run_id = ?1 AND status = ?5",
         params![
             run_id,
             now(),
-            format!("process {pid} on {host} stopped without finishing the run")
+            format!("process {pid} on {host} stopped without finishing the run"),
+            RunStatus::Killed,
+            RunStatus::Running
         ],
     )?;
     Ok(())
@@ -349,4 +367,55 @@ fn process_exists(pid: u32) -> bool {
 fn process_exists(_pid: u32) -> bool {
     // Without /proc, trust the heartbeat alone.
     true
+}
+
+impl Store {
+    /// Deletes runs and everything recorded under them, in one transaction. Running runs are
+    /// never deleted, even if asked.
+    pub fn delete_runs(&self, run_ids: &[String]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = 0;
+        for id in run_ids {
+            let status: Option<RunStatus> = tx
+                .query_row("SELECT status FROM runs WHERE run_id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if status.is_none_or(|s| s == RunStatus::Running) {
+                continue;
+            }
+            for table in ["params", "metrics", "metric_history", "tags", "artifacts"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+            }
+            deleted += tx.execute("DELETE FROM runs WHERE run_id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Returns the database's free pages to the file system.
+    pub fn vacuum(&self) -> Result<()> {
+        let conn = self.conn();
+        conn.execute_batch("VACUUM")?;
+        // The WAL holds the rewritten pages until a checkpoint folds them back.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Bytes of the database file and its write-ahead log.
+    pub fn db_bytes(&self) -> u64 {
+        let db = self.dir.join(super::DB_FILE);
+        let wal = self.dir.join(format!("{}-wal", super::DB_FILE));
+        [db, wal]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Runs no clean-up may delete: those a registered model version points to.
+    pub fn pinned_runs(&self) -> Result<HashSet<String>> {
+        Ok(HashSet::new())
+    }
 }

@@ -8,7 +8,7 @@ pub mod windows;
 
 pub use config::{Optimizer, TrainConfig};
 pub use model::GruForecaster;
-pub use windows::{Normalisation, Prepared};
+pub use windows::{Normalisation, Prepared, prepare};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer as _, ParamsAdamW, VarBuilder, VarMap};
@@ -112,7 +112,7 @@ pub fn train(
             if !value.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
-                    what: "train_loss",
+                    what: crate::metrics::TRAIN_LOSS,
                     value,
                 });
             }
@@ -134,7 +134,7 @@ pub fn train(
         if !val_loss.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
-                what: "val_loss",
+                what: crate::metrics::VAL_LOSS,
                 value: val_loss,
             });
         }

@@ -2,6 +2,8 @@
 //! only, so nothing about the validation span leaks into training.
 
 use crate::data::Dataset;
+use crate::error::InputError;
+use crate::spec::{DataSpec, KeyLines};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -101,6 +103,14 @@ impl Prepared {
         }
         (x, y)
     }
+}
+
+/// Loads a spec's data and prepares it for training: the one path from a `[data]` section
+/// to windows, shared by sweeps and by everything that reuses a trained model.
+pub fn prepare(spec: &DataSpec, lines: &KeyLines) -> Result<(Dataset, Prepared), InputError> {
+    let data = crate::data::load(spec, lines)?;
+    let prepared = Prepared::new(&data, spec.train_fraction);
+    Ok((data, prepared))
 }
 
 pub fn split_row(rows: usize, train_fraction: f64) -> usize {

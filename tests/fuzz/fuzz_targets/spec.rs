@@ -1,9 +1,14 @@
 //! The spec parser and validator on arbitrary text: an error is fine, a panic or a hang is not.
 #![no_main]
 
+use aerocast::jobs::DataIdentity;
 use aerocast::spec::Spec;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
+
+/// Proposals checked per accepted spec: enough to cover every knob, bounded so a huge grid
+/// cannot turn one input into a hang.
+const MAX_TRIALS: usize = 256;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -11,10 +16,17 @@ fuzz_target!(|data: &[u8]| {
     };
     match Spec::parse(Path::new("fuzz/spec.toml"), text.to_string()) {
         Ok(spec) => {
-            // A valid spec expands into its jobs, each with a usable training config.
-            for job in aerocast::jobs::expand(&spec, "0") {
-                let _ = aerocast::train::TrainConfig::from_params(&job.params);
-                let _ = aerocast::jobs::label(&job.params, &spec);
+            // A valid spec plans its trials as `aerocast sweep` does, and every proposal has a
+            // usable training config and label.
+            let identity = DataIdentity::new(&spec.data, "0");
+            let mut trials = aerocast::search::trials(&spec, &identity);
+            for slot in trials.slots.iter().take(MAX_TRIALS) {
+                let params = match &slot.params {
+                    Some(p) => p.clone(),
+                    None => trials.sampler.propose(slot.index, &[]),
+                };
+                let _ = aerocast::train::TrainConfig::from_params(&params);
+                let _ = aerocast::jobs::label(&params, &spec);
             }
         }
         Err(e) => {

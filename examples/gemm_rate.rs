@@ -38,8 +38,7 @@ fn rate(what: &str, m: usize, k: usize, n: usize) {
 }
 
 fn main() {
-    // SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    aerocast::pin_candle_threads();
     rate("per-step forward h·W_hhᵀ", 64, 64, 192);
     rate("per-step backward dgh·W_hh", 64, 192, 64);
     rate("∂W_hh over all steps", 192, 3008, 64);

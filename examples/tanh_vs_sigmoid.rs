@@ -17,8 +17,7 @@ fn time(what: &str, reps: usize, mut f: impl FnMut()) {
 }
 
 fn main() {
-    // SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    aerocast::pin_candle_threads();
     let n = 64 * 192;
     let xs: Vec<f32> = (0..n)
         .map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0)

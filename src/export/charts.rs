@@ -2,13 +2,17 @@
 //! cannot be drawn (no finished runs, the data file gone) is replaced by a note saying why;
 //! it never fails the report.
 
-use super::charts::{
+use super::format::{num, param_text};
+use super::model::{Report, mean_std};
+use crate::forecast;
+use crate::metrics;
+use crate::plot::charts::{
     self, ErrChart, ErrSeries, Line, LineChart, PcAxis, XScale, color, error_bar_chart, line_chart,
     parallel_coordinates,
 };
-use crate::export::{Report, mean_std, param_text};
-use crate::store::{HistoryPoint, RunRecord, Store};
-use anyhow::{Context, Result, bail};
+use crate::spec::knobs::ParamValue;
+use crate::store::{HistoryPoint, RunRecord, RunStatus, Store};
+use anyhow::{Result, bail};
 use plotters::prelude::SeriesLabelPosition;
 use plotters::style::RGBColor;
 use std::collections::BTreeMap;
@@ -33,6 +37,8 @@ pub struct Charts {
     pub sensitivity: Result<Vec<Chart>, String>,
     pub forecast: Slot,
     pub parallel: Slot,
+    /// Skill per sweep over the nights; drawn only with more than one sweep.
+    pub skill: Slot,
 }
 
 impl Default for Charts {
@@ -43,7 +49,8 @@ impl Default for Charts {
             loss_best: Err(why.clone()),
             sensitivity: Err(why.clone()),
             forecast: Err(why.clone()),
-            parallel: Err(why),
+            parallel: Err(why.clone()),
+            skill: Err(why),
         }
     }
 }
@@ -59,6 +66,7 @@ impl Charts {
         }
         out.extend(self.forecast.as_ref().ok());
         out.extend(self.parallel.as_ref().ok());
+        out.extend(self.skill.as_ref().ok());
         out
     }
 }
@@ -72,6 +80,7 @@ pub fn draw(store: &Store, report: &Report, dir: &Path) -> Charts {
         sensitivity: sensitivity(report, dir).map_err(note),
         forecast: forecast(store, report, dir).map_err(note),
         parallel: parallel(report, dir).map_err(note),
+        skill: skill(report, dir).map_err(note),
     }
 }
 
@@ -85,7 +94,7 @@ fn remove_old_charts(dir: &Path) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let ours = matches!(
             name.as_str(),
-            "loss_all.svg" | "loss_best.svg" | "forecast.svg" | "parallel.svg"
+            "loss_all.svg" | "loss_best.svg" | "forecast.svg" | "parallel.svg" | "skill.svg"
         ) || (name.starts_with("sensitivity_") && name.ends_with(".svg"));
         if ours {
             let _ = std::fs::remove_file(entry.path());
@@ -129,8 +138,8 @@ fn colour_knob(report: &Report) -> Option<String> {
 }
 
 /// Distinct values of a param over the runs, sorted (numbers numerically).
-fn distinct_values(report: &Report, key: &str) -> Vec<serde_json::Value> {
-    let mut values: Vec<serde_json::Value> = Vec::new();
+fn distinct_values(report: &Report, key: &str) -> Vec<ParamValue> {
+    let mut values: Vec<ParamValue> = Vec::new();
     for r in &report.runs {
         if let Some(v) = r.params.get(key)
             && !values.contains(v)
@@ -145,15 +154,25 @@ fn distinct_values(report: &Report, key: &str) -> Vec<serde_json::Value> {
     values
 }
 
+/// Above this many runs a chart draws the best `TOP_LINES` runs and the spread of all of them,
+/// not a line per run: thousands of lines make an SVG of megabytes that shows nothing more.
+pub const MANY_RUNS: usize = 200;
+/// Runs drawn one by one in a chart of many runs.
+const TOP_LINES: usize = 50;
+
 fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
-    let with_history: Vec<&RunRecord> = report
+    let all: Vec<&RunRecord> = report
         .runs
         .iter()
-        .filter(|r| history(report, r, "val_loss").is_some_and(|h| !h.is_empty()))
+        .filter(|r| history(report, r, metrics::VAL_LOSS).is_some_and(|h| !h.is_empty()))
         .collect();
-    if with_history.is_empty() {
+    if all.is_empty() {
         bail!("no run has recorded a validation loss yet");
     }
+    if all.len() > MANY_RUNS {
+        return loss_spread(report, &all, dir);
+    }
+    let with_history = all;
     let knob = colour_knob(report);
     let values = knob
         .as_deref()
@@ -173,10 +192,10 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
     let mut lines: Vec<Line> = Vec::new();
     for r in &with_history {
         let idx = colour_of(r);
-        let mut line = Line::new(points(history(report, r, "val_loss")), color(idx));
+        let mut line = Line::new(points(history(report, r, metrics::VAL_LOSS)), color(idx));
         line.width = if many { 1 } else { 2 };
         line.alpha = if many { 0.45 } else { 0.8 };
-        line.dashed = r.status != "finished";
+        line.dashed = r.status != RunStatus::Finished;
         if !labelled[idx] {
             labelled[idx] = true;
             line.legend = Some(match &knob {
@@ -187,7 +206,10 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
         lines.push(line);
     }
     if let Some(best) = report.best_run() {
-        let mut line = Line::new(points(history(report, best, "val_loss")), RGBColor(0, 0, 0));
+        let mut line = Line::new(
+            points(history(report, best, metrics::VAL_LOSS)),
+            RGBColor(0, 0, 0),
+        );
         line.width = 3;
         line.legend = Some("best run".to_string());
         lines.push(line);
@@ -216,13 +238,90 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
     })
 }
 
+/// The validation loss of many runs: the 10th, 50th and 90th percentile at each epoch over all
+/// of them, and the best `TOP_LINES` runs (in ranking order) as thin lines.
+fn loss_spread(report: &Report, runs: &[&RunRecord], dir: &Path) -> Result<Chart> {
+    let mut by_epoch: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        for p in history(report, r, metrics::VAL_LOSS).into_iter().flatten() {
+            if let Some(v) = p.value.filter(|v| v.is_finite()) {
+                by_epoch.entry(p.step).or_default().push(v);
+            }
+        }
+    }
+    for values in by_epoch.values_mut() {
+        values.sort_by(f64::total_cmp);
+    }
+    let quantile = |q: f64| -> Vec<(f64, f64)> {
+        by_epoch
+            .iter()
+            .map(|(step, values)| {
+                let i = ((values.len() - 1) as f64 * q).round() as usize;
+                (*step as f64, values[i])
+            })
+            .collect()
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    for r in runs.iter().take(TOP_LINES) {
+        let mut line = Line::new(points(history(report, r, metrics::VAL_LOSS)), color(0));
+        line.width = 1;
+        line.alpha = 0.35;
+        if lines.is_empty() {
+            line.legend = Some(format!("best {TOP_LINES} runs"));
+        }
+        lines.push(line);
+    }
+    for (q, name, dashed) in [
+        (0.1, "10th percentile", true),
+        (0.5, "median", false),
+        (0.9, "90th percentile", true),
+    ] {
+        let mut line = Line::new(quantile(q), RGBColor(90, 90, 90));
+        line.width = 2;
+        line.dashed = dashed;
+        line.legend = Some(format!("{name} of all {} runs", runs.len()));
+        lines.push(line);
+    }
+    if let Some(best) = report.best_run() {
+        let mut line = Line::new(
+            points(history(report, best, metrics::VAL_LOSS)),
+            RGBColor(0, 0, 0),
+        );
+        line.width = 3;
+        line.legend = Some("best run".to_string());
+        lines.push(line);
+    }
+    let file = "loss_all.svg";
+    let title = format!("Validation loss per epoch, {} runs", runs.len());
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title: &title,
+            x_desc: "epoch",
+            y_desc: "val loss (MSE, normalised)",
+            log_y: wants_log(&lines),
+            x_label: None,
+            legend_at: SeriesLabelPosition::UpperRight,
+        },
+        &lines,
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: format!(
+            "{} runs are too many to draw one by one: the grey lines are the 10th, 50th and 90th percentile of all runs at each epoch, the blue lines the {TOP_LINES} best, the best run in black.",
+            runs.len()
+        ),
+    })
+}
+
 fn loss_best(report: &Report, dir: &Path) -> Result<Chart> {
     let Some(best) = report.best_run() else {
         bail!("no finished run");
     };
-    let mut train = Line::new(points(history(report, best, "train_loss")), color(0));
+    let mut train = Line::new(points(history(report, best, metrics::TRAIN_LOSS)), color(0));
     train.legend = Some("train loss".into());
-    let mut val = Line::new(points(history(report, best, "val_loss")), color(3));
+    let mut val = Line::new(points(history(report, best, metrics::VAL_LOSS)), color(3));
     val.legend = Some("val loss".into());
     let lines = [train, val];
     if lines.iter().all(|l| l.points.is_empty()) {
@@ -245,10 +344,7 @@ fn loss_best(report: &Report, dir: &Path) -> Result<Chart> {
     Ok(Chart {
         file: file.into(),
         title,
-        caption: format!(
-            "Best epoch {}.",
-            crate::export::num(best.metric("best_epoch"))
-        ),
+        caption: format!("Best epoch {}.", num(best.metric(metrics::BEST_EPOCH))),
     })
 }
 
@@ -283,7 +379,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
         } else {
             XScale::Linear
         };
-        let x_of = |v: &serde_json::Value| -> f64 {
+        let x_of = |v: &ParamValue| -> f64 {
             match scale {
                 XScale::Categorical => values.iter().position(|x| x == v).unwrap_or(0) as f64,
                 _ => v.as_f64().unwrap_or(f64::NAN),
@@ -340,7 +436,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
                 let mut points: Vec<(f64, f64, f64)> = by_value
                     .into_iter()
                     .filter_map(|(v, ms)| {
-                        let v: serde_json::Value = serde_json::from_str(&v).ok()?;
+                        let v: ParamValue = serde_json::from_str(&v).ok()?;
                         let (m, s) = mean_std(&ms);
                         Some((x_of(&v), m?, s.unwrap_or(0.0)))
                     })
@@ -414,94 +510,42 @@ fn natural(s: &str) -> Vec<(String, f64)> {
 }
 
 fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
-    use crate::train::{self, TrainConfig, windows};
     let Some(best) = report.best_run() else {
         bail!("no finished run");
     };
-    let (model, card) = crate::artifacts::load_model(&store.artifact_dir(&best.run_id))
-        .context("the best run's model could not be loaded")?;
-    let sweep = store
-        .sweep_detail(&best.sweep_id)?
-        .context("the best run's sweep is not in the store")?;
-    // A relative spec path was relative to where the sweep ran; that is usually the folder
-    // holding the store (the default store is ./aerocast-runs), so try there too.
-    let recorded = Path::new(&sweep.record.spec_path);
-    let mut candidates = vec![recorded.to_path_buf()];
-    if recorded.is_relative()
-        && let Some(parent) = store.dir().parent()
-    {
-        candidates.push(parent.join(recorded));
-    }
-    let mut first_error = None;
-    let mut found = None;
-    for path in candidates {
-        let attempt = crate::spec::Spec::parse(&path, sweep.spec_text.clone())
-            .and_then(|spec| crate::sweep::plan(&spec));
-        match attempt {
-            Ok(plan) => {
-                found = Some(plan);
-                break;
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    let Some(plan) = found else {
-        bail!(
-            "the data could not be reloaded ({})",
-            first_error.map_or_else(String::new, |e| e.to_string())
-        );
-    };
-    if plan.data.hash != card.data_sha256 {
-        bail!(
-            "the data file {} changed since the run trained on it (sha256 {} now, {} then)",
-            plan.data.path.display(),
-            &plan.data.hash[..12],
-            &card.data_sha256[..12.min(card.data_sha256.len())]
-        );
-    }
-    let cfg = TrainConfig::from_params(&card.params).map_err(|e| anyhow::anyhow!(e))?;
-    let p = &plan.prepared;
-    let targets: Vec<usize> = p.val_targets().collect();
-    let predicted: Vec<f64> = train::predict(&model, p, &targets, &cfg, &candle_core::Device::Cpu)?
-        .into_iter()
-        .map(|v| card.normalisation.denormalise_target(v))
-        .collect();
-    let actual = windows::val_actuals(p);
-    let naive = windows::naive_forecast(p, card.horizon);
-    let (rmse, _) = windows::rmse_mae(&predicted, &actual);
-    let (naive_rmse, _) = windows::rmse_mae(&naive, &actual);
+    let model = forecast::load_model(store, &best.run_id)?;
+    let data = forecast::load_run_data(store, best, &model.card)?;
+    let span = forecast::validation_span(&model, &data)?;
+    let (rmse, _) = span.rmse_mae();
+    let (naive_rmse, _) = span.naive_rmse_mae();
     let xs = |v: &[f64]| -> Vec<(f64, f64)> {
         v.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect()
     };
-    let mut a = Line::new(xs(&actual), RGBColor(0, 0, 0));
+    let mut a = Line::new(xs(&span.actual), RGBColor(0, 0, 0));
     a.legend = Some("actual".into());
     a.width = 2;
-    let mut n = Line::new(xs(&naive), RGBColor(150, 150, 150));
+    let mut n = Line::new(xs(&span.naive), RGBColor(150, 150, 150));
     n.legend = Some(format!("naive last value (RMSE {naive_rmse:.3})"));
     n.dashed = true;
-    let mut g = Line::new(xs(&predicted), color(0));
+    let mut g = Line::new(xs(&span.predicted), color(0));
     g.legend = Some(format!("GRU forecast (RMSE {rmse:.3})"));
-    let times = plan.data.times.clone();
-    let split = p.split;
+    let times = span.times.clone();
     let x_label = move |x: f64| -> String {
-        let i = x.round() as usize;
         match &times {
-            Some(t) if x >= 0.0 => t.get(split + i).cloned().unwrap_or_default(),
+            Some(t) if x >= 0.0 => t.get(x.round() as usize).cloned().unwrap_or_default(),
             _ => charts::tick(x),
         }
     };
     let file = "forecast.svg";
+    let card = &model.card;
     let title = format!(
         "Best run {}: {} on the validation span",
         short(&best.run_id),
         card.target
     );
-    let x_desc = if plan.data.times.is_some() {
-        "date"
-    } else {
-        "validation row"
+    let x_desc = match (&data.spec.data.time, &span.times) {
+        (Some(column), Some(_)) => column.as_str(),
+        _ => "validation row",
     };
     line_chart(
         &dir.join(file),
@@ -521,7 +565,7 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
         caption: format!(
             "Forecast horizon {} row(s), {} validation points; the model was reloaded from its artifacts.",
             card.horizon,
-            actual.len()
+            span.actual.len()
         ),
     })
 }
@@ -531,10 +575,12 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     if knobs.is_empty() {
         bail!("no hyperparameter other than the seed is swept");
     }
+    // Ranked order: with many runs, the best MANY_RUNS are drawn.
     let finished: Vec<&RunRecord> = report
         .runs
         .iter()
         .filter(|r| report.metric_of(r).is_some())
+        .take(MANY_RUNS)
         .collect();
     if finished.len() < 2 {
         bail!("fewer than two finished runs");
@@ -545,7 +591,7 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
         let values = distinct_values(report, knob);
         let n = values.len().max(2) - 1;
         // Swept values are spread evenly: grids are usually log- or doubling-spaced.
-        let pos = |v: Option<&serde_json::Value>| {
+        let pos = |v: Option<&ParamValue>| {
             let i = v
                 .and_then(|v| values.iter().position(|x| x == v))
                 .unwrap_or(0);
@@ -608,6 +654,58 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     Ok(Chart {
         file: file.into(),
         title,
-        caption: "One line per finished run; swept values are evenly spaced on each axis.".into(),
+        caption: format!(
+            "One line per run with {}{}; swept values are evenly spaced on each axis.",
+            report.metric,
+            if finished.len() == MANY_RUNS {
+                format!(", the best {MANY_RUNS} of them")
+            } else {
+                String::new()
+            }
+        ),
+    })
+}
+
+/// Skill (1 − best/naive val_rmse) of each sweep's best run, in sweep order.
+fn skill(report: &Report, dir: &Path) -> Result<Chart> {
+    if report.nights.len() < 2 {
+        bail!("one sweep so far");
+    }
+    let points: Vec<(f64, f64)> = report
+        .nights
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i as f64, n.skill? * 100.0)))
+        .collect();
+    if points.is_empty() {
+        bail!("no sweep has a finished run with a naive baseline");
+    }
+    let dates: Vec<String> = report
+        .nights
+        .iter()
+        .map(|n| super::format::timestamp(n.started_at)[..10].to_string())
+        .collect();
+    let x_label = move |x: f64| dates.get(x.round() as usize).cloned().unwrap_or_default();
+    let mut line = Line::new(points, color(0));
+    line.width = 2;
+    line.legend = Some("skill of the best run".into());
+    let file = "skill.svg";
+    let title = "Skill per sweep: how much of the naive forecast's error the best run removes";
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title,
+            x_desc: "sweep",
+            y_desc: "skill (%)",
+            log_y: false,
+            x_label: Some(&x_label),
+            legend_at: SeriesLabelPosition::LowerRight,
+        },
+        &[line],
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title: title.into(),
+        caption: "Skill = 1 − best val_rmse / naive val_rmse on the same validation rows; each sweep is scored on its own data snapshot.".into(),
     })
 }

@@ -1,11 +1,16 @@
-//! The reference workload of issue 4, shared by `benches/train.rs`, the profiling example and
-//! `benches/sweep_scaling.sh`, so every speed number is measured on the same data.
+//! The reference workload, shared by `benches/train.rs`, the examples that profile training
+//! and `benches/sweep_scaling.sh`, so every speed number is measured on the same data:
+//! a 5,000-point series, window 48, horizon 1, 80% split → 3,952 training and 1,000
+//! validation windows, GRU(1 → H) + Linear, Adam, batch 64. Included by path (`#[path]`)
+//! where it is used, so it stays out of the library.
 //!
 //! `value = 10 + 3 sin(2πt/24) + 1.5 sin(2πt/168) + 0.002 t + N(0, 0.5²)`, 5,000 points,
 //! generated deterministically (ChaCha8 seeded with [`SEED`], Box–Muller for the noise).
 
-use crate::data::Dataset;
-use crate::train::{Optimizer, Prepared, TrainConfig};
+#![allow(dead_code)] // each user takes the parts it needs
+
+use aerocast::data::Dataset;
+use aerocast::train::{Optimizer, Prepared, TrainConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::f64::consts::PI;
@@ -52,7 +57,10 @@ pub fn dataset() -> Dataset {
 
 /// z-normalised with the first 80%'s statistics: 3,952 training windows, 1,000 validation.
 pub fn prepared() -> Prepared {
-    Prepared::new(&dataset(), TRAIN_FRACTION)
+    let p = Prepared::new(&dataset(), TRAIN_FRACTION);
+    assert_eq!(p.train_targets(WINDOW, 1).len(), 3_952);
+    assert_eq!(p.val_targets().len(), 1_000);
+    p
 }
 
 /// GRU(1 → hidden) + Linear, Adam, batch 64, window 48, horizon 1.
@@ -79,18 +87,4 @@ pub fn csv() -> String {
         out.push_str(&format!("{t},{v}\n"));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_split_has_the_issue_window_counts() {
-        let p = prepared();
-        let cfg = config(64, 1, 1e-3, 0);
-        assert_eq!(p.train_targets(cfg.window, cfg.horizon).len(), 3_952);
-        assert_eq!(p.val_targets().len(), 1_000);
-        assert_eq!(series(), series(), "deterministic");
-    }
 }

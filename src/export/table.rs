@@ -1,0 +1,185 @@
+//! The leaderboard as columns and cells: the rows every table format (terminal, markdown,
+//! HTML, CSV) renders, so they list the same runs in the same order with the same values.
+
+use super::format::{check, mean_pm_std, num, param_text, raw, short_id};
+use super::model::{Report, Setting, beats, extra_baselines};
+use crate::metrics;
+use crate::spec::knobs::ParamValue;
+use crate::store::{RunRecord, RunStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Num,
+    Text,
+}
+
+pub struct Column {
+    /// As a person reads it.
+    pub title: String,
+    /// As a script reads it (CSV header).
+    pub field: String,
+    pub kind: Kind,
+}
+
+pub enum Cell<'a> {
+    Rank { rank: usize, best: bool },
+    Run(&'a str),
+    Param(Option<&'a ParamValue>),
+    Num(Option<f64>),
+    Check(Option<bool>),
+    Duration(Option<f64>),
+    Status(&'a RunRecord, bool),
+    Label(&'a str),
+}
+
+impl Cell<'_> {
+    /// What a table shows: short numbers, short ids.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Rank { rank, .. } => rank.to_string(),
+            Cell::Run(id) => short_id(id).to_string(),
+            Cell::Param(v) => param_text(*v),
+            Cell::Num(v) => num(*v),
+            Cell::Check(b) => check(*b).to_string(),
+            Cell::Duration(d) => d.map_or("-".into(), |d| format!("{d:.1}")),
+            Cell::Status(run, best) => status_text(run, *best),
+            Cell::Label(s) => s.to_string(),
+        }
+    }
+
+    /// Full precision and full ids: CSV cells and sort keys.
+    pub fn raw(&self) -> String {
+        match self {
+            Cell::Rank { rank, .. } => rank.to_string(),
+            Cell::Run(id) => id.to_string(),
+            Cell::Param(v) => v.map_or(String::new(), ToString::to_string),
+            Cell::Num(v) | Cell::Duration(v) => raw(*v),
+            Cell::Check(b) => b.map_or(String::new(), |b| b.to_string()),
+            Cell::Status(run, _) => run.status.to_string(),
+            Cell::Label(s) => s.to_string(),
+        }
+    }
+}
+
+fn status_text(run: &RunRecord, best: bool) -> String {
+    match &run.failure_reason {
+        Some(reason) => format!("{}: {reason}", run.status),
+        None if best => format!("{} (best)", run.status),
+        None => run.status.to_string(),
+    }
+}
+
+/// The metric columns: the ranking metric with its baselines, then val_rmse and val_mae.
+pub fn metric_columns(r: &Report) -> Vec<String> {
+    let mut cols = vec![r.metric.clone(), r.naive_metric()];
+    for b in extra_baselines(&r.runs, &r.metric) {
+        cols.push(metrics::baseline_of(b, &r.metric));
+    }
+    for m in [metrics::VAL_RMSE, metrics::VAL_MAE] {
+        if !cols.iter().any(|c| c == m) {
+            cols.push(m.to_string());
+        }
+    }
+    cols
+}
+
+pub fn columns(r: &Report) -> Vec<Column> {
+    let col = |title: &str, field: &str, kind| Column {
+        title: title.to_string(),
+        field: field.to_string(),
+        kind,
+    };
+    let mut cols = vec![
+        col("#", "rank", Kind::Num),
+        col("run", "run_id", Kind::Text),
+    ];
+    if !r.snapshots.is_empty() {
+        cols.push(col("data", "data_snapshot", Kind::Text));
+    }
+    for k in &r.swept {
+        cols.push(col(k, k, param_kind(r, k)));
+    }
+    for m in metric_columns(r) {
+        cols.push(col(&m, &m, Kind::Num));
+    }
+    cols.push(col("beats naive", "beats_naive", Kind::Text));
+    for b in extra_baselines(&r.runs, &r.metric) {
+        cols.push(col(
+            &format!("beats {b}"),
+            &format!("beats_{b}"),
+            Kind::Text,
+        ));
+    }
+    cols.push(col("best epoch", metrics::BEST_EPOCH, Kind::Num));
+    cols.push(col("duration (s)", "duration_s", Kind::Num));
+    cols.push(col("status", "status", Kind::Text));
+    cols
+}
+
+/// Row `i` of the ranked runs, cell for cell with [`columns`].
+pub fn row(r: &Report, i: usize) -> Vec<Cell<'_>> {
+    let run = &r.runs[i];
+    let best = Some(i) == r.best;
+    let mut cells = vec![Cell::Rank { rank: i + 1, best }, Cell::Run(&run.run_id)];
+    if !r.snapshots.is_empty() {
+        let label = r.snapshots.get(&run.run_id).map_or("-", String::as_str);
+        cells.push(Cell::Label(label));
+    }
+    cells.extend(r.swept.iter().map(|k| Cell::Param(run.params.get(k))));
+    cells.extend(metric_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
+    cells.push(Cell::Check(r.beats_naive(run)));
+    for b in extra_baselines(&r.runs, &r.metric) {
+        cells.push(Cell::Check(beats(run, b, &r.metric)));
+    }
+    cells.push(Cell::Num(run.metric(metrics::BEST_EPOCH)));
+    cells.push(Cell::Duration(run.duration()));
+    cells.push(Cell::Status(run, best));
+    cells
+}
+
+/// A CSS class for a row: how the HTML marks the best, pruned and failed runs.
+pub fn row_class(r: &Report, i: usize) -> &'static str {
+    match r.runs[i].status {
+        _ if Some(i) == r.best => "best",
+        RunStatus::Pruned => "pruned",
+        RunStatus::Finished => "",
+        _ => "failed",
+    }
+}
+
+pub fn param_kind(r: &Report, key: &str) -> Kind {
+    let numeric = r
+        .runs
+        .iter()
+        .filter_map(|run| run.params.get(key))
+        .all(|v| v.as_f64().is_some());
+    if numeric { Kind::Num } else { Kind::Text }
+}
+
+/// The seed-collapsed table's header: the swept knobs, then the aggregate columns.
+pub fn setting_head(r: &Report) -> Vec<String> {
+    let mut head: Vec<String> = r.knobs().iter().map(|k| k.to_string()).collect();
+    head.extend([
+        format!("{} mean ± std", r.metric),
+        "n finished".into(),
+        "runs".into(),
+        "beat naive".into(),
+        "robust".into(),
+    ]);
+    head
+}
+
+/// One row of the seed-collapsed table, as text, cell for cell with [`setting_head`].
+pub fn setting_row(r: &Report, s: &Setting) -> Vec<String> {
+    let mut row: Vec<String> = r
+        .knobs()
+        .iter()
+        .map(|k| param_text(s.params.get(*k)))
+        .collect();
+    row.push(mean_pm_std(s));
+    row.push(s.values.len().to_string());
+    row.push(s.runs.to_string());
+    row.push(format!("{}/{}", s.beat_naive, s.runs));
+    row.push(check(Some(s.robust)).to_string());
+    row
+}

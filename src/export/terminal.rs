@@ -1,0 +1,89 @@
+//! What the terminal shows: the leaderboard as a fixed-width table, and the best run.
+
+use super::format::{num, short_id};
+use super::model::{Report, beats};
+use super::table::{Cell, columns, row};
+use crate::metrics;
+use crate::store::RunRecord;
+use std::fmt::Write;
+
+/// A fixed-width text table: what the terminal shows.
+pub fn text_table(r: &Report) -> String {
+    let head: Vec<String> = columns(r).into_iter().map(|c| c.title).collect();
+    let status_col = head.len() - 1;
+    let rows: Vec<Vec<String>> = (0..r.runs.len())
+        .map(|i| {
+            let mut cells: Vec<String> = row(r, i).iter().map(Cell::text).collect();
+            // Reasons can be long: they follow the table instead of widening it.
+            cells[status_col] = r.runs[i].status.to_string();
+            cells
+        })
+        .collect();
+    let mut out = fixed_width(&head, &rows);
+    for run in r.runs.iter().filter(|run| run.failure_reason.is_some()) {
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            short_id(&run.run_id),
+            run.status,
+            run.failure_reason.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+pub fn fixed_width(head: &[String], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..head.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([head[c].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for cells in std::iter::once(head).chain(rows.iter().map(Vec::as_slice)) {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+/// The best run in full: params, every final metric, the naive verdict, artifact paths.
+pub fn best_text(run: &RunRecord, metric: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "best run of \"{}\" by {metric}", run.experiment);
+    let _ = writeln!(out, "  run_id   {}", run.run_id);
+    let _ = writeln!(out, "  params");
+    for (k, v) in &run.params {
+        let _ = writeln!(out, "    {k:<14} {}", v.short());
+    }
+    let _ = writeln!(out, "  metrics");
+    let width = run.metrics.keys().map(String::len).max().unwrap_or(0);
+    for (k, v) in &run.metrics {
+        let _ = writeln!(out, "    {k:<width$} {}", num(*v));
+    }
+    for baseline in metrics::BASELINES {
+        if let Some(b) = beats(run, baseline, metric) {
+            let verdict = if b { "beats" } else { "does NOT beat" };
+            let _ = writeln!(
+                out,
+                "  {verdict} the {} forecast ({metric} {} vs {})",
+                baseline.replace('_', " "),
+                num(run.metric(metric)),
+                num(run.metric(&metrics::baseline_of(baseline, metric)))
+            );
+        }
+    }
+    let _ = writeln!(out, "  artifacts");
+    for a in &run.artifacts {
+        let _ = writeln!(out, "    {a}");
+    }
+    out
+}

@@ -1,0 +1,138 @@
+//! A run's model, used the way it was trained: its weights and card reloaded, its data read
+//! again with the run's own settings and checked against the recorded hash, and forecasts in
+//! the target's units. The report's forecast chart goes through here, so every consumer of a
+//! trained model gives the same numbers for the same rows.
+
+use crate::artifacts::{self, ModelCard};
+use crate::data::Dataset;
+use crate::spec::Spec;
+use crate::store::{RunRecord, Store};
+use crate::train::{self, GruForecaster, Prepared, TrainConfig, windows};
+use anyhow::{Context, Result, anyhow, bail};
+use candle_core::Device;
+use std::path::{Path, PathBuf};
+
+/// A run's trained model with what rebuilding it needs.
+pub struct RunModel {
+    pub run_id: String,
+    pub model: GruForecaster,
+    pub card: ModelCard,
+    pub cfg: TrainConfig,
+}
+
+/// The data a run trained on, read again as it was then.
+pub struct RunData {
+    pub spec: Spec,
+    pub data: Dataset,
+    pub prepared: Prepared,
+}
+
+/// Forecasts over a run's validation span, in the target's units.
+pub struct SpanForecast {
+    pub predicted: Vec<f64>,
+    pub actual: Vec<f64>,
+    /// The naive last-value forecast for the same rows.
+    pub naive: Vec<f64>,
+    /// The time stamp of each row, when the data has a time column.
+    pub times: Option<Vec<String>>,
+}
+
+impl SpanForecast {
+    pub fn rmse_mae(&self) -> (f64, f64) {
+        windows::rmse_mae(&self.predicted, &self.actual)
+    }
+
+    pub fn naive_rmse_mae(&self) -> (f64, f64) {
+        windows::rmse_mae(&self.naive, &self.actual)
+    }
+}
+
+pub fn load_model(store: &Store, run_id: &str) -> Result<RunModel> {
+    let (model, card) = artifacts::load_model(&store.artifact_dir(run_id))
+        .with_context(|| format!("the model of run {run_id} could not be loaded"))?;
+    let cfg = TrainConfig::from_params(&card.params).map_err(|e| anyhow!(e))?;
+    Ok(RunModel {
+        run_id: run_id.to_string(),
+        model,
+        card,
+        cfg,
+    })
+}
+
+/// Reads the run's data file again through the spec its sweep recorded, and refuses data that
+/// changed since: a forecast on other rows than the run was scored on would mislead.
+pub fn load_run_data(store: &Store, run: &RunRecord, card: &ModelCard) -> Result<RunData> {
+    let sweep = store
+        .sweep_detail(&run.sweep_id)?
+        .context("the run's sweep is not in the store")?;
+    let mut first_error = None;
+    for path in spec_candidates(store, Path::new(&sweep.record.spec_path)) {
+        let attempt = Spec::parse(&path, sweep.spec_text.clone()).and_then(|spec| {
+            let (data, prepared) = train::prepare(&spec.data, &spec.lines)?;
+            Ok(RunData {
+                spec,
+                data,
+                prepared,
+            })
+        });
+        match attempt {
+            Ok(loaded) => {
+                check_hash(&loaded.data, card)?;
+                return Ok(loaded);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    bail!(
+        "the data could not be reloaded ({})",
+        first_error.map_or_else(String::new, |e| e.to_string())
+    )
+}
+
+/// A relative spec path was relative to where the sweep ran; that is usually the folder
+/// holding the store (the default store is ./aerocast-runs), so try there too.
+fn spec_candidates(store: &Store, recorded: &Path) -> Vec<PathBuf> {
+    let mut candidates = vec![recorded.to_path_buf()];
+    if recorded.is_relative()
+        && let Some(parent) = store.dir().parent()
+    {
+        candidates.push(parent.join(recorded));
+    }
+    candidates
+}
+
+fn check_hash(data: &Dataset, card: &ModelCard) -> Result<()> {
+    if data.hash != card.data_sha256 {
+        bail!(
+            "the data file {} changed since the run trained on it (sha256 {} now, {} then)",
+            data.path.display(),
+            &data.hash[..12],
+            &card.data_sha256[..12.min(card.data_sha256.len())]
+        );
+    }
+    Ok(())
+}
+
+/// The model's forecasts for every row of the validation span, beside the actual values and
+/// the naive forecast.
+pub fn validation_span(model: &RunModel, data: &RunData) -> Result<SpanForecast> {
+    let p = &data.prepared;
+    let targets: Vec<usize> = p.val_targets().collect();
+    let predicted = train::predict(&model.model, p, &targets, &model.cfg, &Device::Cpu)?
+        .into_iter()
+        .map(|v| model.card.normalisation.denormalise_target(v))
+        .collect();
+    let times = data
+        .data
+        .times
+        .as_ref()
+        .map(|t| targets.iter().map(|&i| t[i].clone()).collect());
+    Ok(SpanForecast {
+        predicted,
+        actual: windows::val_actuals(p),
+        naive: windows::naive_forecast(p, model.card.horizon),
+        times,
+    })
+}
