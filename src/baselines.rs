@@ -165,6 +165,8 @@ mod tests {
             targets: values,
             times: None,
             dropped_rows: 0,
+            breaks: Vec::new(),
+            warnings: Vec::new(),
         };
         Prepared::new(&data, train_fraction)
     }

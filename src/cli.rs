@@ -1,5 +1,6 @@
 //! Command-line interface: parses flags, resolves the store, and hands off to the modules.
 
+use crate::annotate;
 use crate::error::InputError;
 use crate::export::{self, Format, Report, Scope, json, terminal};
 use crate::filter::{Filter, SortKey};
@@ -85,6 +86,8 @@ pub struct GcArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,6 +107,8 @@ pub struct HistoryArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Args)]
@@ -111,6 +116,16 @@ pub struct StoreArg {
     /// Store folder [default: [store] path of the spec, else ./aerocast-runs]
     #[arg(long, env = "AEROCAST_STORE", global = true)]
     pub store: Option<PathBuf>,
+}
+
+/// For commands that read a store: find it as `aerocast sweep SPEC` would.
+#[derive(Args)]
+pub struct SpecArg {
+    /// The sweep spec whose `[store] path` names the store, used when neither --store nor
+    /// AEROCAST_STORE is set (so `report --spec dir/spec.toml` finds what `sweep dir/spec.toml`
+    /// wrote).
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -165,10 +180,14 @@ pub struct ReportArgs {
     pub format: Format,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Args)]
 pub struct RunsArgs {
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
     /// Experiment [default: the one swept most recently]
     #[arg(long)]
     pub experiment: Option<String>,
@@ -201,17 +220,48 @@ pub struct RunsArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
+
+#[derive(Subcommand)]
+pub enum RunsAction {
+    /// Set a tag on a run: `aerocast runs tag RUN_ID key=value` (replaces the key's value).
+    Tag {
+        /// The run id, or any unique prefix of it (8 characters are printed everywhere).
+        run: String,
+        /// `key=value`.
+        tag: String,
+    },
+    /// Attach a note to a run (stored as the tag `note`; a new note replaces the old).
+    Note {
+        /// The run id, or any unique prefix of it.
+        run: String,
+        /// The note's text.
+        text: String,
+    },
+}
+
+/// Runs trained at once can be at most this many (`--jobs`): past it, threads only fight.
+pub const MAX_JOBS_FLAG: usize = 256;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Sweep(args) => sweep_cmd(args),
-        Command::Report(args) => report_cmd(args),
+        Command::Report(args) => {
+            refuse_out_file(args.out.as_deref())?;
+            report_cmd(args)
+        }
+        Command::Runs(RunsArgs {
+            action: Some(action),
+            store,
+            ..
+        }) => runs_action(action, &store),
         Command::Runs(args) => runs_cmd(args),
         Command::History(args) => history_cmd(args),
         Command::Gc(args) => gc_cmd(args),
         Command::Export(args) => {
-            let store = open_store(&args.store)?;
+            let store = open_store(&args.store, &SpecArg { spec: None })?;
             let complete = match args.target {
                 ExportTarget::Mlflow(mlflow) => crate::mlflow::command::run(&store, mlflow)?,
             };
@@ -224,17 +274,52 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// `runs tag` and `runs note`.
+fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCode> {
+    let dir = store_flag(store).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    let (done, run_id) = match action {
+        RunsAction::Tag { run, tag } => ("tagged", annotate::tag(&dir, &run, &tag)?),
+        RunsAction::Note { run, text } => ("noted", annotate::note(&dir, &run, &text)?),
+    };
+    crate::outln!("{done} run {}", &run_id[..8.min(run_id.len())]);
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// `--out` names the report folder: an existing file there is refused before any work.
+fn refuse_out_file(out: Option<&Path>) -> Result<(), InputError> {
+    match out {
+        Some(out) if out.exists() && !out.is_dir() => Err(InputError::usage(
+            "--out",
+            format!(
+                "{} is a file; --out names the folder to write the report into",
+                out.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `--store` or `AEROCAST_STORE`; an empty value counts as unset.
+pub fn store_flag(arg: &StoreArg) -> Option<PathBuf> {
+    arg.store.clone().filter(|p| !p.as_os_str().is_empty())
+}
+
 fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
     crate::signals::install()?;
     let spec = Spec::load(&args.spec)?;
     let jobs = match args.jobs {
         Some(0) => return Err(InputError::usage("--jobs", "must be at least 1").into()),
+        Some(n) if n > MAX_JOBS_FLAG => {
+            return Err(InputError::usage(
+                "--jobs",
+                format!("{n} is more than {MAX_JOBS_FLAG} runs at once; each run is one thread (the sweep never starts more than it has trials)"),
+            )
+            .into());
+        }
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let store_dir = args
-        .store
-        .store
+    let store_dir = store_flag(&args.store)
         .or_else(|| spec.store.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
     let mlflow = match args.mlflow.as_deref().or(spec.mlflow.as_deref()) {
@@ -252,15 +337,16 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
     };
     let summary = sweep::run(&spec, &opts, progress.as_ref())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
         print_summary(&summary);
     }
+    // A stopped sweep gets its report too (the sweep is recorded `interrupted`); the exit
+    // status then says why it stopped.
+    write_sweep_report(&summary, args.quiet, args.json);
     if let Some(sig) = crate::signals::received() {
-        // The user asked to stop: no report, just the status that says why.
         return Ok(ExitCode::from(crate::signals::exit_status(sig)));
     }
-    write_sweep_report(&summary, args.quiet, args.json);
     Ok(ExitCode::from(if summary.failed > 0 {
         EXIT_RUNS_FAILED
     } else {
@@ -269,12 +355,12 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
 }
 
 fn print_summary(s: &SweepSummary) {
-    println!(
-        "sweep {} of \"{}\" ({}): {} trials — {} finished, {} pruned, {} failed, {} skipped (already finished){} in {:.1}s",
+    crate::outln!(
+        "sweep {} of \"{}\" ({}): {} — {} finished, {} pruned, {} failed, {} skipped (already finished){} in {:.1}s",
         &s.sweep_id[..8],
         s.experiment,
         format!("{:?}", s.method).to_lowercase(),
-        s.total,
+        plural(s.total, "trial"),
         s.finished,
         s.pruned,
         s.failed,
@@ -286,13 +372,25 @@ fn print_summary(s: &SweepSummary) {
         },
         s.wall_seconds
     );
+    if s.gave_up > 0 {
+        crate::outln!(
+            "{} not run: failed or killed max_attempts times (see `aerocast runs --status failed`)",
+            plural(s.gave_up, "job")
+        );
+    }
+    if s.dropped_rows > 0 {
+        crate::outln!(
+            "data: {} with missing values dropped (missing = \"drop\"); no window spans them",
+            plural(s.dropped_rows, "row")
+        );
+    }
     if s.pruned > 0 {
-        println!("pruning saved {} epochs of training", s.epochs_saved);
+        crate::outln!("pruning saved {} epochs of training", s.epochs_saved);
     }
     let t = &s.time;
     if t.run_seconds > 0.0 {
         let share = |x: f64| 100.0 * x / t.run_seconds;
-        println!(
+        crate::outln!(
             "tracking: {:.2}s writing the store ({:.2}% of run time), {:.2}s saving models and plots ({:.1}%)",
             t.store_seconds,
             share(t.store_seconds),
@@ -301,7 +399,7 @@ fn print_summary(s: &SweepSummary) {
         );
     }
     if let Some(sig) = crate::signals::received() {
-        println!(
+        crate::outln!(
             "stopped by {}: {} run(s) interrupted mid-training, {} job(s) not started; rerun to finish them",
             crate::signals::name(sig),
             s.interrupted,
@@ -312,7 +410,7 @@ fn print_summary(s: &SweepSummary) {
         println!("{m}");
     }
     if s.reaped > 0 {
-        println!(
+        crate::outln!(
             "marked {} stale run(s) of dead processes as killed",
             s.reaped
         );
@@ -320,7 +418,7 @@ fn print_summary(s: &SweepSummary) {
     let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     match &s.best {
         Some(b) => {
-            println!(
+            crate::outln!(
                 "best: {} {} val_rmse={:.4} (naive {}, linear {})",
                 b.run_id,
                 b.label,
@@ -329,15 +427,15 @@ fn print_summary(s: &SweepSummary) {
                 num(b.linear_val_rmse)
             );
             if let Some(linear) = b.linear_val_rmse.filter(|l| b.val_rmse >= *l) {
-                println!(
+                crate::outln!(
                     "warning: the best GRU does not beat the linear baseline ({:.4} vs {linear:.4}): not worth deploying over it",
                     b.val_rmse
                 );
             }
         }
-        None => println!("no finished run yet"),
+        None => crate::outln!("no finished run yet"),
     }
-    println!("store: {}", s.store.display());
+    crate::outln!("store: {}", s.store.display());
 }
 
 /// The report at the end of a sweep; a failure to write it is a warning, not a failed sweep.
@@ -349,23 +447,65 @@ fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
     });
     match written {
         // stdout stays one JSON object under --json.
-        Ok(path) if json && !quiet => eprintln!("report: {}", path.display()),
-        Ok(path) if !quiet => println!("report: {}", path.display()),
+        Ok(path) if json && !quiet => crate::errln!("report: {}", path.display()),
+        Ok(path) if !quiet => crate::outln!("report: {}", path.display()),
         Ok(_) => {}
-        Err(e) => eprintln!("warning: the report could not be written: {e:#}"),
+        Err(e) => crate::errln!("warning: the report could not be written: {e:#}"),
     }
 }
 
-fn open_store(arg: &StoreArg) -> Result<Store> {
-    let dir = arg
-        .store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    Store::open_existing(Path::new(&dir))
+/// `1 trial`, `2 trials`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The store a command that deletes or changes records works on.
+fn open_store_to_write(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
+    let (dir, from) = store_dir(arg, spec)?;
+    Store::open_existing(&dir).map_err(|e| looked_at(e, &dir, &from))
+}
+
+/// The store a read command reads, opened read-only.
+fn open_store(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
+    let (dir, from) = store_dir(arg, spec)?;
+    Store::open_read_only(&dir).map_err(|e| looked_at(e, &dir, &from))
+}
+
+/// Where a read command looks, first match wins: --store, AEROCAST_STORE, the `[store] path`
+/// of --spec, ./aerocast-runs. Returns the folder and what named it.
+fn store_dir(arg: &StoreArg, spec: &SpecArg) -> Result<(PathBuf, String)> {
+    if let Some(dir) = store_flag(arg) {
+        return Ok((dir, "--store or AEROCAST_STORE".into()));
+    }
+    if let Some(path) = &spec.spec {
+        let spec = Spec::load(path)?;
+        if let Some(dir) = spec.store {
+            return Ok((dir, format!("[store] path of {}", path.display())));
+        }
+    }
+    Ok((PathBuf::from(DEFAULT_STORE), "the default".into()))
+}
+
+/// A missing store names where aerocast looked and how to point it elsewhere.
+fn looked_at(e: anyhow::Error, dir: &Path, from: &str) -> anyhow::Error {
+    if dir.join(crate::store::DB_FILE).is_file() {
+        return e;
+    }
+    InputError::usage(
+        &dir.display().to_string(),
+        format!(
+            "no aerocast store here (looked at {from}); run `aerocast sweep` first, or pass --store DIR or --spec SPEC"
+        ),
+    )
+    .into()
 }
 
 fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store, &args.spec)?;
     if args.best {
         return best_cmd(&store, &args);
     }
@@ -377,18 +517,18 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
     };
     let report = Report::load(&store, &scope)?;
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&json::leaderboard(&report))?
         );
         return Ok(ExitCode::from(EXIT_OK));
     }
-    print!("{}", terminal::text_table(&report));
+    crate::out!("{}", terminal::text_table(&report));
     let dir = args
         .out
         .unwrap_or_else(|| export::default_dir(&store, &report.experiment));
     let path = export::write(&store, &report, args.format, &dir)?;
-    println!("report: {}", path.display());
+    crate::outln!("report: {}", path.display());
     Ok(ExitCode::from(EXIT_OK))
 }
 
@@ -412,12 +552,12 @@ fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
         .into());
     };
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&json::best(&run, &args.metric))?
         );
     } else {
-        print!("{}", terminal::best_text(&run, &args.metric));
+        crate::out!("{}", terminal::best_text(&run, &args.metric));
     }
     Ok(ExitCode::from(EXIT_OK))
 }
@@ -433,7 +573,7 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|s| SortKey::parse(s).map_err(|e| InputError::usage("--sort", e.render(s))))
         .transpose()?;
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store, &args.spec)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let sweep_id = match args.sweep.as_deref() {
         Some("latest") => store.latest_sweep_id(&experiment)?,
@@ -474,31 +614,32 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
     match format {
         ListFormat::Json => {
             let list: Vec<serde_json::Value> = listing.runs.iter().map(json::run).collect();
-            println!("{}", serde_json::to_string_pretty(&list)?);
+            let list = annotate::with_tags(&store, serde_json::Value::Array(list), &listing.runs)?;
+            crate::outln!("{}", serde_json::to_string_pretty(&list)?);
         }
-        ListFormat::Csv => print!(
+        ListFormat::Csv => crate::out!(
             "{}",
             String::from_utf8(export::csv::leaderboard(&listing)?)?
         ),
-        ListFormat::Table => print!("{}", terminal::text_table(&listing)),
+        ListFormat::Table => crate::out!("{}", terminal::text_table(&listing)),
     }
     Ok(ExitCode::from(EXIT_OK))
 }
 
 fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store, &args.spec)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let nights = export::history::nights(&store, &experiment)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&nights)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&nights)?);
     } else {
-        print!("{}", export::history::text_table(&nights));
+        crate::out!("{}", export::history::text_table(&nights));
     }
     Ok(ExitCode::from(EXIT_OK))
 }
 
 fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store)?;
+    let store = open_store_to_write(&args.store, &args.spec)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let keep = match (args.keep_sweeps, args.older_than) {
         (Some(n), _) => crate::gc::Keep::Sweeps(n as usize),
@@ -510,12 +651,12 @@ fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
     if args.json {
         let mut doc = serde_json::to_value(&outcome)?;
         doc["bytes_freed"] = outcome.bytes_freed().into();
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::from(EXIT_OK));
     }
     let p = &outcome.plan;
     let mb = |b: u64| b as f64 / 1e6;
-    println!(
+    crate::outln!(
         "gc of \"{experiment}\"{}: {} run(s) {}, {:.1} MB {} ({:.1} MB of artifacts, {:.1} MB of database)",
         if args.dry_run { " (dry run)" } else { "" },
         p.runs.len(),
@@ -535,9 +676,12 @@ fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
             .db_bytes_before
             .saturating_sub(outcome.db_bytes_after)),
     );
-    println!(
+    crate::outln!(
         "kept from older sweeps: {} on the latest data snapshot, {} best of a sweep, {} registered, {} running",
-        p.kept_latest_snapshot, p.kept_best, p.kept_pinned, p.kept_running
+        p.kept_latest_snapshot,
+        p.kept_best,
+        p.kept_pinned,
+        p.kept_running
     );
     Ok(ExitCode::from(EXIT_OK))
 }

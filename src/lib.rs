@@ -2,6 +2,7 @@
 //!
 //! The data flows spec → jobs → train → store → report; each step is one module.
 
+pub mod annotate;
 pub mod artifacts;
 pub mod baselines;
 pub mod cli;

@@ -15,6 +15,8 @@ pub const LINEAR_VAL_MAE: &str = "linear_val_mae";
 pub const SEASONAL_NAIVE_VAL_RMSE: &str = "seasonal_naive_val_rmse";
 pub const SEASONAL_NAIVE_VAL_MAE: &str = "seasonal_naive_val_mae";
 pub const BEST_EPOCH: &str = "best_epoch";
+/// The epoch whose weights the run kept (`[train] keep`).
+pub const KEPT_EPOCH: &str = "kept_epoch";
 pub const BEST_VAL_LOSS: &str = "best_val_loss";
 pub const EPOCHS_TRAINED: &str = "epochs_trained";
 
@@ -31,6 +33,7 @@ pub const RECORDED: &[&str] = &[
     SEASONAL_NAIVE_VAL_RMSE,
     SEASONAL_NAIVE_VAL_MAE,
     BEST_EPOCH,
+    KEPT_EPOCH,
     BEST_VAL_LOSS,
     EPOCHS_TRAINED,
 ];

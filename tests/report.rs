@@ -196,8 +196,8 @@ fn report_of_a_small_real_sweep() {
     assert_eq!(lines.len(), 9);
     assert_eq!(
         lines[0],
-        "rank,run_id,hidden_dim,lr,seed,val_rmse,naive_val_rmse,val_mae,beats_naive,\
-         best_epoch,duration_s,status,failure_reason"
+        "rank,run_id,hidden_dim,lr,seed,val_rmse,naive_val_rmse,linear_val_rmse,val_mae,\
+         beats_naive,beats_linear,best_epoch,duration_s,status,failure_reason"
     );
     for id in &ids {
         assert!(csv.contains(id.as_str()));
@@ -415,4 +415,42 @@ fn reports_of_many_runs_show_the_top_and_the_spread() {
         "the spread is drawn"
     );
     assert!(svg.len() < 400_000, "loss chart is {} bytes", svg.len());
+}
+
+/// `report --spec` finds the store the spec's `[store] path` names, as `sweep` did; without it
+/// the error says where aerocast looked.
+#[test]
+fn read_commands_find_the_store_through_the_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    std::fs::create_dir(&dir).unwrap();
+    let spec = write_spec(&dir, "by-spec", "seed = [0]\nhidden_dim = [4]\nlr = [0.01]");
+    let text = std::fs::read_to_string(&spec).unwrap() + "\n[store]\npath = \"runs\"\n";
+    std::fs::write(&spec, text).unwrap();
+    aerocast()
+        .current_dir(tmp.path())
+        .env_remove("AEROCAST_STORE")
+        .args(["sweep", "project/spec.toml", "--quiet"])
+        .assert()
+        .success();
+    assert!(dir.join("runs/aerocast.db").is_file());
+
+    let missing = aerocast()
+        .current_dir(tmp.path())
+        .env_remove("AEROCAST_STORE")
+        .args(["report", "--best"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&missing.get_output().stderr).to_string();
+    assert!(err.contains("aerocast-runs"), "{err}");
+    assert!(err.contains("looked at the default"), "{err}");
+    assert!(err.contains("--spec SPEC"), "{err}");
+
+    let out = stdout(
+        aerocast()
+            .current_dir(tmp.path())
+            .env_remove("AEROCAST_STORE")
+            .args(["report", "--best", "--spec", "project/spec.toml"]),
+    );
+    assert!(out.contains("best run of \"by-spec\""), "{out}");
 }

@@ -126,9 +126,15 @@ fn wants_log(lines: &[Line]) -> bool {
     lo.is_finite() && hi / lo > LOG_RATIO
 }
 
-/// The knob the overlaid loss curves are coloured by: lr when swept, else the first swept knob.
+/// A sampled knob takes a new value in every run: a colour per value would be a legend as long
+/// as the leaderboard, so only knobs with at most this many values colour the curves.
+const MAX_COLOURS: usize = 8;
+
+/// The knob the overlaid loss curves are coloured by: lr when swept, else the first swept knob;
+/// only knobs with few distinct values qualify.
 fn colour_knob(report: &Report) -> Option<String> {
-    let knobs = report.knobs();
+    let few = |k: &&str| distinct_values(report, k).len() <= MAX_COLOURS;
+    let knobs: Vec<&str> = report.knobs().into_iter().filter(few).collect();
     knobs
         .iter()
         .find(|k| **k == "lr")
@@ -385,10 +391,16 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
                 _ => v.as_f64().unwrap_or(f64::NAN),
             }
         };
-        let ticks: Vec<(f64, String)> = values
-            .iter()
-            .map(|v| (x_of(v), param_text(Some(v))))
-            .collect();
+        // Sampled knobs have a value per run: label a few evenly spaced positions instead.
+        let continuous = scale != XScale::Categorical && values.len() > MAX_COLOURS;
+        let ticks: Vec<(f64, String)> = if continuous {
+            spaced_ticks(&values, scale)
+        } else {
+            values
+                .iter()
+                .map(|v| (x_of(v), param_text(Some(v))))
+                .collect()
+        };
         // One series per setting of the other knobs when that stays readable, else one
         // series over everything (the marginal).
         let others: Vec<&str> = knobs.iter().copied().filter(|k| k != knob).collect();
@@ -406,7 +418,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
             .len();
         let split = !others.is_empty() && combos <= 6;
         for r in &report.runs {
-            let Some(m) = report.metric_of(r) else {
+            let Some(m) = report.finished_metric(r) else {
                 continue;
             };
             let Some(v) = r.params.get(*knob) else {
@@ -473,6 +485,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
                 scale,
                 ticks: &ticks,
                 baseline: naive.map(|n| (n, naive_label.as_str())),
+                connect: !continuous,
             },
             &series,
         )?;
@@ -497,6 +510,25 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
         });
     }
     Ok(out)
+}
+
+/// Five ticks evenly spaced (in log space on a log axis) from the smallest value to the largest.
+fn spaced_ticks(values: &[ParamValue], scale: XScale) -> Vec<(f64, String)> {
+    let xs: Vec<f64> = values.iter().filter_map(ParamValue::as_f64).collect();
+    let (lo, hi) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    let log = scale == XScale::Log;
+    let to = |x: f64| if log { x.log10() } else { x };
+    let from = |t: f64| if log { 10f64.powf(t) } else { t };
+    (0..5)
+        .map(|i| {
+            let x = from(to(lo) + (to(hi) - to(lo)) * i as f64 / 4.0);
+            (x, crate::spec::knobs::significant(x, 3))
+        })
+        .collect()
 }
 
 /// Sorts "hidden_dim=8" before "hidden_dim=16".
@@ -579,7 +611,7 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     let finished: Vec<&RunRecord> = report
         .runs
         .iter()
-        .filter(|r| report.metric_of(r).is_some())
+        .filter(|r| report.finished_metric(r).is_some())
         .take(MANY_RUNS)
         .collect();
     if finished.len() < 2 {
@@ -614,7 +646,7 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     }
     let metrics: Vec<f64> = finished
         .iter()
-        .map(|r| report.metric_of(r).unwrap_or(f64::NAN))
+        .map(|r| report.finished_metric(r).unwrap_or(f64::NAN))
         .collect();
     let (lo, hi) = metrics
         .iter()

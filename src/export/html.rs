@@ -44,7 +44,8 @@ table.sortable th::after { content: " \2195"; color: #aaa; }
 table.sortable th.asc::after { content: " \2191"; color: #333; }
 table.sortable th.desc::after { content: " \2193"; color: #333; }
 td.text, th.text { text-align: left; }
-td.reason { white-space: normal; max-width: 28rem; color: #a1260d; text-align: left; }
+td.reason { max-width: 14rem; overflow: hidden; text-overflow: ellipsis; color: #a1260d; text-align: left; }
+details.reasons { font-size: .88rem; margin: .5rem 0 0; } details.reasons li { margin: .15rem 0; }
 tr.best td { background: #e3f3e0; font-weight: 600; }
 tr.failed td { color: #888; }
 tr.failed td.reason { color: #a1260d; }
@@ -190,6 +191,32 @@ fn leaderboard(r: &Report) -> Markup {
                 }
             }
         }
+        (reasons(r))
+    }
+}
+
+/// Every failure and pruning reason in full, folded under the table: the status column
+/// shows the first words, so rows stay one line high.
+fn reasons(r: &Report) -> Markup {
+    let with_reason: Vec<_> = r
+        .runs
+        .iter()
+        .filter(|run| run.failure_reason.is_some())
+        .collect();
+    html! {
+        @if !with_reason.is_empty() {
+            details.reasons {
+                summary { "Reasons of the " (with_reason.len()) " failed, pruned or stopped runs" }
+                ul {
+                    @for run in &with_reason {
+                        li {
+                            code { (&run.run_id[..8.min(run.run_id.len())]) } " " (run.status) ": "
+                            (run.failure_reason.as_deref().unwrap_or(""))
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -210,7 +237,7 @@ fn td(cell: &Cell) -> Markup {
                 }
             }
             Cell::Status(run, _) if run.failure_reason.is_some() => {
-                td.reason { (cell.text()) }
+                td.reason title=(cell.text()) { (cell.text()) }
             }
             Cell::Status(..) => { td.text { (cell.text()) } }
             Cell::Param(_) => { td data-sort=(cell.raw()) title=(cell.raw()) { (cell.text()) } }
@@ -270,8 +297,8 @@ fn nights(r: &Report, charts: &Charts) -> Markup {
 fn seed_table(r: &Report) -> Markup {
     let knobs = r.knobs();
     html! {
-        // Without a swept seed every setting ran once: the table would repeat the leaderboard.
-        @if r.has_seeds() {
+        // When no setting ran with more than one seed the table would repeat the leaderboard.
+        @if r.has_seeds() && r.settings.iter().any(|s| s.runs > 1) {
             h2 id="settings" { "Settings with seeds collapsed" }
             p.muted { "One row per setting of the swept knobs; " (r.metric) " as mean ± sample std over its finished runs." }
             div.scroll {

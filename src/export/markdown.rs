@@ -87,8 +87,8 @@ impl Exporter for Markdown {
             }
         }
 
-        // Without a swept seed every setting ran once: the table would repeat the leaderboard.
-        if r.has_seeds() {
+        // When no setting ran with more than one seed the table would repeat the leaderboard.
+        if r.has_seeds() && r.settings.iter().any(|s| s.runs > 1) {
             let _ = writeln!(out, "\n## Settings with seeds collapsed\n");
             let rows = r.settings.iter().map(|s| setting_row(r, s));
             table(&mut out, &setting_head(r), rows);

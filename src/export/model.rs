@@ -259,6 +259,13 @@ impl Report {
         run.metric(&self.metric)
     }
 
+    /// The metric of a finished run; `None` for any other. Aggregates (seed means, sensitivity,
+    /// parallel coordinates) use this: a pruned run's score is from an earlier epoch.
+    pub fn finished_metric(&self, run: &RunRecord) -> Option<f64> {
+        self.metric_of(run)
+            .filter(|_| run.status == RunStatus::Finished)
+    }
+
     pub fn naive_of(&self, run: &RunRecord) -> Option<f64> {
         run.metric(&self.naive_metric())
     }

@@ -83,6 +83,15 @@ pub fn metric_columns(r: &Report) -> Vec<String> {
     cols
 }
 
+/// A baseline's column reads as the baseline's name (`naive`, `linear`): the full metric
+/// name repeats the ranking metric and widens the table.
+fn metric_title(r: &Report, metric: &str) -> String {
+    match metric.strip_suffix(&format!("_{}", r.metric)) {
+        Some(baseline) if metrics::BASELINES.contains(&baseline) => baseline.replace('_', " "),
+        _ => metric.to_string(),
+    }
+}
+
 pub fn columns(r: &Report) -> Vec<Column> {
     let col = |title: &str, field: &str, kind| Column {
         title: title.to_string(),
@@ -100,7 +109,7 @@ pub fn columns(r: &Report) -> Vec<Column> {
         cols.push(col(k, k, param_kind(r, k)));
     }
     for m in metric_columns(r) {
-        cols.push(col(&m, &m, Kind::Num));
+        cols.push(col(&metric_title(r, &m), &m, Kind::Num));
     }
     cols.push(col("beats naive", "beats_naive", Kind::Text));
     for b in extra_baselines(&r.runs, &r.metric) {

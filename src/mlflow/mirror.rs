@@ -145,7 +145,7 @@ impl Mirror {
 fn work(tracking: Tracking, store_dir: &std::path::Path, runs: Receiver<String>, counts: &Counts) {
     let client = Client::new(tracking, TIMEOUTS);
     let experiments = Experiments::default();
-    let store = match Store::open_existing(store_dir) {
+    let store = match Store::open_read_only(store_dir) {
         Ok(s) => s,
         Err(e) => {
             counts.note_error(format!("{e:#}"));

@@ -39,6 +39,14 @@ impl RunRecord {
     }
 }
 
+/// What a run-id prefix names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunIdMatch {
+    None,
+    One(String),
+    Several,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepRecord {
     pub sweep_id: String,
@@ -167,6 +175,44 @@ impl Store {
             },
         )?;
         Ok(runs)
+    }
+
+    /// The tags of the given runs (the spec's `[experiment] tags`, `runs tag` and `runs note`,
+    /// and aerocast's own `aerocast.*`), in one query: run id → key → value.
+    pub fn tags(&self, run_ids: &[&str]) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let conn = self.conn();
+        // Chunks stay under SQLite's limit on bound parameters.
+        for chunk in run_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = conn.prepare(&format!(
+                "SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})"
+            ))?;
+            let rows = stmt.query_map(params_from_iter(chunk.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            for row in rows {
+                let (id, key, value) = row?;
+                out.entry(id).or_default().insert(key, value);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The one run whose id starts with `prefix` (ids are printed 8 characters long).
+    pub fn run_id_by_prefix(&self, prefix: &str) -> Result<RunIdMatch> {
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT run_id FROM runs WHERE run_id LIKE ?1 LIMIT 2")?;
+        let ids: Vec<String> = stmt
+            .query_map([pattern], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(match ids.as_slice() {
+            _ if prefix.is_empty() || prefix.contains(['%', '_']) => RunIdMatch::None,
+            [] => RunIdMatch::None,
+            [one] => RunIdMatch::One(one.clone()),
+            _ => RunIdMatch::Several,
+        })
     }
 
     /// The finished run with the lowest final `metric` in `experiment`, on data snapshot

@@ -95,6 +95,10 @@ ALTER TABLE sweeps ADD COLUMN data_id TEXT;
 ALTER TABLE sweeps ADD COLUMN data_rows INTEGER;
 CREATE INDEX tags_by_key_value ON tags(key, value);
 "#,
+    // Counting a job's failed and killed attempts (the retry budget, `[train] max_attempts`).
+    r#"
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs(experiment_id, job_key, status);
+"#,
 ];
 
 #[cfg(test)]

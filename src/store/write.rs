@@ -37,6 +37,9 @@ pub enum Claim {
     Finished(String),
     /// Another live process is running the job right now.
     Busy(String),
+    /// The job failed or was killed `max_attempts` times: it is not run again. Its latest
+    /// attempt (this run id) is recorded `failed` with the history of the attempts.
+    GaveUp { run_id: String, reason: String },
 }
 
 impl Store {
@@ -156,6 +159,19 @@ impl Store {
         job: &Job,
         tags: &[(&str, String)],
     ) -> Result<Claim> {
+        self.claim_with_budget(experiment_id, sweep_id, data_hash, job, tags, usize::MAX)
+    }
+
+    /// [`Store::claim`], giving up a job that failed or was killed `max_attempts` times.
+    pub fn claim_with_budget(
+        &self,
+        experiment_id: i64,
+        sweep_id: &str,
+        data_hash: &str,
+        job: &Job,
+        tags: &[(&str, String)],
+        max_attempts: usize,
+    ) -> Result<Claim> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let active: Vec<(String, RunStatus, String, u32, f64)> = tx
@@ -181,6 +197,10 @@ impl Store {
                 return Ok(Claim::Busy(run_id));
             }
             mark_killed(&tx, &run_id, &host, pid)?;
+        }
+        if let Some((run_id, reason)) = give_up(&tx, experiment_id, &job.key, max_attempts)? {
+            tx.commit()?;
+            return Ok(Claim::GaveUp { run_id, reason });
         }
         let run_id = uuid::Uuid::new_v4().to_string();
         let t = now();
@@ -211,6 +231,30 @@ impl Store {
         }
         tx.commit()?;
         Ok(Claim::Run(run_id))
+    }
+
+    /// Sets (or replaces) tags of a run; an error if there is no such run.
+    pub fn set_tags(&self, run_id: &str, tags: &[(&str, &str)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)",
+            [run_id],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            bail!("no run {run_id} in the store");
+        }
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for (key, value) in tags {
+                insert.execute(params![run_id, key, value])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// One epoch's metrics in one transaction, plus the run's heartbeat when it is due.
@@ -342,6 +386,58 @@ fn mark_killed(tx: &rusqlite::Transaction, run_id: &str, host: &str, pid: u32) -
         ],
     )?;
     Ok(())
+}
+
+/// What a job's record says once its attempts are used up.
+const GAVE_UP: &str = "gave up after";
+
+/// When the job's failed and killed attempts reach `max_attempts`: its latest attempt, marked
+/// `failed` with the history of every attempt (once; later sweeps find it so), and the reason.
+fn give_up(
+    tx: &rusqlite::Transaction,
+    experiment_id: i64,
+    job_key: &str,
+    max_attempts: usize,
+) -> Result<Option<(String, String)>> {
+    let attempts: Vec<(String, String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT run_id, status, failure_reason FROM runs
+             WHERE experiment_id = ?1 AND job_key = ?2 AND status IN ('failed', 'killed')
+             ORDER BY start_time, run_id",
+        )?
+        .query_map(params![experiment_id, job_key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if attempts.len() < max_attempts {
+        return Ok(None);
+    }
+    let (last_id, _, last_reason) = attempts.last().expect("max_attempts is at least 1");
+    if let Some(reason) = last_reason.as_deref().filter(|r| r.starts_with(GAVE_UP)) {
+        return Ok(Some((last_id.clone(), reason.to_string())));
+    }
+    let history = attempts
+        .iter()
+        .enumerate()
+        .map(|(i, (_, status, reason))| {
+            format!(
+                "{}. {status}: {}",
+                i + 1,
+                reason.as_deref().unwrap_or("no reason")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let n = attempts.len();
+    let reason = format!(
+        "{GAVE_UP} {n} attempt{} (max_attempts = {max_attempts}); not retried until the spec or the data change — {history}",
+        if n == 1 { "" } else { "s" }
+    );
+    tx.execute(
+        "UPDATE runs SET status = 'failed', failure_reason = ?2 WHERE run_id = ?1",
+        params![last_id, reason],
+    )?;
+    Ok(Some((last_id.clone(), reason)))
 }
 
 fn insert_params(tx: &rusqlite::Transaction, run_id: &str, params: &Params) -> Result<()> {
