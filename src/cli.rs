@@ -48,6 +48,22 @@ pub enum Command {
     History(HistoryArgs),
     /// Delete runs of older sweeps on older data snapshots and reclaim their space.
     Gc(GcArgs),
+    /// Send runs to another tracking system.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub target: ExportTarget,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Subcommand)]
+pub enum ExportTarget {
+    /// Mirror runs to an MLflow tracking server (idempotent: reruns send only what is missing).
+    Mlflow(crate::mlflow::command::MlflowArgs),
 }
 
 #[derive(Args)]
@@ -127,6 +143,10 @@ pub struct SweepArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Mirror each run to this MLflow tracking server as it ends [default: [mlflow]
+    /// tracking_uri of the spec]
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
 }
 
 #[derive(Args)]
@@ -241,6 +261,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Runs(args) => runs_cmd(args),
         Command::History(args) => history_cmd(args),
         Command::Gc(args) => gc_cmd(args),
+        Command::Export(args) => {
+            let store = open_store(&args.store, &SpecArg { spec: None })?;
+            let complete = match args.target {
+                ExportTarget::Mlflow(mlflow) => crate::mlflow::command::run(&store, mlflow)?,
+            };
+            Ok(ExitCode::from(if complete {
+                EXIT_OK
+            } else {
+                EXIT_INTERNAL
+            }))
+        }
     }
 }
 
@@ -292,8 +323,20 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
     let store_dir = store_flag(&args.store)
         .or_else(|| spec.store.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    let mlflow = match args.mlflow.as_deref().or(spec.mlflow.as_deref()) {
+        Some(uri) => Some(crate::mlflow::Tracking::new(
+            Some(uri),
+            &crate::mlflow::tracking::process_env,
+        )?),
+        None => None,
+    };
     let progress = output::for_terminal(args.quiet || args.json);
-    let summary = sweep::run(&spec, &SweepOptions { store_dir, jobs }, progress.as_ref())?;
+    let opts = SweepOptions {
+        store_dir,
+        jobs,
+        mlflow,
+    };
+    let summary = sweep::run(&spec, &opts, progress.as_ref())?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
@@ -363,6 +406,9 @@ fn print_summary(s: &SweepSummary) {
             s.interrupted,
             s.not_started
         );
+    }
+    if let Some(m) = &s.mlflow {
+        println!("{m}");
     }
     if s.reaped > 0 {
         crate::outln!(

@@ -15,6 +15,7 @@ pub mod gc;
 pub mod hash;
 pub mod jobs;
 pub mod metrics;
+pub mod mlflow;
 pub mod output;
 pub mod plot;
 pub mod prune;

@@ -36,6 +36,8 @@ pub struct SweepOptions {
     pub store_dir: PathBuf,
     /// Jobs trained at once.
     pub jobs: usize,
+    /// MLflow tracking server each run is mirrored to as it ends.
+    pub mlflow: Option<crate::mlflow::Tracking>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +72,9 @@ pub struct SweepSummary {
     pub wall_seconds: f64,
     pub time: TimeSpent,
     pub best: Option<BestRun>,
+    /// What the live MLflow mirror sent, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mlflow: Option<crate::mlflow::MirrorReport>,
 }
 
 /// Worker time, summed over workers: how much of the runs' time went to tracking them.
@@ -312,6 +317,7 @@ struct Worker<'a> {
     pruner: Box<dyn Pruner>,
     curves: Curves,
     clock: Clock,
+    mirror: Option<&'a crate::mlflow::Mirror>,
     /// Baseline metrics per (window, horizon): every run of a shape shares them.
     baselines: Mutex<HashMap<(usize, usize), Metrics>>,
 }
@@ -349,6 +355,13 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         n_jobs: plan.slots.len(),
     })?;
     let reaped = store.reap_stale(experiment_id)?;
+    let mirror = match &opts.mlflow {
+        Some(t) => Some(
+            crate::mlflow::Mirror::start(t.clone(), opts.store_dir.clone())
+                .context("starting the MLflow mirror")?,
+        ),
+        None => None,
+    };
 
     let done = store.finished_keys(&spec.experiment)?;
     let pending: Vec<&Slot> = plan
@@ -387,6 +400,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         },
         curves: Curves::new(store.study_curves(&plan.study, pruned_curve(spec))?),
         clock: Clock::default(),
+        mirror: mirror.as_ref(),
         baselines: Mutex::new(HashMap::new()),
     };
     // More workers than pending trials would only idle (and a huge --jobs would start a
@@ -427,7 +441,9 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         wall_seconds: 0.0,
         time: worker.clock.spent(),
         best: None,
+        mlflow: None,
     };
+    drop(worker);
     let mut first_error = None;
     for outcome in outcomes {
         match outcome {
@@ -470,6 +486,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         // A store or I/O error (not a training failure): the sweep cannot vouch for its records.
         return Err(e.context("the sweep could not record a run"));
     }
+    summary.mlflow = mirror.map(|m| m.finish(crate::mlflow::GRACE));
     summary.best = best_run(&store, spec, &data_id)?;
     summary.wall_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
@@ -565,7 +582,12 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
     })?;
     let (other, reason, outcome) = match claim {
         Claim::Run(id) => {
-            return Clock::time(&w.clock.run, || run_claimed(w, &job, id, &label));
+            let outcome = Clock::time(&w.clock.run, || run_claimed(w, &job, id.clone(), &label));
+            // The run has its final record now; mirroring it never waits.
+            if let Some(m) = w.mirror {
+                m.run_ended(&id);
+            }
+            return outcome;
         }
         Claim::Finished(id) => (id, None, Outcome::Skipped),
         Claim::Busy(id) => (id, None, Outcome::Busy),

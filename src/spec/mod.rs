@@ -32,6 +32,8 @@ pub struct Spec {
     pub eval: EvalSpec,
     /// `[store] path`, resolved against the spec's folder.
     pub store: Option<PathBuf>,
+    /// `[mlflow] tracking_uri`: the MLflow server runs are mirrored to as they end.
+    pub mlflow: Option<String>,
     /// `[train] max_attempts`: a job that failed or was killed this many times is not retried.
     pub max_attempts: usize,
     /// `[experiment] tags`, given to every run.
@@ -202,6 +204,7 @@ impl Spec {
         let prune = search::prune(raw.prune.as_ref(), &lines, &text)?;
         let eval = eval::eval(raw.eval.as_ref(), &mut lines, &text)?;
         let store = raw.store.map(|s| base.join(s.path));
+        let mlflow = mlflow_uri(raw.mlflow.as_ref(), &text, &mut lines)?;
         let hash = crate::hash::sha256_hex(&text);
         Ok(Spec {
             path: path.to_path_buf(),
@@ -214,6 +217,7 @@ impl Spec {
             prune,
             eval,
             store,
+            mlflow,
             max_attempts,
             tags,
             lines,
@@ -226,6 +230,24 @@ impl Spec {
             .find(|d| d.knob.name == name)
             .expect("every knob has a dimension")
     }
+}
+
+/// Only HTTP(S) servers have the REST API the mirror talks to.
+fn mlflow_uri(
+    raw: Option<&raw::RawMlflow>,
+    text: &str,
+    lines: &mut KeyLines,
+) -> Result<Option<String>, InputError> {
+    let Some(raw) = raw else { return Ok(None) };
+    lines.record("mlflow.tracking_uri".into(), text, raw.tracking_uri.span());
+    let uri = raw.tracking_uri.get_ref().trim();
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        return Err(lines.error(
+            "mlflow.tracking_uri",
+            "must be an http:// or https:// MLflow tracking server",
+        ));
+    }
+    Ok(Some(uri.to_string()))
 }
 
 fn data_spec(

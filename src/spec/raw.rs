@@ -22,6 +22,7 @@ pub struct RawSpec {
     pub prune: Option<RawPrune>,
     pub eval: Option<RawEval>,
     pub store: Option<RawStore>,
+    pub mlflow: Option<RawMlflow>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +106,12 @@ pub enum OutputMode {
     Single,
     /// `horizon` values, the next 1…horizon rows, from one head trained in one pass.
     Direct,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMlflow {
+    pub tracking_uri: Spanned<String>,
 }
 
 /// What to do with empty or NaN cells in the data's used columns.

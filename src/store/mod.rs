@@ -5,6 +5,7 @@
 mod query;
 pub mod schema;
 mod status;
+mod timeline;
 mod write;
 
 pub use query::{
@@ -12,6 +13,7 @@ pub use query::{
     SweepRecord, TARGET_TAG, TRIAL_TAG,
 };
 pub use status::RunStatus;
+pub use timeline::TimedPoint;
 pub use write::{Claim, SweepInfo};
 
 use crate::error::InputError;
