@@ -69,6 +69,9 @@ pub struct TimeSpent {
     pub store_seconds: f64,
     /// Writing models, model cards and loss plots.
     pub artifact_seconds: f64,
+    /// Training itself (epochs, without the per-epoch callbacks that record them): the rest
+    /// of `run_seconds` is the per-run cost of tracking.
+    pub train_seconds: f64,
 }
 
 /// [`TimeSpent`] as the workers add to it.
@@ -77,6 +80,7 @@ struct Clock {
     run: AtomicU64,
     store: AtomicU64,
     artifacts: AtomicU64,
+    train: AtomicU64,
 }
 
 impl Clock {
@@ -93,6 +97,7 @@ impl Clock {
             run_seconds: secs(&self.run),
             store_seconds: secs(&self.store),
             artifact_seconds: secs(&self.artifacts),
+            train_seconds: secs(&self.train),
         }
     }
 }
@@ -549,34 +554,22 @@ fn train_and_save(
     view: &RunView,
 ) -> Result<Done> {
     let mut log = EpochLog::new(run_id);
+    // Time spent in the callback, taken off the training clock below.
+    let mut recording = std::time::Duration::ZERO;
     let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
-        log.push(w, r)?;
-        w.progress.epoch(view, r);
-        let value = if w.spec.prune.metric == "train_loss" {
-            r.train_loss
-        } else {
-            r.val_loss
-        };
-        if let Some(signal) = signals::received()
-            && r.epoch < cfg.epochs
-        {
-            return Err(signals::Interrupted {
-                signal,
-                epoch: r.epoch,
-                epochs: cfg.epochs,
-            }
-            .into());
-        }
-        Ok(
-            match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
-                Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
-                _ => Next::Continue,
-            },
-        )
+        let start = Instant::now();
+        let next = on_epoch_end(w, cfg, run_id, view, &mut log, r);
+        recording += start.elapsed();
+        next
     };
+    let started = Instant::now();
     let trained = catch_unwind(AssertUnwindSafe(|| {
         train::train(cfg, w.prepared, &mut on_epoch)
     }));
+    let training = started.elapsed().saturating_sub(recording);
+    w.clock
+        .train
+        .fetch_add(training.as_nanos() as u64, Ordering::Relaxed);
     // Whatever ended the training, its epochs go to the store before the run's end does.
     log.flush(w)?;
     let trained = trained
@@ -620,6 +613,41 @@ fn train_and_save(
         epochs_trained: trained.history.len(),
         stopped: trained.stopped,
     })
+}
+
+/// What a sweep does at each epoch end: record the epoch, show it, and stop on a signal
+/// (interrupt) or the pruner's verdict.
+fn on_epoch_end(
+    w: &Worker,
+    cfg: &TrainConfig,
+    run_id: &str,
+    view: &RunView,
+    log: &mut EpochLog,
+    r: &train::EpochReport,
+) -> Result<Next> {
+    log.push(w, r)?;
+    w.progress.epoch(view, r);
+    let value = if w.spec.prune.metric == "train_loss" {
+        r.train_loss
+    } else {
+        r.val_loss
+    };
+    if let Some(signal) = signals::received()
+        && r.epoch < cfg.epochs
+    {
+        return Err(signals::Interrupted {
+            signal,
+            epoch: r.epoch,
+            epochs: cfg.epochs,
+        }
+        .into());
+    }
+    Ok(
+        match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
+            Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
+            _ => Next::Continue,
+        },
+    )
 }
 
 fn naive_metrics(p: &Prepared, horizon: usize) -> Metrics {
