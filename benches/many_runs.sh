@@ -55,14 +55,17 @@ start=$(date +%s.%N)
     > "$work/summary.json" 2> /dev/null || true
 end=$(date +%s.%N)
 rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
-python3 - "$work/summary.json" "$(echo "$end - $start" | bc)" "$rss_kb" "$jobs" <<'PY'
+cpu=$(awk -F': ' '/(User|System) time/ {s += $2} END {print s}' "$work/time.txt")
+python3 - "$work/summary.json" "$(echo "$end - $start" | bc)" "$rss_kb" "$jobs" "$cpu" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 command_wall, rss_mb, jobs = float(sys.argv[2]), int(sys.argv[3]) / 1024, int(sys.argv[4])
+cpu = float(sys.argv[5])
 t = s["time"]
 runs = s["finished"] + s["pruned"] + s["failed"]
 print(f"{runs} runs ({s['failed']} failed), --jobs {jobs}: sweep {s['wall_seconds']:.1f} s wall, "
-      f"command {command_wall:.1f} s (with the end-of-sweep report); peak RSS {rss_mb:.0f} MB")
+      f"command {command_wall:.1f} s wall and {cpu:.1f} s CPU (with the end-of-sweep report); "
+      f"peak RSS {rss_mb:.0f} MB")
 busy = s["wall_seconds"] * jobs
 print(f"  workers: runs {t['run_seconds']:.1f} s, store {t['store_seconds']:.1f} s, "
       f"artifacts {t['artifact_seconds']:.1f} s"
@@ -72,4 +75,7 @@ print(f"  per run: artifacts {ms(t['artifact_seconds']):.2f} ms, store {ms(t['st
 if "train_seconds" in t:
     print(f"  per run outside training: {ms(busy - t['train_seconds']):.2f} ms "
           f"(wall x jobs - training), training {ms(t['train_seconds']):.2f} ms")
+if "train_cpu_seconds" in t:
+    print(f"  per run outside training, CPU time: {ms(t['cpu_seconds'] - t['train_cpu_seconds']):.2f} ms "
+          f"(sweep CPU - training CPU), training {ms(t['train_cpu_seconds']):.2f} ms CPU")
 PY

@@ -72,6 +72,11 @@ pub struct TimeSpent {
     /// Training itself (epochs, without the per-epoch callbacks that record them): the rest
     /// of `run_seconds` is the per-run cost of tracking.
     pub train_seconds: f64,
+    /// The same training, in CPU time of the worker threads: unlike the wall-clock figures
+    /// above, it does not grow when other processes share the cores.
+    pub train_cpu_seconds: f64,
+    /// CPU time of the whole process during the sweep (all threads; not the report after it).
+    pub cpu_seconds: f64,
 }
 
 /// [`TimeSpent`] as the workers add to it.
@@ -81,6 +86,7 @@ struct Clock {
     store: AtomicU64,
     artifacts: AtomicU64,
     train: AtomicU64,
+    train_cpu: AtomicU64,
 }
 
 impl Clock {
@@ -98,6 +104,9 @@ impl Clock {
             store_seconds: secs(&self.store),
             artifact_seconds: secs(&self.artifacts),
             train_seconds: secs(&self.train),
+            train_cpu_seconds: secs(&self.train_cpu),
+            // Set by the sweep when it ends.
+            cpu_seconds: 0.0,
         }
     }
 }
@@ -220,7 +229,7 @@ struct Worker<'a> {
 }
 
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), process_cpu_time());
     let plan = plan(spec)?;
     let store = Store::open(&opts.store_dir)?;
     let (experiment_id, sweep_id) = store.begin_sweep(&SweepInfo {
@@ -339,6 +348,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     }
     summary.best = best_run(&store, spec)?;
     summary.wall_seconds = started.elapsed().as_secs_f64();
+    summary.time.cpu_seconds = (process_cpu_time() - cpu_started).as_secs_f64();
     Ok(summary)
 }
 
@@ -562,7 +572,7 @@ fn train_and_save(
         recording += start.elapsed();
         next
     };
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), thread_cpu_time());
     let trained = catch_unwind(AssertUnwindSafe(|| {
         train::train(cfg, w.prepared, &mut on_epoch)
     }));
@@ -570,6 +580,13 @@ fn train_and_save(
     w.clock
         .train
         .fetch_add(training.as_nanos() as u64, Ordering::Relaxed);
+    // The callback's CPU time is at most its wall time: taking that off keeps the CPU figure
+    // an upper bound on training's own.
+    let cpu = thread_cpu_time().saturating_sub(cpu_started);
+    w.clock.train_cpu.fetch_add(
+        cpu.saturating_sub(recording).as_nanos() as u64,
+        Ordering::Relaxed,
+    );
     // Whatever ended the training, its epochs go to the store before the run's end does.
     log.flush(w)?;
     let trained = trained
@@ -648,6 +665,35 @@ fn on_epoch_end(
             _ => Next::Continue,
         },
     )
+}
+
+/// CPU time of the calling thread (zero where the platform does not say).
+fn thread_cpu_time() -> std::time::Duration {
+    #[cfg(unix)]
+    return cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
+    #[cfg(not(unix))]
+    std::time::Duration::ZERO
+}
+
+/// CPU time of the whole process (zero where the platform does not say).
+fn process_cpu_time() -> std::time::Duration {
+    #[cfg(unix)]
+    return cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
+    #[cfg(not(unix))]
+    std::time::Duration::ZERO
+}
+
+#[cfg(unix)]
+fn cpu_time(clock: libc::clockid_t) -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn naive_metrics(p: &Prepared, horizon: usize) -> Metrics {
