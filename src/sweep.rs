@@ -289,6 +289,11 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
             .collect()
     });
     progress.finish();
+    // Runs write their files unsynced (an fsync per file costs more than a tiny run trains);
+    // one sync of the store's file system makes them all durable before the sweep ends.
+    Clock::time(&worker.clock.artifacts, || {
+        artifacts::sync_all(&opts.store_dir)
+    })?;
 
     let mut summary = SweepSummary {
         sweep_id: sweep_id.clone(),
