@@ -86,6 +86,14 @@ pub struct TimeSpent {
     pub store_seconds: f64,
     /// Writing models, model cards and loss plots.
     pub artifact_seconds: f64,
+    /// Training itself (epochs, without the per-epoch callbacks that record them): the rest
+    /// of `run_seconds` is the per-run cost of tracking.
+    pub train_seconds: f64,
+    /// The same training, in CPU time of the worker threads: unlike the wall-clock figures
+    /// above, it does not grow when other processes share the cores.
+    pub train_cpu_seconds: f64,
+    /// CPU time of the whole process during the sweep (all threads; not the report after it).
+    pub cpu_seconds: f64,
 }
 
 /// [`TimeSpent`] as the workers add to it.
@@ -94,6 +102,8 @@ struct Clock {
     run: AtomicU64,
     store: AtomicU64,
     artifacts: AtomicU64,
+    train: AtomicU64,
+    train_cpu: AtomicU64,
 }
 
 impl Clock {
@@ -110,6 +120,10 @@ impl Clock {
             run_seconds: secs(&self.run),
             store_seconds: secs(&self.store),
             artifact_seconds: secs(&self.artifacts),
+            train_seconds: secs(&self.train),
+            train_cpu_seconds: secs(&self.train_cpu),
+            // Set by the sweep when it ends.
+            cpu_seconds: 0.0,
         }
     }
 }
@@ -335,7 +349,7 @@ impl Worker<'_> {
 }
 
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), process_cpu_time());
     let plan = plan(spec)?;
     for warning in &plan.data.warnings {
         crate::errln!("warning: {warning}");
@@ -419,6 +433,11 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
             .collect()
     });
     progress.finish();
+    // Runs write their files unsynced (an fsync per file costs more than a tiny run trains);
+    // one sync of the store's file system makes them all durable before the sweep ends.
+    Clock::time(&worker.clock.artifacts, || {
+        artifacts::sync_all(&opts.store_dir)
+    })?;
 
     let mut summary = SweepSummary {
         sweep_id: sweep_id.clone(),
@@ -489,6 +508,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     summary.mlflow = mirror.map(|m| m.finish(crate::mlflow::GRACE));
     summary.best = best_run(&store, spec, &data_id)?;
     summary.wall_seconds = started.elapsed().as_secs_f64();
+    summary.time.cpu_seconds = (process_cpu_time() - cpu_started).as_secs_f64();
     Ok(summary)
 }
 
@@ -801,37 +821,27 @@ fn fit(
     log: &mut EpochLog,
     how: Fit,
 ) -> Result<train::Trained> {
+    // Time spent in the callback, taken off the training clock below.
+    let mut recording = std::time::Duration::ZERO;
     let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
-        if how.log_epochs {
-            log.push(w, r)?;
-        }
-        w.progress.epoch(view, r);
-        let value = if w.spec.prune.metric == metrics::TRAIN_LOSS {
-            r.train_loss
-        } else {
-            r.val_loss
-        };
-        if let Some(signal) = signals::received()
-            && r.epoch < cfg.epochs
-        {
-            return Err(signals::Interrupted {
-                signal,
-                epoch: r.epoch,
-                epochs: cfg.epochs,
-            }
-            .into());
-        }
-        if !how.prune_epochs {
-            return Ok(Next::Continue);
-        }
-        Ok(
-            match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
-                Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
-                _ => Next::Continue,
-            },
-        )
+        let start = Instant::now();
+        let next = on_epoch_end(w, cfg, run_id, view, log, r, how);
+        recording += start.elapsed();
+        next
     };
+    let (started, cpu_started) = (Instant::now(), thread_cpu_time());
     let trained = catch_unwind(AssertUnwindSafe(|| train::train(cfg, data, &mut on_epoch)));
+    let training = started.elapsed().saturating_sub(recording);
+    w.clock
+        .train
+        .fetch_add(training.as_nanos() as u64, Ordering::Relaxed);
+    // The callback's CPU time is at most its wall time: taking that off keeps the CPU figure
+    // an upper bound on training's own.
+    let cpu = thread_cpu_time().saturating_sub(cpu_started);
+    w.clock.train_cpu.fetch_add(
+        cpu.saturating_sub(recording).as_nanos() as u64,
+        Ordering::Relaxed,
+    );
     // Whatever ended the training, its epochs go to the store before the run's end does.
     log.flush(w)?;
     let trained = trained
@@ -874,6 +884,76 @@ fn save(
             )
         })
         .collect())
+}
+
+/// What a sweep does at each epoch end: record the epoch, show it, and stop on a signal
+/// (interrupt) or the pruner's verdict.
+fn on_epoch_end(
+    w: &Worker,
+    cfg: &TrainConfig,
+    run_id: &str,
+    view: &RunView,
+    log: &mut EpochLog,
+    r: &train::EpochReport,
+    how: Fit,
+) -> Result<Next> {
+    if how.log_epochs {
+        log.push(w, r)?;
+    }
+    w.progress.epoch(view, r);
+    let value = if w.spec.prune.metric == metrics::TRAIN_LOSS {
+        r.train_loss
+    } else {
+        r.val_loss
+    };
+    if let Some(signal) = signals::received()
+        && r.epoch < cfg.epochs
+    {
+        return Err(signals::Interrupted {
+            signal,
+            epoch: r.epoch,
+            epochs: cfg.epochs,
+        }
+        .into());
+    }
+    if !how.prune_epochs {
+        return Ok(Next::Continue);
+    }
+    Ok(
+        match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
+            Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
+            _ => Next::Continue,
+        },
+    )
+}
+
+/// CPU time of the calling thread (zero where the platform does not say).
+fn thread_cpu_time() -> std::time::Duration {
+    #[cfg(unix)]
+    return cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
+    #[cfg(not(unix))]
+    std::time::Duration::ZERO
+}
+
+/// CPU time of the whole process (zero where the platform does not say).
+fn process_cpu_time() -> std::time::Duration {
+    #[cfg(unix)]
+    return cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
+    #[cfg(not(unix))]
+    std::time::Duration::ZERO
+}
+
+#[cfg(unix)]
+fn cpu_time(clock: libc::clockid_t) -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// The validation scores and curve summary of one training.

@@ -64,9 +64,10 @@ fn check_artifacts(store: &Path, finished: &Finished) {
         for p in paths {
             let full = store.join(p);
             let bytes = std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()));
-            if p.ends_with(".png") {
-                assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{p}");
-                assert_eq!(&bytes[bytes.len() - 8..4 + bytes.len() - 8], b"IEND", "{p}");
+            if p.ends_with(".svg") {
+                let text = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{p}: {e}"));
+                let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{p}: {e}"));
+                assert_eq!(doc.root_element().tag_name().name(), "svg", "{p}");
             }
         }
         let dir: PathBuf = store.join("artifacts").join(id);

@@ -67,8 +67,16 @@ fn sweep_records_runs_metrics_and_artifacts_and_rerun_skips() {
         for a in &artifacts {
             assert!(std::path::Path::new(a).is_file(), "{a}");
         }
-        let png = std::fs::read(store.artifact_dir(id).join(artifacts::LOSS_PLOT)).unwrap();
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let svg =
+            std::fs::read_to_string(store.artifact_dir(id).join(artifacts::LOSS_PLOT)).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("the loss plot is well-formed XML");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        // Two curves (train, val) and their legend marks.
+        let paths = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("polyline"))
+            .count();
+        assert!(paths >= 2, "{paths} polylines in the loss plot");
     }
 
     // The naive baseline is the same split for every run.
