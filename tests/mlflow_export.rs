@@ -142,7 +142,7 @@ fn a_503_on_a_read_is_retried_and_the_export_completes() {
     assert_eq!(mock.calls("/runs/update"), 4);
     // Three artifacts per run, each uploaded once.
     assert_eq!(
-        mock.calls(".safetensors") + mock.calls(".json") + mock.calls(".png"),
+        mock.calls(".safetensors") + mock.calls(".json") + mock.calls(".svg"),
         12
     );
 }
