@@ -612,7 +612,8 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
     let mut runs = store.runs(&selection)?;
     if let Some(f) = &filter {
         let tags = if f.reads_tags() {
-            store.run_tag_maps(&selection)?
+            let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+            store.tags(&ids)?
         } else {
             Default::default()
         };

@@ -28,6 +28,9 @@ pub struct Report {
     pub data_id: Option<String>,
     /// With every snapshot in one report: run id → its snapshot, as a column shows it.
     pub snapshots: HashMap<String, String>,
+    /// Each run's own tags and note (`[experiment] tags`, `runs tag`, `runs note`) as one text,
+    /// for runs that have any; aerocast's `aerocast.*` tags are left out.
+    pub user_tags: HashMap<String, String>,
     /// Every sweep of the experiment, oldest first (loaded for full reports only).
     pub nights: Vec<super::history::Night>,
 }
@@ -207,6 +210,7 @@ impl Report {
         report.snapshots = snapshots;
         report.data_id = data_id;
         report.nights = super::history::nights(store, &report.experiment)?;
+        report.user_tags = user_tags(store, &report.runs)?;
         report.histories = histories;
         report.settings = report.aggregate_seeds(&groups);
         Ok(report)
@@ -241,6 +245,7 @@ impl Report {
             generated_at: crate::store::now(),
             data_id: None,
             snapshots: HashMap::new(),
+            user_tags: HashMap::new(),
             nights: Vec::new(),
         }
     }
@@ -383,6 +388,27 @@ fn snapshot_labels(
     Ok(tags
         .into_iter()
         .filter_map(|(run, id)| Some((run, label_of.get(&id)?.clone())))
+        .collect())
+}
+
+/// `team=ops note: retrained after the sensor fix`, per run with any tag of its own.
+fn user_tags(store: &Store, runs: &[RunRecord]) -> Result<HashMap<String, String>> {
+    let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    Ok(store
+        .tags(&ids)?
+        .into_iter()
+        .filter_map(|(id, tags)| {
+            let text: Vec<String> = tags
+                .iter()
+                .filter(|(k, _)| !k.starts_with("aerocast."))
+                .map(|(k, v)| format!("{k}={v}"))
+                .chain(
+                    tags.get(crate::annotate::NOTE_TAG)
+                        .map(|n| format!("note: {n}")),
+                )
+                .collect();
+            (!text.is_empty()).then(|| (id, text.join(" ")))
+        })
         .collect())
 }
 

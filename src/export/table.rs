@@ -143,6 +143,9 @@ pub fn columns(r: &Report) -> Vec<Column> {
     }
     cols.push(col("best epoch", metrics::BEST_EPOCH, Kind::Num));
     cols.push(col("duration (s)", "duration_s", Kind::Num));
+    if !r.user_tags.is_empty() {
+        cols.push(col("tags", "tags", Kind::Text));
+    }
     cols.push(col("status", "status", Kind::Text));
     cols
 }
@@ -165,6 +168,11 @@ pub fn row(r: &Report, i: usize) -> Vec<Cell<'_>> {
     cells.extend(held_out_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Num(run.metric(metrics::BEST_EPOCH)));
     cells.push(Cell::Duration(run.duration()));
+    if !r.user_tags.is_empty() {
+        cells.push(Cell::Label(
+            r.user_tags.get(&run.run_id).map_or("", String::as_str),
+        ));
+    }
     cells.push(Cell::Status(run, best));
     cells
 }

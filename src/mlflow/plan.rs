@@ -13,7 +13,7 @@ use std::path::Path;
 pub fn plan(store: &Store, runs: &[&RunRecord]) -> Result<Vec<MlflowRun>> {
     let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
     let histories = store.timed_histories(&ids)?;
-    let tags = store.tags_by_run(&ids)?;
+    let tags = store.tags(&ids)?;
     let mut specs: HashMap<String, Option<Spec>> = HashMap::new();
     let mut out = Vec::new();
     for run in runs {

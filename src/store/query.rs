@@ -545,30 +545,6 @@ impl Store {
         Ok(tags)
     }
 
-    /// Every tag of every run `filter` selects: run id → key → value.
-    pub fn run_tag_maps(
-        &self,
-        filter: &RunFilter,
-    ) -> Result<HashMap<String, BTreeMap<String, String>>> {
-        let (clause, args) = where_clause(filter);
-        let from = format!("FROM runs r JOIN experiments e USING (experiment_id) {clause}");
-        let sql = format!(
-            "SELECT t.run_id, t.key, t.value FROM tags t JOIN ({}) USING (run_id)",
-            select_ids(&from)
-        );
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&sql)?;
-        let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
-        let rows = stmt.query_map(params_from_iter(&args), |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
-        })?;
-        for row in rows {
-            let (id, key, value) = row?;
-            out.entry(id).or_default().insert(key, value);
-        }
-        Ok(out)
-    }
-
     /// The distinct values of a tag over an experiment's runs.
     pub fn experiment_tag_values(&self, experiment: &str, key: &str) -> Result<Vec<String>> {
         let conn = self.conn();

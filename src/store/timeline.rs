@@ -4,7 +4,7 @@
 use super::Store;
 use anyhow::Result;
 use rusqlite::params_from_iter;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// One per-epoch metric value as recorded, with the time it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,34 +46,6 @@ impl Store {
             for row in rows {
                 let (id, point) = row?;
                 out.entry(id).or_default().push(point);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The tags of each run in `run_ids`, key → value.
-    pub fn tags_by_run(
-        &self,
-        run_ids: &[&str],
-    ) -> Result<HashMap<String, BTreeMap<String, String>>> {
-        let conn = self.conn();
-        let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
-        for chunk in run_ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT run_id, key, value FROM tags WHERE run_id IN ({})",
-                marks(chunk.len())
-            );
-            let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(chunk), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (id, key, value) = row?;
-                out.entry(id).or_default().insert(key, value);
             }
         }
         Ok(out)
