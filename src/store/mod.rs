@@ -3,6 +3,7 @@
 //! sweep that produced each run and each job's key, which makes reruns idempotent.
 
 mod query;
+mod registry;
 pub mod schema;
 mod status;
 mod write;
@@ -11,6 +12,7 @@ pub use query::{
     DATA_TAG, HistoryPoint, RunFilter, RunRecord, SETTING_TAG, STUDY_TAG, SweepDetail, SweepRecord,
     TARGET_TAG, TRIAL_TAG,
 };
+pub use registry::{ModelRef, ModelVersion, check_alias, check_name};
 pub use status::RunStatus;
 pub use write::{Claim, SweepInfo};
 

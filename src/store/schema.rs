@@ -5,7 +5,8 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Each entry upgrades the schema by one version. Append only: never edit a shipped migration.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE experiments (
     experiment_id INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -86,7 +87,38 @@ CREATE TABLE artifacts (
     kind   TEXT NOT NULL,
     PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+-- The model registry: versions 1, 2, 3… per name, each pointing at one run.
+CREATE TABLE models (
+    name       TEXT PRIMARY KEY,
+    created_at REAL NOT NULL
+);
+CREATE TABLE model_versions (
+    name       TEXT NOT NULL REFERENCES models(name),
+    version    INTEGER NOT NULL CHECK (version >= 1),
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    sweep_id   TEXT NOT NULL REFERENCES sweeps(sweep_id),
+    created_at REAL NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX model_versions_by_run ON model_versions(run_id);
+CREATE TABLE model_aliases (
+    name       TEXT NOT NULL,
+    alias      TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (name, alias),
+    FOREIGN KEY (name, version) REFERENCES model_versions(name, version)
+);
+-- A registered run is pinned: whatever cleans up runs later cannot delete it (or its rows).
+CREATE TRIGGER runs_pinned_by_registry BEFORE DELETE ON runs
+WHEN EXISTS (SELECT 1 FROM model_versions WHERE run_id = OLD.run_id)
+BEGIN
+    SELECT RAISE(ABORT, 'the run is a registered model version and cannot be deleted');
+END;
+"#,
+];
 
 #[cfg(test)]
 pub(super) fn first_migration() -> &'static str {

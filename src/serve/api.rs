@@ -1,0 +1,177 @@
+//! The HTTP endpoints. Every answer is JSON; every problem with a request is a 4xx with
+//! `{"error": "..."}`; a panic in a handler becomes a 500 for that request only.
+
+use super::models::{Models, Served};
+use super::request::{self, Instance};
+use crate::forecast;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// Bodies past this are refused with 413 before they are read whole.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+pub fn router(models: Arc<Models>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/models", get(list))
+        .route("/v1/models/{name}/predict", post(predict))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panicked))
+        .with_state(models)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, json_body(&json!({ "error": message.into() }))).into_response()
+}
+
+/// Serialises straight to bytes with the content type set (axum's `Json` does the same; this
+/// keeps one path for success and error bodies).
+fn json_body(v: &Value) -> impl IntoResponse + use<> {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
+}
+
+async fn health() -> Response {
+    json_body(&json!({"status": "ok"})).into_response()
+}
+
+async fn list(State(models): State<Arc<Models>>) -> Response {
+    let list: Vec<Value> = models.all().iter().map(|s| describe(s)).collect();
+    json_body(&json!({ "models": list })).into_response()
+}
+
+fn describe(s: &Served) -> Value {
+    let c = &s.forecaster.card;
+    json!({
+        "name": s.version.name,
+        "version": s.version.version,
+        "alias": s.reference.alias(),
+        "run_id": s.version.run_id,
+        "target": c.target,
+        "features": c.features,
+        "window": c.window,
+        "horizon": c.horizon,
+    })
+}
+
+async fn predict(
+    State(models): State<Arc<Models>>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(served) = models.get(&name) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no model named {name:?} is served (serving: {})",
+                models.names().join(", ")
+            ),
+        );
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            );
+        }
+        Err(e) => return error(e.status(), e.body_text()),
+    };
+    let parsed = match request::parse(&body, &served.forecaster.card) {
+        Ok(p) => p,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
+    match answer(&served, &parsed.instances) {
+        Ok(mut answers) => {
+            let model = json!({
+                "name": served.version.name,
+                "version": served.version.version,
+                "run_id": served.version.run_id,
+            });
+            let body = if parsed.batch {
+                json!({ "model": model, "predictions": answers })
+            } else {
+                let mut one = answers.pop().unwrap_or_default();
+                one["model"] = model;
+                one
+            };
+            json_body(&body).into_response()
+        }
+        Err(m) => error(StatusCode::BAD_REQUEST, m),
+    }
+}
+
+/// One `{"forecasts": […], "note"?}` per instance. Instances at the model's own horizon go
+/// through one forward pass together; recursive ones step by step.
+fn answer(served: &Served, instances: &[Instance]) -> Result<Vec<Value>, String> {
+    let fc = &served.forecaster;
+    let f = fc.n_features();
+    for inst in instances {
+        fc.check(inst.inputs.len() / f, inst.steps, "rows")
+            .map_err(|e| e.message)?;
+    }
+    let horizon = fc.card.horizon;
+    let direct: Vec<&[f32]> = instances
+        .iter()
+        .filter(|i| i.steps == horizon)
+        .map(|i| i.inputs.as_slice())
+        .collect();
+    let mut direct = fc
+        .forecast_batch(&direct)
+        .map_err(|e| format!("the forecast failed: {e:#}"))?
+        .into_iter();
+    instances
+        .iter()
+        .map(|inst| {
+            let forecasts = if inst.steps == horizon {
+                vec![forecast::Forecast {
+                    step: horizon,
+                    value: direct.next().expect("one per direct instance"),
+                }]
+            } else {
+                fc.forecast(&inst.inputs, inst.steps)
+                    .map_err(|e| format!("the forecast failed: {e:#}"))?
+            };
+            let (timed, note) = forecast::stamp(&forecasts, inst.times.as_deref());
+            let mut v = json!({ "forecasts": timed });
+            if let Some(n) = note {
+                v["note"] = json!(n);
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint (GET /health, GET /v1/models, POST /v1/models/{name}/predict)",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed (GET /health, GET /v1/models, POST /v1/models/{name}/predict)",
+    )
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the server hit an internal error on this request; it keeps serving",
+    )
+}
