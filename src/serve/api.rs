@@ -19,15 +19,22 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub fn router(models: Arc<Models>) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/v1/models", get(list))
-        .route("/v1/models/{name}/predict", post(predict))
+    guarded(
+        Router::new()
+            .route("/health", get(health))
+            .route("/v1/models", get(list))
+            .route("/v1/models/{name}/predict", post(predict))
+            .with_state(models),
+    )
+}
+
+/// JSON answers for unknown paths and methods, the body limit, and panics caught per request.
+fn guarded(routes: Router) -> Router {
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panicked))
-        .with_state(models)
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -174,4 +181,56 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         "the server hit an internal error on this request; it keeps serving",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    async fn boom() -> Response {
+        panic!("a handler bug")
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_server_goes_on() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let app = guarded(
+                Router::new()
+                    .route("/boom", get(boom))
+                    .route("/health", get(health)),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            let get = |path: &'static str| tokio::task::spawn_blocking(move || raw_get(addr, path));
+            let boom = get("/boom").await.unwrap();
+            assert!(boom.starts_with("HTTP/1.1 500"), "{boom}");
+            assert!(boom.contains("{\"error\":"), "{boom}");
+            let ok = get("/health").await.unwrap();
+            assert!(
+                ok.starts_with("HTTP/1.1 200") && ok.ends_with("{\"status\":\"ok\"}"),
+                "{ok}"
+            );
+            let missing = get("/nowhere").await.unwrap();
+            assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        });
+    }
 }
