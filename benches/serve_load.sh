@@ -7,6 +7,7 @@
 #
 #   benches/serve_load.sh                 # 10 s, 32 connections, 1 wrk thread
 #   DURATION=30s CONNS=64 benches/serve_load.sh
+#   AEROCAST_BIN=/tmp/aerocast-before benches/serve_load.sh   # another build, no rebuild
 #
 # Needs wrk (apt-get install wrk). Load generator and server share the machine's cores.
 set -euo pipefail
@@ -17,8 +18,9 @@ CONNS=${CONNS:-32}
 THREADS=${THREADS:-1}
 command -v wrk >/dev/null || { echo "serve_load.sh needs wrk: apt-get install wrk" >&2; exit 2; }
 
-cargo build --release --quiet
-BIN=$PWD/target/release/aerocast
+# AEROCAST_BIN compares builds (copy one binary aside, rebuild, run the two interleaved).
+if [ -z "${AEROCAST_BIN:-}" ]; then cargo build --release --quiet; fi
+BIN=${AEROCAST_BIN:-$PWD/target/release/aerocast}
 WORK=$(mktemp -d)
 SERVER=
 cleanup() {

@@ -145,7 +145,8 @@ impl Forecaster {
         Ok((first, out))
     }
 
-    fn last_window<'a>(&self, rows: &'a [f32]) -> &'a [f32] {
+    /// The last `window` rows of `rows` (at least that many).
+    pub fn last_window<'a>(&self, rows: &'a [f32]) -> &'a [f32] {
         let len = self.card.window * self.n_features();
         &rows[rows.len() - len..]
     }

@@ -1,6 +1,7 @@
 //! The HTTP endpoints. Every answer is JSON; every problem with a request is a 4xx with
 //! `{"error": "..."}`; a panic in a handler becomes a 500 for that request only.
 
+use super::batch::Job;
 use super::models::{Models, Served};
 use super::request::{self, Instance};
 use crate::forecast;
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Bodies past this are refused with 413 before they are read whole.
@@ -101,7 +103,7 @@ async fn predict(
         Ok(p) => p,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
-    match answer(&served, &parsed.instances) {
+    match answer(&served, &parsed.instances).await {
         Ok(mut answers) => {
             let model = json!({
                 "name": served.version.name,
@@ -117,29 +119,44 @@ async fn predict(
             };
             json_body(&body).into_response()
         }
-        Err(m) => error(StatusCode::BAD_REQUEST, m),
+        Err((status, m)) => error(status, m),
     }
 }
 
-/// One `{"forecasts": […], "note"?}` per instance. Instances at the model's own horizon go
-/// through one forward pass together; recursive ones step by step.
-fn answer(served: &Served, instances: &[Instance]) -> Result<Vec<Value>, String> {
+/// One `{"forecasts": […], "note"?}` per instance. Instances at the model's own horizon are
+/// queued for the version's inference thread together (so they share forward passes with
+/// each other and with concurrent requests); recursive ones step by step here.
+async fn answer(
+    served: &Served,
+    instances: &[Instance],
+) -> Result<Vec<Value>, (StatusCode, String)> {
     let fc = &served.forecaster;
     let f = fc.n_features();
     for inst in instances {
         fc.check(inst.inputs.len() / f, inst.steps, "rows")
-            .map_err(|e| e.message)?;
+            .map_err(|e| (StatusCode::BAD_REQUEST, e.message))?;
     }
+    let internal = |m: String| (StatusCode::INTERNAL_SERVER_ERROR, m);
     let horizon = fc.card.horizon;
-    let direct: Vec<&[f32]> = instances
-        .iter()
-        .filter(|i| i.steps == horizon)
-        .map(|i| i.inputs.as_slice())
-        .collect();
-    let mut direct = fc
-        .forecast_batch(&direct)
-        .map_err(|e| format!("the forecast failed: {e:#}"))?
-        .into_iter();
+    let mut pending = Vec::new();
+    for inst in instances.iter().filter(|i| i.steps == horizon) {
+        let (reply, answer) = oneshot::channel();
+        let window = fc.last_window(&inst.inputs).to_vec();
+        served
+            .batcher
+            .send(Job { window, reply })
+            .map_err(|_| internal("the model's inference thread has stopped".into()))?;
+        pending.push(answer);
+    }
+    let mut direct = Vec::with_capacity(pending.len());
+    for answer in pending {
+        let value = answer
+            .await
+            .map_err(|_| internal("the model's inference thread has stopped".into()))?
+            .map_err(internal)?;
+        direct.push(value);
+    }
+    let mut direct = direct.into_iter();
     instances
         .iter()
         .map(|inst| {
@@ -150,7 +167,7 @@ fn answer(served: &Served, instances: &[Instance]) -> Result<Vec<Value>, String>
                 }]
             } else {
                 fc.forecast(&inst.inputs, inst.steps)
-                    .map_err(|e| format!("the forecast failed: {e:#}"))?
+                    .map_err(|e| internal(format!("the forecast failed: {e:#}")))?
             };
             let (timed, note) = forecast::stamp(&forecasts, inst.times.as_deref());
             let mut v = json!({ "forecasts": timed });

@@ -1,9 +1,11 @@
 //! `aerocast serve`: an HTTP server (axum on tokio) answering forecasts from registered
-//! models. Inference runs on the request's worker thread (a forward pass of a detached
-//! model, microseconds to a millisecond); aliases are followed by polling the store; SIGTERM
-//! and SIGINT stop accepting, let requests in flight finish, and exit 0.
+//! models. The async workers parse and check requests; each served version has one
+//! inference thread that forecasts every waiting window in one forward pass of the detached
+//! model (`batch`). Aliases are followed by polling the store; SIGTERM and SIGINT stop
+//! accepting, let requests in flight finish, and exit 0.
 
 mod api;
+mod batch;
 mod models;
 mod request;
 

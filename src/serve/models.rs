@@ -3,11 +3,13 @@
 //! and swaps it in. Requests hold an `Arc` to the version they started with, so a swap never
 //! changes a request in flight.
 
+use super::batch::{self, Job};
 use crate::forecast::{self, Forecaster};
 use crate::store::{ModelRef, ModelVersion, Store};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,7 +17,9 @@ use std::time::Duration;
 pub struct Served {
     pub reference: ModelRef,
     pub version: ModelVersion,
-    pub forecaster: Forecaster,
+    pub forecaster: Arc<Forecaster>,
+    /// The queue of this version's inference thread (see `batch`).
+    pub batcher: Sender<Job>,
 }
 
 impl Served {
@@ -23,10 +27,13 @@ impl Served {
         let version = store.resolve_model(reference)?;
         let run = forecast::load_model(store, &version.run_id)
             .with_context(|| format!("loading {reference} (version {})", version.version))?;
+        let forecaster = Arc::new(Forecaster::new(run));
+        let batcher = batch::start(forecaster.clone()).context("starting an inference thread")?;
         Ok(Served {
             reference: reference.clone(),
             version,
-            forecaster: Forecaster::new(run),
+            forecaster,
+            batcher,
         })
     }
 }
