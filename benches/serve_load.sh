@@ -75,9 +75,18 @@ curl -sf -X POST -H 'Content-Type: application/json' --data @"$WORK/body.json" "
 echo "one answer: $(cat "$WORK/one.json")"
 
 echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency (POST $(wc -c < "$WORK/body.json") bytes)"
+# The server's CPU time per request (user + system, from /proc) tells its cost apart from
+# how busy the shared machine happens to be.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+before=$(cpu_ticks)
 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 2s --latency -s "$WORK/post.lua" "$URL" | tee "$WORK/wrk.out"
+after=$(cpu_ticks)
 if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "some requests failed" >&2; exit 1; fi
+requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
 echo
 echo "summary: $(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out") req/s," \
      "p50 $(awk '$1 == "50%" {print $2}' "$WORK/wrk.out")," \
-     "p99 $(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")"
+     "p99 $(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")," \
+     "server CPU $(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {printf "%.1f", 1e6 * t / hz / n}') µs/request," \
+     "load average $(cut -d' ' -f1 /proc/loadavg)"
