@@ -13,7 +13,7 @@ use std::time::Duration;
 
 fn train_epoch(c: &mut Criterion) {
     let data = reference::prepared();
-    let train_windows = data.train_targets(reference::WINDOW, 1).len();
+    let train_windows = data.train_targets(reference::WINDOW, 1).count();
     let mut group = c.benchmark_group("train_epoch");
     group
         .sample_size(10)

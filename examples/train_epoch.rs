@@ -12,7 +12,7 @@ fn main() {
     let epochs: usize = args.next().map_or(1, |a| a.parse().expect("epochs"));
     let data = reference::prepared();
     let cfg = reference::config(hidden, epochs, 1e-3, 0);
-    let windows = data.train_targets(cfg.window, cfg.horizon).len() * epochs;
+    let windows = data.train_targets(cfg.window, cfg.horizon).count() * epochs;
     let start = std::time::Instant::now();
     let trained = aerocast::train::train(&cfg, &data, &mut |_| Ok(aerocast::train::Next::Continue))
         .expect("training");

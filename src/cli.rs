@@ -1,7 +1,9 @@
 //! Command-line interface: parses flags, resolves the store, and hands off to the modules.
 
+use crate::annotate;
 use crate::error::InputError;
 use crate::export::{self, Format, Report, Scope, json, terminal};
+use crate::filter::{Filter, SortKey};
 use crate::metrics;
 use crate::output;
 use crate::predict;
@@ -46,6 +48,10 @@ pub enum Command {
     Report(ReportArgs),
     /// List runs.
     Runs(RunsArgs),
+    /// One row per sweep of an experiment: snapshot, counts, best score, baselines, skill.
+    History(HistoryArgs),
+    /// Delete runs of older sweeps on older data snapshots and reclaim their space.
+    Gc(GcArgs),
     /// Forecast with a trained model (a run, a registered model, or the best run).
     Predict(PredictArgs),
     /// The model registry: named, numbered versions of runs, with aliases.
@@ -53,6 +59,178 @@ pub enum Command {
     Model(ModelCommand),
     /// Serve registered models over HTTP (JSON).
     Serve(ServeArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("keep").required(true).args(["keep_sweeps", "older_than"])))]
+pub struct GcArgs {
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Keep the N most recent sweeps whole.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_sweeps: Option<u64>,
+    /// Delete from sweeps started longer ago than this (e.g. 30d, 12h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Say what would be deleted and freed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Print a JSON array of sweeps, oldest first.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Args)]
+pub struct StoreArg {
+    /// Store folder [default: [store] path of the spec, else ./aerocast-runs]
+    #[arg(long, env = "AEROCAST_STORE", global = true)]
+    pub store: Option<PathBuf>,
+}
+
+/// For commands that read a store: find it as `aerocast sweep SPEC` would.
+#[derive(Args)]
+pub struct SpecArg {
+    /// The sweep spec whose `[store] path` names the store, used when neither --store nor
+    /// AEROCAST_STORE is set (so `report --spec dir/spec.toml` finds what `sweep dir/spec.toml`
+    /// wrote).
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The sweep spec (TOML).
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Runs trained at once [default: number of cores]
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// No progress output.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Show only the best finished run.
+    #[arg(long)]
+    pub best: bool,
+    /// Metric to rank by (lower is better).
+    #[arg(long, default_value = metrics::OBJECTIVE)]
+    pub metric: String,
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Print JSON (the best run, or the leaderboard as in leaderboard.json) instead of writing
+    /// the report folder.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the runs of this sweep (its id, or any unique prefix of it) [default: every run of
+    /// the experiment]
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Rank runs of every data snapshot together (each shown with its snapshot) [default: the
+    /// snapshot of the experiment's latest sweep]
+    #[arg(long)]
+    pub all_data: bool,
+    /// Report folder [default: <store>/reports/<experiment>/]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: Format,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Only runs with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<RunStatus>,
+    /// Only runs of this sweep: its id, a unique prefix of it, or `latest`.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Runs of every data snapshot [default: the snapshot of the experiment's latest sweep]
+    #[arg(long)]
+    pub all_data: bool,
+    /// Only runs matching, in MLflow's search syntax: "params.lr < 0.01 and metrics.val_rmse <
+    /// 3 and status = 'finished'" (fields params.X, metrics.X, tags.X, status, experiment,
+    /// sweep; = != < <= > >=; joined by `and`).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Order: a field (metrics.val_rmse, params.lr, status, start_time…), then `desc` if wanted
+    /// [default: start_time]
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// At most this many runs (after sorting).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Output format [default: table]
+    #[arg(long, value_enum, conflicts_with = "json")]
+    pub format: Option<ListFormat>,
+    /// Print a JSON array in the table's order (same as --format json).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Subcommand)]
+pub enum RunsAction {
+    /// Set a tag on a run: `aerocast runs tag RUN_ID key=value` (replaces the key's value).
+    Tag {
+        /// The run id, or any unique prefix of it (8 characters are printed everywhere).
+        run: String,
+        /// `key=value`.
+        tag: String,
+    },
+    /// Attach a note to a run (stored as the tag `note`; a new note replaces the old).
+    Note {
+        /// The run id, or any unique prefix of it.
+        run: String,
+        /// The note's text.
+        text: String,
+    },
 }
 
 /// Which trained model a command uses: exactly one of --run, --model, --best.
@@ -96,6 +274,8 @@ pub struct PredictArgs {
     pub csv: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +317,8 @@ pub struct RegisterArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Args)]
@@ -146,6 +328,8 @@ pub struct AliasArgs {
     pub version: i64,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Args)]
@@ -157,6 +341,8 @@ pub struct ListArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Args)]
@@ -167,6 +353,8 @@ pub struct ShowArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
 }
 
 #[derive(Args)]
@@ -183,85 +371,62 @@ pub struct ServeArgs {
     pub poll: f64,
     #[command(flatten)]
     pub store: StoreArg,
-}
-
-#[derive(Args)]
-pub struct StoreArg {
-    /// Store folder [default: [store] path of the spec, else ./aerocast-runs]
-    #[arg(long, env = "AEROCAST_STORE", global = true)]
-    pub store: Option<PathBuf>,
-}
-
-#[derive(Args)]
-pub struct SweepArgs {
-    /// The sweep spec (TOML).
-    pub spec: PathBuf,
     #[command(flatten)]
-    pub store: StoreArg,
-    /// Runs trained at once [default: number of cores]
-    #[arg(long, short = 'j')]
-    pub jobs: Option<usize>,
-    /// No progress output.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-    /// Print the summary as one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
+    pub spec: SpecArg,
 }
 
-#[derive(Args)]
-pub struct ReportArgs {
-    /// Show only the best finished run.
-    #[arg(long)]
-    pub best: bool,
-    /// Metric to rank by (lower is better).
-    #[arg(long, default_value = metrics::OBJECTIVE)]
-    pub metric: String,
-    /// Experiment [default: the one swept most recently]
-    #[arg(long)]
-    pub experiment: Option<String>,
-    /// Print JSON (the best run, or the leaderboard as in leaderboard.json) instead of writing
-    /// the report folder.
-    #[arg(long)]
-    pub json: bool,
-    /// Only the runs of this sweep (its id, or any unique prefix of it) [default: every run of
-    /// the experiment]
-    #[arg(long)]
-    pub sweep: Option<String>,
-    /// Report folder [default: <store>/reports/<experiment>/]
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Report format.
-    #[arg(long, value_enum, default_value = "html")]
-    pub format: Format,
-    #[command(flatten)]
-    pub store: StoreArg,
-}
-
-#[derive(Args)]
-pub struct RunsArgs {
-    /// Experiment [default: the one swept most recently]
-    #[arg(long)]
-    pub experiment: Option<String>,
-    /// Only runs with this status.
-    #[arg(long, value_enum)]
-    pub status: Option<RunStatus>,
-    /// Print a JSON array (oldest run first, as the table).
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub store: StoreArg,
-}
+/// Runs trained at once can be at most this many (`--jobs`): past it, threads only fight.
+pub const MAX_JOBS_FLAG: usize = 256;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Sweep(args) => sweep_cmd(args),
-        Command::Report(args) => report_cmd(args),
+        Command::Report(args) => {
+            refuse_out_file(args.out.as_deref())?;
+            report_cmd(args)
+        }
+        Command::Runs(RunsArgs {
+            action: Some(action),
+            store,
+            ..
+        }) => runs_action(action, &store),
         Command::Runs(args) => runs_cmd(args),
+        Command::History(args) => history_cmd(args),
+        Command::Gc(args) => gc_cmd(args),
         Command::Predict(args) => predict_cmd(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Serve(args) => serve_cmd(args),
     }
+}
+
+/// `runs tag` and `runs note`.
+fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCode> {
+    let dir = store_flag(store).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    let (done, run_id) = match action {
+        RunsAction::Tag { run, tag } => ("tagged", annotate::tag(&dir, &run, &tag)?),
+        RunsAction::Note { run, text } => ("noted", annotate::note(&dir, &run, &text)?),
+    };
+    crate::outln!("{done} run {}", &run_id[..8.min(run_id.len())]);
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// `--out` names the report folder: an existing file there is refused before any work.
+fn refuse_out_file(out: Option<&Path>) -> Result<(), InputError> {
+    match out {
+        Some(out) if out.exists() && !out.is_dir() => Err(InputError::usage(
+            "--out",
+            format!(
+                "{} is a file; --out names the folder to write the report into",
+                out.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `--store` or `AEROCAST_STORE`; an empty value counts as unset.
+pub fn store_flag(arg: &StoreArg) -> Option<PathBuf> {
+    arg.store.clone().filter(|p| !p.as_os_str().is_empty())
 }
 
 fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
@@ -269,26 +434,32 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
     let spec = Spec::load(&args.spec)?;
     let jobs = match args.jobs {
         Some(0) => return Err(InputError::usage("--jobs", "must be at least 1").into()),
+        Some(n) if n > MAX_JOBS_FLAG => {
+            return Err(InputError::usage(
+                "--jobs",
+                format!("{n} is more than {MAX_JOBS_FLAG} runs at once; each run is one thread (the sweep never starts more than it has trials)"),
+            )
+            .into());
+        }
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let store_dir = args
-        .store
-        .store
+    let store_dir = store_flag(&args.store)
         .or_else(|| spec.store.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
     let progress = output::for_terminal(args.quiet || args.json);
     let summary = sweep::run(&spec, &SweepOptions { store_dir, jobs }, progress.as_ref())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
         print_summary(&summary);
     }
+    // A stopped sweep gets its report too (the sweep is recorded `interrupted`); the exit
+    // status then says why it stopped.
+    write_sweep_report(&summary, args.quiet, args.json);
     if let Some(sig) = crate::signals::received() {
-        // The user asked to stop: no report, just the status that says why.
         return Ok(ExitCode::from(crate::signals::exit_status(sig)));
     }
-    write_sweep_report(&summary, args.quiet, args.json);
     Ok(ExitCode::from(if summary.failed > 0 {
         EXIT_RUNS_FAILED
     } else {
@@ -297,12 +468,12 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
 }
 
 fn print_summary(s: &SweepSummary) {
-    println!(
-        "sweep {} of \"{}\" ({}): {} trials — {} finished, {} pruned, {} failed, {} skipped (already finished){} in {:.1}s",
+    crate::outln!(
+        "sweep {} of \"{}\" ({}): {} — {} finished, {} pruned, {} failed, {} skipped (already finished){} in {:.1}s",
         &s.sweep_id[..8],
         s.experiment,
         format!("{:?}", s.method).to_lowercase(),
-        s.total,
+        plural(s.total, "trial"),
         s.finished,
         s.pruned,
         s.failed,
@@ -314,13 +485,25 @@ fn print_summary(s: &SweepSummary) {
         },
         s.wall_seconds
     );
+    if s.gave_up > 0 {
+        crate::outln!(
+            "{} not run: failed or killed max_attempts times (see `aerocast runs --status failed`)",
+            plural(s.gave_up, "job")
+        );
+    }
+    if s.dropped_rows > 0 {
+        crate::outln!(
+            "data: {} with missing values dropped (missing = \"drop\"); no window spans them",
+            plural(s.dropped_rows, "row")
+        );
+    }
     if s.pruned > 0 {
-        println!("pruning saved {} epochs of training", s.epochs_saved);
+        crate::outln!("pruning saved {} epochs of training", s.epochs_saved);
     }
     let t = &s.time;
     if t.run_seconds > 0.0 {
         let share = |x: f64| 100.0 * x / t.run_seconds;
-        println!(
+        crate::outln!(
             "tracking: {:.2}s writing the store ({:.2}% of run time), {:.2}s saving models and plots ({:.1}%)",
             t.store_seconds,
             share(t.store_seconds),
@@ -329,7 +512,7 @@ fn print_summary(s: &SweepSummary) {
         );
     }
     if let Some(sig) = crate::signals::received() {
-        println!(
+        crate::outln!(
             "stopped by {}: {} run(s) interrupted mid-training, {} job(s) not started; rerun to finish them",
             crate::signals::name(sig),
             s.interrupted,
@@ -337,22 +520,32 @@ fn print_summary(s: &SweepSummary) {
         );
     }
     if s.reaped > 0 {
-        println!(
+        crate::outln!(
             "marked {} stale run(s) of dead processes as killed",
             s.reaped
         );
     }
+    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     match &s.best {
-        Some(b) => println!(
-            "best: {} {} val_rmse={:.4} (naive {})",
-            b.run_id,
-            b.label,
-            b.val_rmse,
-            b.naive_val_rmse.map_or("-".into(), |v| format!("{v:.4}"))
-        ),
-        None => println!("no finished run yet"),
+        Some(b) => {
+            crate::outln!(
+                "best: {} {} val_rmse={:.4} (naive {}, linear {})",
+                b.run_id,
+                b.label,
+                b.val_rmse,
+                num(b.naive_val_rmse),
+                num(b.linear_val_rmse)
+            );
+            if let Some(linear) = b.linear_val_rmse.filter(|l| b.val_rmse >= *l) {
+                crate::outln!(
+                    "warning: the best GRU does not beat the linear baseline ({:.4} vs {linear:.4}): not worth deploying over it",
+                    b.val_rmse
+                );
+            }
+        }
+        None => crate::outln!("no finished run yet"),
     }
-    println!("store: {}", s.store.display());
+    crate::outln!("store: {}", s.store.display());
 }
 
 /// The report at the end of a sweep; a failure to write it is a warning, not a failed sweep.
@@ -364,23 +557,65 @@ fn write_sweep_report(s: &SweepSummary, quiet: bool, json: bool) {
     });
     match written {
         // stdout stays one JSON object under --json.
-        Ok(path) if json && !quiet => eprintln!("report: {}", path.display()),
-        Ok(path) if !quiet => println!("report: {}", path.display()),
+        Ok(path) if json && !quiet => crate::errln!("report: {}", path.display()),
+        Ok(path) if !quiet => crate::outln!("report: {}", path.display()),
         Ok(_) => {}
-        Err(e) => eprintln!("warning: the report could not be written: {e:#}"),
+        Err(e) => crate::errln!("warning: the report could not be written: {e:#}"),
     }
 }
 
-pub(crate) fn open_store(arg: &StoreArg) -> Result<Store> {
-    let dir = arg
-        .store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    Store::open_existing(Path::new(&dir))
+/// `1 trial`, `2 trials`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The store a command that deletes or changes records works on.
+pub(crate) fn open_store_to_write(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
+    let (dir, from) = store_dir(arg, spec)?;
+    Store::open_existing(&dir).map_err(|e| looked_at(e, &dir, &from))
+}
+
+/// The store a read command reads, opened read-only.
+pub(crate) fn open_store(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
+    let (dir, from) = store_dir(arg, spec)?;
+    Store::open_read_only(&dir).map_err(|e| looked_at(e, &dir, &from))
+}
+
+/// Where a read command looks, first match wins: --store, AEROCAST_STORE, the `[store] path`
+/// of --spec, ./aerocast-runs. Returns the folder and what named it.
+fn store_dir(arg: &StoreArg, spec: &SpecArg) -> Result<(PathBuf, String)> {
+    if let Some(dir) = store_flag(arg) {
+        return Ok((dir, "--store or AEROCAST_STORE".into()));
+    }
+    if let Some(path) = &spec.spec {
+        let spec = Spec::load(path)?;
+        if let Some(dir) = spec.store {
+            return Ok((dir, format!("[store] path of {}", path.display())));
+        }
+    }
+    Ok((PathBuf::from(DEFAULT_STORE), "the default".into()))
+}
+
+/// A missing store names where aerocast looked and how to point it elsewhere.
+fn looked_at(e: anyhow::Error, dir: &Path, from: &str) -> anyhow::Error {
+    if dir.join(crate::store::DB_FILE).is_file() {
+        return e;
+    }
+    InputError::usage(
+        &dir.display().to_string(),
+        format!(
+            "no aerocast store here (looked at {from}); run `aerocast sweep` first, or pass --store DIR or --spec SPEC"
+        ),
+    )
+    .into()
 }
 
 fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store, &args.spec)?;
     if args.best {
         return best_cmd(&store, &args);
     }
@@ -388,21 +623,22 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
         experiment: args.experiment,
         sweep: args.sweep,
         metric: args.metric,
+        all_data: args.all_data,
     };
     let report = Report::load(&store, &scope)?;
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&json::leaderboard(&report))?
         );
         return Ok(ExitCode::from(EXIT_OK));
     }
-    print!("{}", terminal::text_table(&report));
+    crate::out!("{}", terminal::text_table(&report));
     let dir = args
         .out
         .unwrap_or_else(|| export::default_dir(&store, &report.experiment));
     let path = export::write(&store, &report, args.format, &dir)?;
-    println!("report: {}", path.display());
+    crate::outln!("report: {}", path.display());
     Ok(ExitCode::from(EXIT_OK))
 }
 
@@ -410,7 +646,12 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
 /// store's ordering (lowest metric among finished runs, ties by run id) is the report's.
 fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
     let experiment = export::resolve_experiment(store, args.experiment.as_deref())?;
-    let Some(run) = store.best_run(&experiment, &args.metric)? else {
+    let data_id = if args.all_data {
+        None
+    } else {
+        store.latest_snapshot(&experiment)?
+    };
+    let Some(run) = store.best_run(&experiment, &args.metric, data_id.as_deref())? else {
         return Err(InputError::usage(
             "report --best",
             format!(
@@ -421,36 +662,142 @@ fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
         .into());
     };
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&json::best(&run, &args.metric))?
         );
     } else {
-        print!("{}", terminal::best_text(&run, &args.metric));
+        crate::out!("{}", terminal::best_text(&run, &args.metric));
     }
     Ok(ExitCode::from(EXIT_OK))
 }
 
 fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store)?;
+    let filter = args
+        .filter
+        .as_deref()
+        .map(|f| Filter::parse(f).map_err(|e| InputError::usage("--filter", e.render(f))))
+        .transpose()?;
+    let sort = args
+        .sort
+        .as_deref()
+        .map(|s| SortKey::parse(s).map_err(|e| InputError::usage("--sort", e.render(s))))
+        .transpose()?;
+    let store = open_store(&args.store, &args.spec)?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
-    let runs = store.runs(&RunFilter {
+    let sweep_id = match args.sweep.as_deref() {
+        Some("latest") => store.latest_sweep_id(&experiment)?,
+        Some(prefix) => Some(store.resolve_sweep_id(prefix)?),
+        None => None,
+    };
+    let data_id = if args.all_data || sweep_id.is_some() {
+        None
+    } else {
+        store.latest_snapshot(&experiment)?
+    };
+    let selection = RunFilter {
         experiment: Some(experiment.clone()),
         status: args.status,
-        sweep_id: None,
-    })?;
+        sweep_id,
+        data_id,
+    };
+    let mut runs = store.runs(&selection)?;
+    if let Some(f) = &filter {
+        let tags = if f.reads_tags() {
+            store.run_tag_maps(&selection)?
+        } else {
+            Default::default()
+        };
+        let none = Default::default();
+        runs.retain(|r| f.matches(r, tags.get(&r.run_id).unwrap_or(&none)));
+    }
+    if let Some(key) = &sort {
+        key.sort(&mut runs);
+    }
+    runs.truncate(args.limit.unwrap_or(usize::MAX));
     let listing = Report::listing(experiment, metrics::OBJECTIVE, runs);
-    if args.json {
-        let list: Vec<serde_json::Value> = listing.runs.iter().map(json::run).collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
-    } else {
-        print!("{}", terminal::text_table(&listing));
+    let format = match (args.format, args.json) {
+        (Some(f), _) => f,
+        (None, true) => ListFormat::Json,
+        (None, false) => ListFormat::Table,
+    };
+    match format {
+        ListFormat::Json => {
+            let list: Vec<serde_json::Value> = listing.runs.iter().map(json::run).collect();
+            let list = annotate::with_tags(&store, serde_json::Value::Array(list), &listing.runs)?;
+            crate::outln!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        ListFormat::Csv => crate::out!(
+            "{}",
+            String::from_utf8(export::csv::leaderboard(&listing)?)?
+        ),
+        ListFormat::Table => crate::out!("{}", terminal::text_table(&listing)),
     }
     Ok(ExitCode::from(EXIT_OK))
 }
 
+fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
+    let store = open_store(&args.store, &args.spec)?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let nights = export::history::nights(&store, &experiment)?;
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&nights)?);
+    } else {
+        crate::out!("{}", export::history::text_table(&nights));
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
+    let store = open_store_to_write(&args.store, &args.spec)?;
+    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+    let keep = match (args.keep_sweeps, args.older_than) {
+        (Some(n), _) => crate::gc::Keep::Sweeps(n as usize),
+        (None, Some(age)) => crate::gc::Keep::Since(crate::store::now() - age.as_secs_f64()),
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let plan = crate::gc::plan(&store, &experiment, keep)?;
+    let outcome = crate::gc::run(&store, plan, args.dry_run)?;
+    if args.json {
+        let mut doc = serde_json::to_value(&outcome)?;
+        doc["bytes_freed"] = outcome.bytes_freed().into();
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    let p = &outcome.plan;
+    let mb = |b: u64| b as f64 / 1e6;
+    crate::outln!(
+        "gc of \"{experiment}\"{}: {} run(s) {}, {:.1} MB {} ({:.1} MB of artifacts, {:.1} MB of database)",
+        if args.dry_run { " (dry run)" } else { "" },
+        p.runs.len(),
+        if args.dry_run {
+            "would be deleted"
+        } else {
+            "deleted"
+        },
+        mb(outcome.bytes_freed()),
+        if args.dry_run {
+            "would be freed"
+        } else {
+            "freed"
+        },
+        mb(p.artifact_bytes),
+        mb(outcome
+            .db_bytes_before
+            .saturating_sub(outcome.db_bytes_after)),
+    );
+    crate::outln!(
+        "kept from older sweeps: {} on the latest data snapshot, {} best of a sweep, {} registered, {} running",
+        p.kept_latest_snapshot,
+        p.kept_best,
+        p.kept_pinned,
+        p.kept_running
+    );
+    Ok(ExitCode::from(EXIT_OK))
+}
+
 fn predict_cmd(args: PredictArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store, &args.spec)?;
     let source = which_source(&args.which, args.experiment)?;
     let opts = predict::PredictOptions {
         source,
@@ -460,11 +807,11 @@ fn predict_cmd(args: PredictArgs) -> Result<ExitCode> {
     };
     let p = predict::run(&store, &opts)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&predict::to_json(&p))?);
+        crate::outln!("{}", serde_json::to_string_pretty(&predict::to_json(&p))?);
     } else if args.csv {
-        print!("{}", predict::to_csv(&p)?);
+        crate::out!("{}", predict::to_csv(&p)?);
     } else {
-        print!("{}", predict::to_text(&p));
+        crate::out!("{}", predict::to_text(&p));
     }
     if let (Some(n), true) = (&p.note, args.json || args.csv) {
         eprintln!("note: {n}");
@@ -489,14 +836,11 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     if !(args.poll.is_finite() && args.poll > 0.0) {
         return Err(InputError::usage("--poll", "must be a positive number of seconds").into());
     }
-    let store_dir = args
-        .store
-        .store
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    let store = open_store(&args.store, &args.spec)?;
     serve::run(serve::ServeOptions {
         models,
         addr: args.addr,
-        store_dir,
+        store,
         poll: std::time::Duration::from_secs_f64(args.poll),
     })?;
     Ok(ExitCode::from(EXIT_OK))

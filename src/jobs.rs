@@ -30,6 +30,18 @@ pub struct DataIdentity {
     pub features: Vec<String>,
     pub train_fraction: f64,
     pub missing: MissingPolicy,
+    /// The CSV separator; left out at its default, so keys of comma-separated data stay as
+    /// they were.
+    #[serde(skip_serializing_if = "is_comma")]
+    pub delimiter: u8,
+    /// With `missing = "drop"`, which validation rows are scored depends on the sweep's
+    /// longest window + horizon (see `Prepared::score_reach`), so it is part of the identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scored_reach: Option<usize>,
+}
+
+fn is_comma(d: &u8) -> bool {
+    *d == b','
 }
 
 impl DataIdentity {
@@ -40,6 +52,8 @@ impl DataIdentity {
             features: data.features.clone(),
             train_fraction: data.train_fraction,
             missing: data.missing,
+            delimiter: data.delimiter,
+            scored_reach: (data.missing == MissingPolicy::Drop).then_some(data.reach),
         }
     }
 
@@ -85,8 +99,20 @@ pub fn trial_key(study: &str, index: usize) -> String {
     sha256_hex(format!("study {study} trial {index}"))
 }
 
+/// What [`label`] says when nothing is swept (the sweep is one run).
+pub const NOTHING_SWEPT: &str = "(nothing swept)";
+
 /// `hidden_dim=32 lr=0.003 seed=1`: the swept params only, for progress lines and labels.
 pub fn label(params: &Params, spec: &Spec) -> String {
+    let swept = swept_params(params, spec);
+    if swept.is_empty() {
+        NOTHING_SWEPT.to_string()
+    } else {
+        swept
+    }
+}
+
+fn swept_params(params: &Params, spec: &Spec) -> String {
     spec.space
         .iter()
         .filter(|d| d.swept)

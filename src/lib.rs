@@ -2,12 +2,16 @@
 //!
 //! The data flows spec → jobs → train → store → report; each step is one module.
 
+pub mod annotate;
 pub mod artifacts;
+pub mod baselines;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod filter;
 pub mod forecast;
+pub mod gc;
 pub mod hash;
 pub mod jobs;
 pub mod metrics;

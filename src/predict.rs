@@ -49,7 +49,10 @@ pub fn choose(store: &Store, source: &Source) -> Result<Chosen> {
         }
         Source::Best(experiment) => {
             let exp = crate::export::resolve_experiment(store, experiment.as_deref())?;
-            let run = store.best_run(&exp, metrics::OBJECTIVE)?.ok_or_else(|| {
+            // As `report --best`: the best run on the experiment's latest data snapshot.
+            let snapshot = store.latest_snapshot(&exp)?;
+            let best = store.best_run(&exp, metrics::OBJECTIVE, snapshot.as_deref())?;
+            let run = best.ok_or_else(|| {
                 InputError::usage("--best", format!("experiment {exp:?} has no finished run"))
             })?;
             (run.run_id, None)

@@ -4,6 +4,7 @@
 //! spec; this file only asks them.
 
 use crate::artifacts::{self, ModelCard};
+use crate::baselines;
 use crate::data::Dataset;
 use crate::error::InputError;
 use crate::jobs::{self, DataIdentity, Job};
@@ -17,15 +18,18 @@ use crate::spec::knobs::ParamValue;
 use crate::store::{
     Claim, DATA_TAG, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG, TRIAL_TAG,
 };
-use crate::train::{self, Next, Prepared, TrainConfig, windows};
+use crate::train::{self, Next, Prepared, TrainConfig};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+mod limits;
 
 pub struct SweepOptions {
     pub store_dir: PathBuf,
@@ -55,6 +59,13 @@ pub struct SweepSummary {
     pub interrupted: usize,
     /// Never claimed because a stop signal arrived first.
     pub not_started: usize,
+    /// Jobs not run because they failed or were killed `[train] max_attempts` times (also
+    /// counted in `failed`).
+    pub gave_up: usize,
+    /// Data rows removed by `missing = "drop"`.
+    pub dropped_rows: usize,
+    /// Legal input that looks like a mistake (also printed on stderr).
+    pub warnings: Vec<String>,
     pub wall_seconds: f64,
     pub time: TimeSpent,
     pub best: Option<BestRun>,
@@ -103,6 +114,7 @@ pub struct BestRun {
     pub label: String,
     pub val_rmse: f64,
     pub naive_val_rmse: Option<f64>,
+    pub linear_val_rmse: Option<f64>,
 }
 
 /// What a sweep will do, checked against the data; no store is touched.
@@ -118,6 +130,7 @@ pub struct Plan {
 pub fn plan(spec: &Spec) -> Result<Plan, InputError> {
     let (data, prepared) = train::prepare(&spec.data, &spec.lines)?;
     check_windows(spec, &prepared)?;
+    limits::check_memory(spec, &prepared)?;
     let identity = DataIdentity::new(&spec.data, &data.hash);
     let trials = search::trials(spec, &identity);
     Ok(Plan {
@@ -129,6 +142,14 @@ pub fn plan(spec: &Spec) -> Result<Plan, InputError> {
         sampler: trials.sampler,
     })
 }
+
+/// The largest value an integer knob takes in the sweep.
+fn largest(spec: &Spec, knob: &str) -> usize {
+    crate::spec::largest(&spec.space, knob)
+}
+
+/// Fewer validation windows than this make `val_rmse` a coin toss: a run is scored on them.
+pub const MIN_VAL_WINDOWS: usize = 10;
 
 /// An experiment forecasts one target: runs of another would be ranked, pooled and charted
 /// against each other in every report. Checked before the sweep writes anything.
@@ -149,9 +170,9 @@ fn check_target(store: &Store, spec: &Spec) -> Result<(), InputError> {
 }
 
 /// Every window/horizon the sweep can use must leave at least one training window, and the
-/// split must leave a validation span.
+/// split must leave a validation span of at least [`MIN_VAL_WINDOWS`].
 fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
-    if p.val_targets().is_empty() || p.split == 0 {
+    if p.val_targets().len() == 0 || p.split == 0 {
         return Err(spec.lines.error(
             "data.train_fraction",
             format!(
@@ -164,7 +185,7 @@ fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
     for w in &spec.dimension("window").extremes() {
         for h in &spec.dimension("horizon").extremes() {
             let (w, h) = (as_usize(w), as_usize(h));
-            if p.train_targets(w, h).is_empty() {
+            if p.train_targets(w, h).next().is_none() {
                 let key =
                     spec.lines
                         .first_recorded(&["grid.window", "space.window", "data.window"]);
@@ -177,6 +198,27 @@ fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
                 ));
             }
         }
+    }
+    let scored = p.val_targets().len();
+    if scored < MIN_VAL_WINDOWS {
+        let rows = p.rows();
+        let fraction = rows.saturating_sub(MIN_VAL_WINDOWS) as f64 / rows as f64;
+        let hint = if p.breaks.is_empty() {
+            format!(
+                "lower train_fraction to at most {}, or give more rows",
+                (fraction * 1000.0).floor() / 1000.0
+            )
+        } else {
+            "lower train_fraction, or fill gaps (missing = \"ffill\") instead of dropping rows"
+                .to_string()
+        };
+        return Err(spec.lines.error(
+            "data.train_fraction",
+            format!(
+                "train_fraction {} of {rows} rows leaves {scored} validation window(s); a run needs at least {MIN_VAL_WINDOWS} to be scored: {hint}",
+                spec.data.train_fraction
+            ),
+        ));
     }
     Ok(())
 }
@@ -204,13 +246,31 @@ struct Worker<'a> {
     pruner: Box<dyn Pruner>,
     curves: Curves,
     clock: Clock,
+    /// Baseline metrics per (window, horizon): every run of a shape shares them.
+    baselines: Mutex<HashMap<(usize, usize), Metrics>>,
+}
+
+impl Worker<'_> {
+    fn baselines(&self, window: usize, horizon: usize) -> Metrics {
+        let mut cache = self.baselines.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((window, horizon))
+            .or_insert_with(|| {
+                baselines::metrics(self.prepared, window, horizon, self.spec.data.season)
+            })
+            .clone()
+    }
 }
 
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
     let started = Instant::now();
     let plan = plan(spec)?;
+    for warning in &plan.data.warnings {
+        crate::errln!("warning: {warning}");
+    }
     let store = Store::open(&opts.store_dir)?;
     check_target(&store, spec)?;
+    let data_id = plan.identity.id();
     let (experiment_id, sweep_id) = store.begin_sweep(&SweepInfo {
         experiment: &spec.experiment,
         spec_path: &spec.path.display().to_string(),
@@ -218,6 +278,8 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec_hash: &spec.hash,
         data_path: &plan.data.path.display().to_string(),
         data_hash: &plan.data.hash,
+        data_id: Some(&data_id),
+        data_rows: plan.data.rows(),
         n_jobs: plan.slots.len(),
     })?;
     let reaped = store.reap_stale(experiment_id)?;
@@ -244,16 +306,19 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         experiment_id,
         sweep_id: &sweep_id,
         study: &plan.study,
-        data_id: plan.identity.id(),
+        data_id: data_id.clone(),
         progress,
         sampler: Mutex::new(plan.sampler),
         history: Mutex::new(history),
         pruner: prune::build(&spec.prune),
         curves: Curves::new(store.study_curves(&plan.study, &spec.prune.metric)?),
         clock: Clock::default(),
+        baselines: Mutex::new(HashMap::new()),
     };
+    // More workers than pending trials would only idle (and a huge --jobs would start a
+    // thread each).
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
+        .num_threads(opts.jobs.min(pending.len()).max(1))
         .thread_name(|i| format!("aerocast-job-{i}"))
         .build()
         .context("starting the worker pool")?;
@@ -282,6 +347,9 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         reaped,
         interrupted: 0,
         not_started: 0,
+        gave_up: 0,
+        dropped_rows: plan.data.dropped_rows,
+        warnings: plan.data.warnings.clone(),
         wall_seconds: 0.0,
         time: worker.clock.spent(),
         best: None,
@@ -295,6 +363,10 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
                 summary.epochs_saved += epochs_saved;
             }
             Ok(Outcome::Failed) => summary.failed += 1,
+            Ok(Outcome::GaveUp) => {
+                summary.failed += 1;
+                summary.gave_up += 1;
+            }
             Ok(Outcome::Skipped) => summary.skipped += 1,
             Ok(Outcome::Busy) => summary.busy += 1,
             Ok(Outcome::Interrupted) => summary.interrupted += 1,
@@ -324,26 +396,38 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         // A store or I/O error (not a training failure): the sweep cannot vouch for its records.
         return Err(e.context("the sweep could not record a run"));
     }
-    summary.best = best_run(&store, spec)?;
+    summary.best = best_run(&store, spec, &data_id)?;
     summary.wall_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
-    let Some(run) = store.best_run(&spec.experiment, metrics::OBJECTIVE)? else {
+/// The best run on the data this sweep trained on: runs of other snapshots were scored on
+/// other rows.
+fn best_run(store: &Store, spec: &Spec, data_id: &str) -> Result<Option<BestRun>> {
+    let Some(run) = store.best_run(&spec.experiment, metrics::OBJECTIVE, Some(data_id))? else {
         return Ok(None);
     };
     Ok(Some(BestRun {
         label: jobs::label(&run.params, spec),
         val_rmse: run.metric(metrics::OBJECTIVE).unwrap_or(f64::NAN),
         naive_val_rmse: run.metric(metrics::NAIVE_VAL_RMSE),
+        linear_val_rmse: run.metric(metrics::LINEAR_VAL_RMSE),
         run_id: run.run_id,
     }))
 }
 
+/// The tag holding how many rows `missing = "drop"` removed from the run's data.
+pub const DROPPED_ROWS_TAG: &str = "aerocast.dropped_rows";
+/// The tag saying why early stopping ended a run (`[train] patience`).
+pub const EARLY_STOPPED_TAG: &str = "aerocast.early_stopped";
+
 enum Outcome {
+    /// Its attempts are used up (`[train] max_attempts`); recorded failed, not run.
+    GaveUp,
     Finished,
-    Pruned { epochs_saved: usize },
+    Pruned {
+        epochs_saved: usize,
+    },
     Failed,
     Skipped,
     Busy,
@@ -369,23 +453,39 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
         params,
     };
     let label = jobs::label(&job.params, w.spec);
-    let tags = [
+    let mut tags = vec![
         (STUDY_TAG, w.study.to_string()),
         (TRIAL_TAG, slot.index.to_string()),
         (DATA_TAG, w.data_id.clone()),
         (SETTING_TAG, setting_id(&w.data_id, &job)),
         (TARGET_TAG, w.data.target.clone()),
     ];
+    if w.spec.data.missing == crate::spec::MissingPolicy::Drop {
+        tags.push((DROPPED_ROWS_TAG, w.data.dropped_rows.to_string()));
+    }
+    tags.extend(w.spec.tags.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let claim = Clock::time(&w.clock.store, || {
-        w.store
-            .claim(w.experiment_id, w.sweep_id, &w.data.hash, &job, &tags)
+        w.store.claim_with_budget(
+            w.experiment_id,
+            w.sweep_id,
+            &w.data.hash,
+            &job,
+            &tags,
+            w.spec.max_attempts,
+        )
     })?;
-    let (other, end, outcome) = match claim {
+    let (other, reason, outcome) = match claim {
         Claim::Run(id) => {
             return Clock::time(&w.clock.run, || run_claimed(w, &job, id, &label));
         }
-        Claim::Finished(id) => (id, RunEnd::Skipped, Outcome::Skipped),
-        Claim::Busy(id) => (id, RunEnd::Busy, Outcome::Busy),
+        Claim::Finished(id) => (id, None, Outcome::Skipped),
+        Claim::Busy(id) => (id, None, Outcome::Busy),
+        Claim::GaveUp { run_id, reason } => (run_id, Some(reason), Outcome::GaveUp),
+    };
+    let end = match (&outcome, &reason) {
+        (Outcome::Busy, _) => RunEnd::Busy,
+        (_, Some(reason)) => RunEnd::Failed { reason },
+        _ => RunEnd::Skipped,
     };
     let view = RunView {
         run_id: &other,
@@ -407,7 +507,10 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
     };
     w.progress.run_started(&view);
 
-    let naive = naive_metrics(w.prepared, cfg.as_ref().map_or(1, |c| c.horizon));
+    let naive = match &cfg {
+        Ok(c) => w.baselines(c.window, c.horizon),
+        Err(_) => w.baselines(0, 1),
+    };
     let result = cfg
         .map_err(anyhow::Error::msg)
         .and_then(|cfg| train_and_save(w, &run_id, &cfg, job, label, &view));
@@ -595,14 +698,21 @@ fn train_and_save(
         })
         .collect();
 
-    let last = trained.history.last().expect("at least one epoch");
+    if let Some(reason) = &trained.early_stopped {
+        Clock::time(&w.clock.store, || {
+            w.store.set_tags(run_id, &[(EARLY_STOPPED_TAG, reason)])
+        })?;
+    }
+    // The kept epoch's (see `keep`): the losses match the saved model and val_rmse.
+    let kept = trained.kept();
     let best = trained.best_epoch();
     let metrics = vec![
         (metrics::VAL_RMSE, trained.val_rmse),
         (metrics::VAL_MAE, trained.val_mae),
-        (metrics::TRAIN_LOSS, last.train_loss),
-        (metrics::VAL_LOSS, last.val_loss),
+        (metrics::TRAIN_LOSS, kept.train_loss),
+        (metrics::VAL_LOSS, kept.val_loss),
         (metrics::BEST_EPOCH, best.epoch as f64),
+        (metrics::KEPT_EPOCH, trained.kept_epoch as f64),
         (metrics::BEST_VAL_LOSS, best.val_loss),
         (metrics::EPOCHS_TRAINED, trained.history.len() as f64),
     ];
@@ -612,17 +722,6 @@ fn train_and_save(
         epochs_trained: trained.history.len(),
         stopped: trained.stopped,
     })
-}
-
-fn naive_metrics(p: &Prepared, horizon: usize) -> Metrics {
-    let (rmse, mae) = windows::rmse_mae(
-        &windows::naive_forecast(p, horizon),
-        &windows::val_actuals(p),
-    );
-    vec![
-        (metrics::NAIVE_VAL_RMSE, rmse),
-        (metrics::NAIVE_VAL_MAE, mae),
-    ]
 }
 
 /// Runs that differ only in their seed share this id: seed replicates of one setting.

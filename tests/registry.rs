@@ -137,15 +137,17 @@ fn registered_runs_are_pinned_and_old_stores_upgrade() {
     let sb = Sandbox::new(&spec_text("[0.01]"));
     sb.sweep().success();
     let runs = finished_runs(&sb);
-    // A store from before the registry: its tables gone, user_version 1.
-    {
-        let conn = db(&sb.store());
-        conn.execute_batch(
-            "DROP TRIGGER runs_pinned_by_registry; DROP TABLE model_aliases;
-             DROP TABLE model_versions; DROP TABLE models; PRAGMA user_version = 1;",
-        )
+    // A store from before the registry: its tables gone, user_version one lower.
+    let current: i64 = db(&sb.store())
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    }
+    db(&sb.store())
+        .execute_batch(&format!(
+            "DROP TRIGGER runs_pinned_by_registry; DROP TABLE model_aliases;
+             DROP TABLE model_versions; DROP TABLE models; PRAGMA user_version = {};",
+            current - 1
+        ))
+        .unwrap();
     sb.cmd(&["model", "register", "pinned", "--run", &runs[0]])
         .assert()
         .success();
@@ -153,7 +155,7 @@ fn registered_runs_are_pinned_and_old_stores_upgrade() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, current);
 
     let e = conn
         .execute("DELETE FROM runs WHERE run_id = ?1", [&runs[0]])
@@ -166,4 +168,28 @@ fn registered_runs_are_pinned_and_old_stores_upgrade() {
         .execute("DELETE FROM runs WHERE run_id = ?1", [&runs[1]])
         .unwrap();
     assert_eq!(n, 1);
+}
+
+#[test]
+fn gc_keeps_registered_runs() {
+    let sb = Sandbox::new(&spec_text("[0.01]").replace("seed = [0, 1]", "seed = [0]"));
+    data_slice(sb.dir.path(), 250);
+    sb.sweep().success();
+    let (first_best, _) = best_run(&sb);
+    let old: Vec<String> = finished_runs(&sb);
+    let doomed = old.iter().find(|r| **r != first_best).unwrap().clone();
+    data_slice(sb.dir.path(), 300);
+    sb.sweep().success();
+
+    let dry = json_of(&sb, &["gc", "--keep-sweeps", "1", "--dry-run"]);
+    assert_eq!(dry["runs"], serde_json::json!([doomed]), "{dry}");
+    sb.cmd(&["model", "register", "kept", "--run", &doomed])
+        .assert()
+        .success();
+    let done = json_of(&sb, &["gc", "--keep-sweeps", "1"]);
+    assert_eq!(done["runs"], serde_json::json!([]), "{done}");
+    assert_eq!(done["kept_pinned"], 1);
+    assert!(sb.store().join("artifacts").join(&doomed).is_dir());
+    let p = json_of(&sb, &["predict", "--model", "kept"]);
+    assert_eq!(p["run_id"], doomed.as_str());
 }

@@ -387,3 +387,44 @@ fn batched_epoch_metrics_all_reach_the_history() {
         assert_eq!(got, want, "{key}");
     }
 }
+
+/// Every run records the linear and seasonal baselines on its own validation rows, shared by
+/// runs of one window; `report --best` says whether the best run beats each.
+#[test]
+fn runs_record_linear_and_seasonal_baselines() {
+    let spec = spec_text("[0.01]").replace("window = 7", "window = 7\nseason = 7");
+    let sb = Sandbox::new(&spec);
+    sb.sweep().success();
+    let runs = sb.runs();
+    let first = &runs[0]["metrics"];
+    for run in &runs {
+        for key in [
+            "linear_val_rmse",
+            "linear_val_mae",
+            "seasonal_naive_val_rmse",
+            "seasonal_naive_val_mae",
+        ] {
+            let v = run["metrics"][key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key}"));
+            assert!(v.is_finite() && v > 0.0, "{key} = {v}");
+            assert_eq!(
+                run["metrics"][key], first[key],
+                "same window, same baseline"
+            );
+        }
+        // Weather a week ago is a worse guess than yesterday's.
+        assert!(
+            run["metrics"]["seasonal_naive_val_rmse"].as_f64()
+                > run["metrics"]["naive_val_rmse"].as_f64()
+        );
+    }
+    let best = sb.cmd(&["report", "--best"]).assert().success();
+    let text = String::from_utf8_lossy(&best.get_output().stdout).to_string();
+    assert!(text.contains("the linear forecast (val_rmse"), "{text}");
+    assert!(text.contains("the seasonal naive forecast"), "{text}");
+    let json = sb.cmd(&["report", "--best", "--json"]).assert().success();
+    let doc: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    let linear = doc["metrics"]["val_rmse"].as_f64() < doc["metrics"]["linear_val_rmse"].as_f64();
+    assert_eq!(doc["beats"]["linear"], linear);
+}

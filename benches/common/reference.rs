@@ -10,7 +10,7 @@
 #![allow(dead_code)] // each user takes the parts it needs
 
 use aerocast::data::Dataset;
-use aerocast::train::{Optimizer, Prepared, TrainConfig};
+use aerocast::train::{Keep, Optimizer, Prepared, TrainConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::f64::consts::PI;
@@ -52,13 +52,15 @@ pub fn dataset() -> Dataset {
         targets: values,
         times: None,
         dropped_rows: 0,
+        breaks: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
 /// z-normalised with the first 80%'s statistics: 3,952 training windows, 1,000 validation.
 pub fn prepared() -> Prepared {
     let p = Prepared::new(&dataset(), TRAIN_FRACTION);
-    assert_eq!(p.train_targets(WINDOW, 1).len(), 3_952);
+    assert_eq!(p.train_targets(WINDOW, 1).count(), 3_952);
     assert_eq!(p.val_targets().len(), 1_000);
     p
 }
@@ -77,6 +79,8 @@ pub fn config(hidden_dim: usize, epochs: usize, lr: f64, seed: u64) -> TrainConf
         hidden_dim,
         lr,
         seed,
+        patience: 0,
+        keep: Keep::Last,
     }
 }
 

@@ -1,11 +1,12 @@
 //! `aerocast model …`: the registry's commands.
 
 use super::{
-    AliasArgs, EXIT_OK, ListArgs, ModelCommand, RegisterArgs, ShowArgs, StoreArg, open_store,
+    AliasArgs, EXIT_OK, ListArgs, ModelCommand, RegisterArgs, ShowArgs, open_store,
+    open_store_to_write,
 };
 use crate::forecast;
 use crate::predict::{self, Source};
-use crate::store::{ModelRef, ModelVersion, Store};
+use crate::store::{ModelRef, ModelVersion};
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -19,12 +20,8 @@ pub fn run(cmd: ModelCommand) -> Result<ExitCode> {
     }
 }
 
-fn store(arg: &StoreArg) -> Result<Store> {
-    open_store(arg)
-}
-
 fn register(a: RegisterArgs) -> Result<ExitCode> {
-    let store = store(&a.store)?;
+    let store = open_store_to_write(&a.store, &a.spec)?;
     let source = match &a.which.run {
         Some(r) => Source::Run(r.clone()),
         None => Source::Best(a.experiment.clone()),
@@ -32,9 +29,9 @@ fn register(a: RegisterArgs) -> Result<ExitCode> {
     let chosen = predict::choose(&store, &source)?;
     let v = store.register_version(&a.name, &chosen.run.run_id, &a.alias)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!(
+        crate::outln!(
             "registered {} version {} → run {} (experiment {:?}, sweep {}){}",
             v.name,
             v.version,
@@ -48,32 +45,35 @@ fn register(a: RegisterArgs) -> Result<ExitCode> {
 }
 
 fn alias(a: AliasArgs) -> Result<ExitCode> {
-    let store = store(&a.store)?;
+    let store = open_store_to_write(&a.store, &a.spec)?;
     let before = store
         .resolve_model(&ModelRef::Alias(a.name.clone(), a.alias.clone()))
         .ok();
     store.set_alias(&a.name, &a.alias, a.version)?;
     let was = before.map_or(String::new(), |b| format!(" (was version {})", b.version));
-    println!("{}@{} → version {}{was}", a.name, a.alias, a.version);
+    crate::outln!("{}@{} → version {}{was}", a.name, a.alias, a.version);
     Ok(ExitCode::from(EXIT_OK))
 }
 
 fn list(a: ListArgs) -> Result<ExitCode> {
-    let store = store(&a.store)?;
+    let store = open_store(&a.store, &a.spec)?;
     let versions = store.versions(a.name.as_deref())?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&versions)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&versions)?);
         return Ok(ExitCode::from(EXIT_OK));
     }
     if versions.is_empty() {
-        println!("no registered models (aerocast model register NAME --run ID)");
+        crate::outln!("no registered models (aerocast model register NAME --run ID)");
     }
-    println!(
+    crate::outln!(
         "{:<20} {:>7}  {:<36}  {:<20}  aliases",
-        "name", "version", "run", "registered"
+        "name",
+        "version",
+        "run",
+        "registered"
     );
     for v in &versions {
-        println!(
+        crate::outln!(
             "{:<20} {:>7}  {:<36}  {:<20}  {}",
             v.name,
             v.version,
@@ -86,7 +86,7 @@ fn list(a: ListArgs) -> Result<ExitCode> {
 }
 
 fn show(a: ShowArgs) -> Result<ExitCode> {
-    let store = store(&a.store)?;
+    let store = open_store(&a.store, &a.spec)?;
     let v = store.resolve_model(&ModelRef::parse(&a.reference)?)?;
     let run = store.run(&v.run_id)?;
     let card = forecast::load_model(&store, &v.run_id).ok().map(|m| m.card);
@@ -102,7 +102,7 @@ fn show(a: ShowArgs) -> Result<ExitCode> {
         out["metrics"] = json!(r.metrics);
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print_show(&v, &out);
     }
@@ -110,20 +110,20 @@ fn show(a: ShowArgs) -> Result<ExitCode> {
 }
 
 fn print_show(v: &ModelVersion, out: &Value) {
-    println!("{} version {}{}", v.name, v.version, aliases_text(v));
-    println!("  run        {}", v.run_id);
-    println!("  experiment {}", v.experiment);
-    println!("  sweep      {}", v.sweep_id);
-    println!("  registered {}", when(v.created_at));
+    crate::outln!("{} version {}{}", v.name, v.version, aliases_text(v));
+    crate::outln!("  run        {}", v.run_id);
+    crate::outln!("  experiment {}", v.experiment);
+    crate::outln!("  sweep      {}", v.sweep_id);
+    crate::outln!("  registered {}", when(v.created_at));
     for key in ["target", "features", "window", "horizon"] {
         if let Some(x) = out.get(key) {
-            println!("  {key:<10} {x}");
+            crate::outln!("  {key:<10} {x}");
         }
     }
     if let Some(Value::Object(m)) = out.get("metrics") {
         for key in [crate::metrics::VAL_RMSE, crate::metrics::NAIVE_VAL_RMSE] {
             if let Some(x) = m.get(key) {
-                println!("  {key:<10} {x}");
+                crate::outln!("  {key:<10} {x}");
             }
         }
     }

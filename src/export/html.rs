@@ -1,11 +1,11 @@
 //! `index.html`: one page, its charts as SVG files beside it, no network. maud escapes every
 //! interpolated value, so user text (experiment names, failure reasons) shows as text.
 
-use super::Exporter;
 use super::charts::{Chart, Charts, Slot};
 use super::format::{header_facts, mean_pm_std, raw, setting_label};
 use super::model::{ROBUST_REL_STD, Report};
 use super::table::{Cell, Kind, columns, param_kind, row, row_class, setting_head, setting_row};
+use super::{Exporter, history};
 use crate::store::RunStatus;
 use anyhow::Result;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -44,7 +44,8 @@ table.sortable th::after { content: " \2195"; color: #aaa; }
 table.sortable th.asc::after { content: " \2191"; color: #333; }
 table.sortable th.desc::after { content: " \2193"; color: #333; }
 td.text, th.text { text-align: left; }
-td.reason { white-space: normal; max-width: 28rem; color: #a1260d; text-align: left; }
+td.reason { max-width: 14rem; overflow: hidden; text-overflow: ellipsis; color: #a1260d; text-align: left; }
+details.reasons { font-size: .88rem; margin: .5rem 0 0; } details.reasons li { margin: .15rem 0; }
 tr.best td { background: #e3f3e0; font-weight: 600; }
 tr.failed td { color: #888; }
 tr.failed td.reason { color: #a1260d; }
@@ -126,6 +127,7 @@ fn page(r: &Report, charts: &Charts) -> Markup {
                     Err(why) => { p.muted { "Not drawn: " (why) "." } }
                 }
                 (seed_table(r))
+                (nights(r, charts))
                 h2 id="forecast" { "Forecast of the best run" }
                 (figure(&charts.forecast))
                 h2 id="parallel" { "Parallel coordinates" }
@@ -153,6 +155,9 @@ fn figure_of(c: &Chart) -> Markup {
     }
 }
 
+/// Rows of the HTML leaderboard; the full one is in leaderboard.csv and .json beside the page.
+pub const TABLE_ROWS: usize = 200;
+
 fn leaderboard(r: &Report) -> Markup {
     let cols = columns(r);
     html! {
@@ -163,6 +168,13 @@ fn leaderboard(r: &Report) -> Markup {
             "“beats naive” compares " (r.metric) " with the last-value forecast's. "
             "The best run is highlighted."
         }
+        @if r.runs.len() > TABLE_ROWS {
+            p.note {
+                "Showing the top " (TABLE_ROWS) " of " (r.runs.len()) " runs. The full leaderboard, "
+                "in the same order, is in " a href="leaderboard.csv" { "leaderboard.csv" } " and "
+                a href="leaderboard.json" { "leaderboard.json" } " beside this page."
+            }
+        }
         div.scroll {
             table.sortable id="leaderboard-table" {
                 thead { tr {
@@ -171,9 +183,35 @@ fn leaderboard(r: &Report) -> Markup {
                     }
                 }}
                 tbody {
-                    @for i in 0..r.runs.len() {
+                    @for i in 0..r.runs.len().min(TABLE_ROWS) {
                         tr class=(row_class(r, i)) {
                             @for cell in row(r, i) { (td(&cell)) }
+                        }
+                    }
+                }
+            }
+        }
+        (reasons(r))
+    }
+}
+
+/// Every failure and pruning reason in full, folded under the table: the status column
+/// shows the first words, so rows stay one line high.
+fn reasons(r: &Report) -> Markup {
+    let with_reason: Vec<_> = r
+        .runs
+        .iter()
+        .filter(|run| run.failure_reason.is_some())
+        .collect();
+    html! {
+        @if !with_reason.is_empty() {
+            details.reasons {
+                summary { "Reasons of the " (with_reason.len()) " failed, pruned or stopped runs" }
+                ul {
+                    @for run in &with_reason {
+                        li {
+                            code { (&run.run_id[..8.min(run.run_id.len())]) } " " (run.status) ": "
+                            (run.failure_reason.as_deref().unwrap_or(""))
                         }
                     }
                 }
@@ -199,7 +237,7 @@ fn td(cell: &Cell) -> Markup {
                 }
             }
             Cell::Status(run, _) if run.failure_reason.is_some() => {
-                td.reason { (cell.text()) }
+                td.reason title=(cell.text()) { (cell.text()) }
             }
             Cell::Status(..) => { td.text { (cell.text()) } }
             Cell::Param(_) => { td data-sort=(cell.raw()) title=(cell.raw()) { (cell.text()) } }
@@ -237,11 +275,30 @@ fn robustness(r: &Report) -> Markup {
     }
 }
 
+/// One row per sweep with the skill chart; hidden while the experiment has one sweep.
+fn nights(r: &Report, charts: &Charts) -> Markup {
+    html! {
+        @if r.nights.len() > 1 {
+            h2 id="nights" { "Nights" }
+            p.muted { "One row per sweep, oldest first: each scored on its own data snapshot." }
+            div.scroll {
+                table id="nights-table" {
+                    thead { tr { @for h in history::head() { th { (h) } } } }
+                    tbody {
+                        @for n in &r.nights { tr { @for c in history::cells(n) { td { (c) } } } }
+                    }
+                }
+            }
+            (figure(&charts.skill))
+        }
+    }
+}
+
 fn seed_table(r: &Report) -> Markup {
     let knobs = r.knobs();
     html! {
-        // Without a swept seed every setting ran once: the table would repeat the leaderboard.
-        @if r.has_seeds() {
+        // When no setting ran with more than one seed the table would repeat the leaderboard.
+        @if r.has_seeds() && r.settings.iter().any(|s| s.runs > 1) {
             h2 id="settings" { "Settings with seeds collapsed" }
             p.muted { "One row per setting of the swept knobs; " (r.metric) " as mean ± sample std over its finished runs." }
             div.scroll {
@@ -252,7 +309,7 @@ fn seed_table(r: &Report) -> Markup {
                         }
                     }}
                     tbody {
-                        @for s in &r.settings {
+                        @for s in r.settings.iter().take(TABLE_ROWS) {
                             tr {
                                 @for (i, cell) in setting_row(r, s).iter().enumerate() {
                                     @if i == knobs.len() {

@@ -3,7 +3,8 @@
 
 use super::Exporter;
 use super::charts::Charts;
-use super::model::{Report, beats_naive};
+use super::model::{Report, beats, beats_naive};
+use crate::metrics;
 use crate::store::RunRecord;
 use anyhow::Result;
 use serde_json::json;
@@ -86,6 +87,10 @@ pub fn best(run: &RunRecord, metric: &str) -> serde_json::Value {
         "params": run.params,
         "metrics": run.metrics,
         "beats_naive": beats_naive(run, metric),
+        "beats": metrics::BASELINES
+            .iter()
+            .filter_map(|b| Some((b.to_string(), serde_json::Value::Bool(beats(run, b, metric)?))))
+            .collect::<serde_json::Map<_, _>>(),
         "artifacts": run.artifacts,
         "sweep_id": run.sweep_id,
         "data_sha256": run.data_hash,

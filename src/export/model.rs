@@ -24,6 +24,12 @@ pub struct Report {
     /// run id → metric key → points (`train_loss`, `val_loss`).
     pub histories: HashMap<String, HashMap<String, Vec<HistoryPoint>>>,
     pub generated_at: f64,
+    /// The data snapshot the report is limited to, if any.
+    pub data_id: Option<String>,
+    /// With every snapshot in one report: run id → its snapshot, as a column shows it.
+    pub snapshots: HashMap<String, String>,
+    /// Every sweep of the experiment, oldest first (loaded for full reports only).
+    pub nights: Vec<super::history::Night>,
 }
 
 /// Runs that differ only in their seed, collapsed into one row.
@@ -53,6 +59,9 @@ pub struct Scope {
     pub sweep: Option<String>,
     /// Ranks runs; lower is better.
     pub metric: String,
+    /// Every data snapshot, not only the latest: ranks runs scored on different rows
+    /// together, so the report then shows each run's snapshot.
+    pub all_data: bool,
 }
 
 impl Scope {
@@ -61,8 +70,19 @@ impl Scope {
             experiment: Some(name.to_string()),
             sweep: None,
             metric: metrics::OBJECTIVE.to_string(),
+            all_data: false,
         }
     }
+}
+
+/// The snapshot a report is limited to: the one the experiment's latest sweep used. `None`
+/// with `all_data`, when a sweep is named (its runs are one snapshot), or for stores from
+/// before snapshots were recorded.
+pub fn snapshot_scope(store: &Store, experiment: &str, scope: &Scope) -> Result<Option<String>> {
+    if scope.all_data || scope.sweep.is_some() {
+        return Ok(None);
+    }
+    store.latest_snapshot(experiment)
 }
 
 /// The ranking rule of every output: finished runs by the metric (lower first), then pruned
@@ -89,7 +109,26 @@ fn rank_order(a: &RunRecord, b: &RunRecord, metric: &str) -> std::cmp::Ordering 
 
 /// Whether the run's `metric` is below its naive baseline's; `None` when either is missing.
 pub fn beats_naive(run: &RunRecord, metric: &str) -> Option<bool> {
-    Some(run.metric(metric)? < run.metric(&metrics::naive_of(metric))?)
+    beats(run, "naive", metric)
+}
+
+/// Whether the run's `metric` is below `baseline`'s on the same rows; `None` when either is
+/// missing.
+pub fn beats(run: &RunRecord, baseline: &str, metric: &str) -> Option<bool> {
+    Some(run.metric(metric)? < run.metric(&metrics::baseline_of(baseline, metric))?)
+}
+
+/// The baselines (other than naive, always shown) that some run records for `metric`.
+pub fn extra_baselines(runs: &[RunRecord], metric: &str) -> Vec<&'static str> {
+    metrics::BASELINES
+        .iter()
+        .copied()
+        .filter(|b| *b != "naive")
+        .filter(|b| {
+            let name = metrics::baseline_of(b, metric);
+            runs.iter().any(|r| r.metric(&name).is_some())
+        })
+        .collect()
 }
 
 /// The experiment a command is about: the one named (which must exist), else the latest swept.
@@ -133,6 +172,7 @@ impl Report {
                 None => None,
             },
         };
+        let data_id = snapshot_scope(store, &experiment, scope)?;
         let filter = RunFilter {
             experiment: Some(experiment.clone()),
             status: None,
@@ -141,13 +181,22 @@ impl Report {
                 .as_ref()
                 .and(sweep.as_ref())
                 .map(|s| s.record.sweep_id.clone()),
+            data_id: data_id.clone(),
         };
         let runs = store.runs(&filter)?;
         check_metric(&runs, &scope.metric)?;
         let histories = store.histories(&filter, &[metrics::TRAIN_LOSS, metrics::VAL_LOSS])?;
         let groups = store.run_tags(&filter, crate::store::SETTING_TAG)?;
+        let snapshots = if scope.all_data {
+            snapshot_labels(store, &experiment, &filter)?
+        } else {
+            HashMap::new()
+        };
         let mut report = Report::from_runs(experiment, &scope.metric, runs);
         report.sweep = sweep;
+        report.snapshots = snapshots;
+        report.data_id = data_id;
+        report.nights = super::history::nights(store, &report.experiment)?;
         report.histories = histories;
         report.settings = report.aggregate_seeds(&groups);
         Ok(report)
@@ -180,6 +229,9 @@ impl Report {
             settings: Vec::new(),
             histories: HashMap::new(),
             generated_at: crate::store::now(),
+            data_id: None,
+            snapshots: HashMap::new(),
+            nights: Vec::new(),
         }
     }
 
@@ -205,6 +257,13 @@ impl Report {
     /// whatever the status: a pruned run's is its score at the epoch it was stopped.
     pub fn metric_of(&self, run: &RunRecord) -> Option<f64> {
         run.metric(&self.metric)
+    }
+
+    /// The metric of a finished run; `None` for any other. Aggregates (seed means, sensitivity,
+    /// parallel coordinates) use this: a pruned run's score is from an earlier epoch.
+    pub fn finished_metric(&self, run: &RunRecord) -> Option<f64> {
+        self.metric_of(run)
+            .filter(|_| run.status == RunStatus::Finished)
     }
 
     pub fn naive_of(&self, run: &RunRecord) -> Option<f64> {
@@ -289,6 +348,32 @@ impl Report {
             robust,
         }
     }
+}
+
+/// Run id → `2026-11-28 1300 rows 3f2a9c1b`: when the snapshot was first swept, its rows and
+/// the data file's short hash.
+fn snapshot_labels(
+    store: &Store,
+    experiment: &str,
+    filter: &RunFilter,
+) -> Result<HashMap<String, String>> {
+    let mut label_of: HashMap<String, String> = HashMap::new();
+    for s in store.sweeps(experiment)? {
+        let Some(id) = s.data_id else { continue };
+        label_of.entry(id).or_insert_with(|| {
+            format!(
+                "{} {} rows {}",
+                &super::format::timestamp(s.started_at)[..10],
+                s.data_rows.unwrap_or(0),
+                &s.data_hash[..8.min(s.data_hash.len())]
+            )
+        });
+    }
+    let tags = store.run_tags(filter, crate::store::DATA_TAG)?;
+    Ok(tags
+        .into_iter()
+        .filter_map(|(run, id)| Some((run, label_of.get(&id)?.clone())))
+        .collect())
 }
 
 fn sweep_of(store: &Store, asked: &str, experiment: &str) -> Result<SweepDetail> {

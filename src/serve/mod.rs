@@ -17,7 +17,6 @@ use anyhow::{Context, Result};
 use models::{Models, Served};
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,13 +24,14 @@ use std::time::Duration;
 pub struct ServeOptions {
     pub models: Vec<ModelRef>,
     pub addr: SocketAddr,
-    pub store_dir: PathBuf,
+    /// The store the models are registered in; polled for alias moves.
+    pub store: Store,
     /// How often the store is asked where aliases point.
     pub poll: Duration,
 }
 
 pub fn run(opts: ServeOptions) -> Result<()> {
-    let store = Store::open_existing(&opts.store_dir)?;
+    let store = opts.store;
     let mut names = HashSet::new();
     let mut served = Vec::new();
     for r in &opts.models {

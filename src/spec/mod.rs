@@ -5,6 +5,7 @@
 pub mod knobs;
 mod raw;
 pub mod search;
+pub mod settings;
 
 use crate::error::{InputError, line_of};
 use knobs::{KNOBS, Knob, ParamValue, Section};
@@ -28,6 +29,10 @@ pub struct Spec {
     pub prune: PruneSpec,
     /// `[store] path`, resolved against the spec's folder.
     pub store: Option<PathBuf>,
+    /// `[train] max_attempts`: a job that failed or was killed this many times is not retried.
+    pub max_attempts: usize,
+    /// `[experiment] tags`, given to every run.
+    pub tags: Vec<(String, String)>,
     pub lines: KeyLines,
 }
 
@@ -41,6 +46,15 @@ pub struct DataSpec {
     pub time: Option<String>,
     pub train_fraction: f64,
     pub missing: MissingPolicy,
+    /// The CSV field separator.
+    pub delimiter: u8,
+    /// Sort rows by `time` rather than refuse rows out of order.
+    pub sort: bool,
+    /// Rows per season (7 for weekly in daily data): enables the seasonal naive baseline.
+    pub season: Option<usize>,
+    /// The sweep's longest window + horizon: how far back from a scored row its window and
+    /// horizon reach (see `Prepared::score_reach`).
+    pub reach: usize,
 }
 
 /// The values one knob takes in the sweep.
@@ -119,7 +133,7 @@ impl KeyLines {
             .unwrap_or("")
     }
 
-    fn record(&mut self, key: String, text: &str, span: std::ops::Range<usize>) {
+    pub(crate) fn record(&mut self, key: String, text: &str, span: std::ops::Range<usize>) {
         self.lines.insert(key, line_of(text, span.start));
     }
 }
@@ -149,7 +163,7 @@ impl Spec {
 
     /// Parses spec text as if read from `path` (used for relative paths and error locations).
     pub fn parse(path: &Path, text: String) -> Result<Spec, InputError> {
-        let raw = raw::parse(path, &text)?;
+        let mut raw = raw::parse(path, &text)?;
         let mut lines = KeyLines {
             file: path.to_path_buf(),
             ..KeyLines::default()
@@ -166,8 +180,11 @@ impl Spec {
             ));
         }
 
-        let data = data_spec(&raw.data, base, &text, &mut lines)?;
+        let mut data = data_spec(&raw.data, base, &text, &mut lines)?;
+        let max_attempts = settings::max_attempts(&mut raw.train, &text, &mut lines)?;
+        let tags = settings::tags(raw.experiment.tags.as_ref(), &text, &mut lines)?;
         let space = space(&raw, &text, &mut lines)?;
+        data.reach = largest(&space, "window") + largest(&space, "horizon");
         let search = search::search(
             raw.search.as_ref(),
             !raw.grid.is_empty(),
@@ -188,6 +205,8 @@ impl Spec {
             search,
             prune,
             store,
+            max_attempts,
+            tags,
             lines,
         })
     }
@@ -239,13 +258,49 @@ fn data_spec(
     if let Some(dup) = first_duplicate(&features) {
         return Err(lines.error("data.features", format!("column \"{dup}\" is listed twice")));
     }
+    let time = raw.time.as_ref().map(|t| t.get_ref().clone());
+    settings::check_time_column(time.as_deref(), &target, &features, lines)?;
+    let delimiter = settings::delimiter(raw.delimiter.as_ref(), text, lines)?;
+    let sort = match &raw.sort {
+        Some(s) if *s.get_ref() && time.is_none() => {
+            lines.record("data.sort".into(), text, s.span());
+            return Err(lines.error(
+                "data.sort",
+                "sort = true needs a time column to sort by: set [data] time",
+            ));
+        }
+        Some(s) => *s.get_ref(),
+        None => false,
+    };
+    let season = match &raw.season {
+        Some(s) => {
+            lines.record("data.season".into(), text, s.span());
+            match usize::try_from(*s.get_ref()) {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    return Err(lines.error(
+                        "data.season",
+                        format!(
+                            "season must be a whole number of rows ≥ 1, got {}",
+                            s.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
     Ok(DataSpec {
         path: base.join(raw.path.get_ref()),
         target,
         features,
-        time: raw.time.as_ref().map(|t| t.get_ref().clone()),
+        time,
         train_fraction,
         missing: raw.missing.unwrap_or_default(),
+        delimiter,
+        sort,
+        season,
+        reach: 0,
     })
 }
 
@@ -405,6 +460,22 @@ fn grid_values(knob: &Knob, value: &toml::Value) -> Result<Vec<ParamValue>, Stri
         }
     }
     Ok(values)
+}
+
+/// The largest value an integer knob takes in `space`.
+pub fn largest(space: &[Dimension], knob: &str) -> usize {
+    space
+        .iter()
+        .find(|d| d.knob.name == knob)
+        .map(|d| d.extremes())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| match v {
+            ParamValue::Int(i) => usize::try_from(*i).ok(),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn known_names() -> String {

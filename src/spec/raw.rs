@@ -57,6 +57,8 @@ pub struct RawPrune {
 #[serde(deny_unknown_fields)]
 pub struct RawExperiment {
     pub name: Spanned<String>,
+    /// Tags every run of the spec gets: `tags = { team = "ops", ticket = 12 }`.
+    pub tags: Option<Spanned<BTreeMap<String, toml::Value>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +72,11 @@ pub struct RawData {
     pub horizon: Option<Spanned<toml::Value>>,
     pub train_fraction: Option<Spanned<f64>>,
     pub missing: Option<MissingPolicy>,
+    /// The CSV field separator, one character (default ",").
+    pub delimiter: Option<Spanned<String>>,
+    /// Sort rows by the time column instead of refusing rows out of order.
+    pub sort: Option<Spanned<bool>>,
+    pub season: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,7 +92,7 @@ pub enum MissingPolicy {
     /// Refuse the data, naming the first bad row.
     #[default]
     Error,
-    /// Drop rows with a missing value (windows then span the gap).
+    /// Drop rows with a missing value; no window spans the rows dropped.
     Drop,
     /// Carry the last seen value forward.
     Ffill,

@@ -39,6 +39,14 @@ impl RunRecord {
     }
 }
 
+/// What a run-id prefix names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunIdMatch {
+    None,
+    One(String),
+    Several,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepRecord {
     pub sweep_id: String,
@@ -51,6 +59,9 @@ pub struct SweepRecord {
     pub started_at: f64,
     pub ended_at: Option<f64>,
     pub status: String,
+    /// The data snapshot; `None` for sweeps recorded before snapshots were.
+    pub data_id: Option<String>,
+    pub data_rows: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -64,6 +75,8 @@ pub struct RunFilter {
     pub experiment: Option<String>,
     pub status: Option<RunStatus>,
     pub sweep_id: Option<String>,
+    /// Only runs trained on this data snapshot (`DATA_TAG`).
+    pub data_id: Option<String>,
 }
 
 const RUN_COLUMNS: &str = "r.run_id, e.name, r.sweep_id, r.job_key, r.status, r.start_time,
@@ -164,8 +177,52 @@ impl Store {
         Ok(runs)
     }
 
-    /// The finished run with the lowest final `metric` in `experiment`.
-    pub fn best_run(&self, experiment: &str, metric: &str) -> Result<Option<RunRecord>> {
+    /// The tags of the given runs (the spec's `[experiment] tags`, `runs tag` and `runs note`,
+    /// and aerocast's own `aerocast.*`), in one query: run id → key → value.
+    pub fn tags(&self, run_ids: &[&str]) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let conn = self.conn();
+        // Chunks stay under SQLite's limit on bound parameters.
+        for chunk in run_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = conn.prepare(&format!(
+                "SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})"
+            ))?;
+            let rows = stmt.query_map(params_from_iter(chunk.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            for row in rows {
+                let (id, key, value) = row?;
+                out.entry(id).or_default().insert(key, value);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The one run whose id starts with `prefix` (ids are printed 8 characters long).
+    pub fn run_id_by_prefix(&self, prefix: &str) -> Result<RunIdMatch> {
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT run_id FROM runs WHERE run_id LIKE ?1 LIMIT 2")?;
+        let ids: Vec<String> = stmt
+            .query_map([pattern], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(match ids.as_slice() {
+            _ if prefix.is_empty() || prefix.contains(['%', '_']) => RunIdMatch::None,
+            [] => RunIdMatch::None,
+            [one] => RunIdMatch::One(one.clone()),
+            _ => RunIdMatch::Several,
+        })
+    }
+
+    /// The finished run with the lowest final `metric` in `experiment`, on data snapshot
+    /// `data_id` when given.
+    pub fn best_run(
+        &self,
+        experiment: &str,
+        metric: &str,
+        data_id: Option<&str>,
+    ) -> Result<Option<RunRecord>> {
         let best: Option<String> = self
             .conn()
             .query_row(
@@ -173,8 +230,10 @@ impl Store {
                  JOIN runs r ON r.run_id = m.run_id
                  JOIN experiments e ON e.experiment_id = r.experiment_id
                  WHERE m.key = ?1 AND m.value IS NOT NULL AND e.name = ?2 AND r.status = ?3
+                   AND (?4 IS NULL OR r.run_id IN
+                        (SELECT run_id FROM tags WHERE key = ?5 AND value = ?4))
                  ORDER BY m.value, r.run_id LIMIT 1",
-                params![metric, experiment, RunStatus::Finished],
+                params![metric, experiment, RunStatus::Finished, data_id, DATA_TAG],
                 |r| r.get(0),
             )
             .optional()?;
@@ -204,28 +263,63 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT s.sweep_id, e.name, s.spec_path, s.spec_hash, s.data_path, s.data_hash,
-                    s.aerocast_version, s.started_at, s.ended_at, s.status
-                 FROM sweeps s JOIN experiments e USING (experiment_id) WHERE s.sweep_id = ?1",
+                &format!("SELECT {SWEEP_COLUMNS} {SWEEP_FROM} WHERE s.sweep_id = ?1"),
                 [sweep_id],
-                |r| {
-                    Ok(SweepRecord {
-                        sweep_id: r.get(0)?,
-                        experiment: r.get(1)?,
-                        spec_path: r.get(2)?,
-                        spec_hash: r.get(3)?,
-                        data_path: r.get(4)?,
-                        data_hash: r.get(5)?,
-                        aerocast_version: r.get(6)?,
-                        started_at: r.get(7)?,
-                        ended_at: r.get(8)?,
-                        status: r.get(9)?,
-                    })
-                },
+                sweep_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every sweep of `experiment`, oldest first.
+    pub fn sweeps(&self, experiment: &str) -> Result<Vec<SweepRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {SWEEP_COLUMNS} {SWEEP_FROM} WHERE e.name = ?1 ORDER BY s.started_at, s.sweep_id"
+        ))?;
+        let sweeps = stmt
+            .query_map([experiment], sweep_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(sweeps)
+    }
+
+    /// The data snapshot of the experiment's most recent sweep that recorded one.
+    pub fn latest_snapshot(&self, experiment: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT s.data_id {SWEEP_FROM} WHERE e.name = ?1 AND s.data_id IS NOT NULL
+                     ORDER BY s.started_at DESC, s.sweep_id LIMIT 1"
+                ),
+                [experiment],
+                |r| r.get(0),
             )
             .optional()?)
     }
 }
+
+const SWEEP_COLUMNS: &str = "s.sweep_id, e.name, s.spec_path, s.spec_hash, s.data_path,
+    s.data_hash, s.aerocast_version, s.started_at, s.ended_at, s.status, s.data_id, s.data_rows";
+const SWEEP_FROM: &str = "FROM sweeps s JOIN experiments e USING (experiment_id)";
+
+fn sweep_from_row(r: &rusqlite::Row) -> rusqlite::Result<SweepRecord> {
+    Ok(SweepRecord {
+        sweep_id: r.get(0)?,
+        experiment: r.get(1)?,
+        spec_path: r.get(2)?,
+        spec_hash: r.get(3)?,
+        data_path: r.get(4)?,
+        data_hash: r.get(5)?,
+        aerocast_version: r.get(6)?,
+        started_at: r.get(7)?,
+        ended_at: r.get(8)?,
+        status: r.get(9)?,
+        data_id: r.get(10)?,
+        data_rows: r.get(11)?,
+    })
+}
+
+impl Store {}
 
 /// The runs a study learns from: samplers' history and pruners' curves.
 const LEARNED_FROM: [RunStatus; 2] = [RunStatus::Finished, RunStatus::Pruned];
@@ -305,6 +399,11 @@ fn where_clause(filter: &RunFilter) -> (String, Vec<Value>) {
     if let Some(s) = &filter.sweep_id {
         conds.push("r.sweep_id = ?");
         args.push(Value::Text(s.clone()));
+    }
+    if let Some(d) = &filter.data_id {
+        conds.push("r.run_id IN (SELECT run_id FROM tags WHERE key = ? AND value = ?)");
+        args.push(Value::Text(DATA_TAG.to_string()));
+        args.push(Value::Text(d.clone()));
     }
     let clause = if conds.is_empty() {
         String::new()
@@ -444,6 +543,30 @@ impl Store {
             .query_map(params_from_iter(&args), |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(tags)
+    }
+
+    /// Every tag of every run `filter` selects: run id → key → value.
+    pub fn run_tag_maps(
+        &self,
+        filter: &RunFilter,
+    ) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        let (clause, args) = where_clause(filter);
+        let from = format!("FROM runs r JOIN experiments e USING (experiment_id) {clause}");
+        let sql = format!(
+            "SELECT t.run_id, t.key, t.value FROM tags t JOIN ({}) USING (run_id)",
+            select_ids(&from)
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let rows = stmt.query_map(params_from_iter(&args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        for row in rows {
+            let (id, key, value) = row?;
+            out.entry(id).or_default().insert(key, value);
+        }
+        Ok(out)
     }
 
     /// The distinct values of a tag over an experiment's runs.

@@ -7,6 +7,7 @@ use crate::error::InputError;
 use anyhow::Result;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::fmt;
 
 /// One registered version of a model.
@@ -263,6 +264,16 @@ impl Store {
             ModelRef::Latest(_) => format!("model {name:?} has no versions"),
         };
         Err(InputError::usage("--model", what).into())
+    }
+
+    /// Runs no clean-up may delete: those a registered model version points to.
+    pub fn pinned_runs(&self) -> Result<HashSet<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT DISTINCT run_id FROM model_versions")?;
+        let runs = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(runs)
     }
 
     /// An input error listing the registered models when `name` is not one of them.

@@ -88,8 +88,19 @@ CREATE TABLE artifacts (
     PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;
 "#,
+    // Data snapshots: which data identity (content + how it is read) a sweep trained on, and
+    // how many rows it had; reports scope to the latest one.
     r#"
--- The model registry: versions 1, 2, 3… per name, each pointing at one run.
+ALTER TABLE sweeps ADD COLUMN data_id TEXT;
+ALTER TABLE sweeps ADD COLUMN data_rows INTEGER;
+CREATE INDEX tags_by_key_value ON tags(key, value);
+"#,
+    // Counting a job's failed and killed attempts (the retry budget, `[train] max_attempts`).
+    r#"
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs(experiment_id, job_key, status);
+"#,
+    // The model registry: versions 1, 2, 3… per name, each pointing at one run.
+    r#"
 CREATE TABLE models (
     name       TEXT PRIMARY KEY,
     created_at REAL NOT NULL

@@ -4,7 +4,7 @@
 use super::{RunStatus, Store, now};
 use crate::jobs::{Job, Params};
 use anyhow::{Context, Result, bail};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// A run whose owner has not been heard from for this long is presumed dead, even if a process
 /// with its pid exists (the pid may have been reused).
@@ -20,6 +20,10 @@ pub struct SweepInfo<'a> {
     pub spec_hash: &'a str,
     pub data_path: &'a str,
     pub data_hash: &'a str,
+    /// The data identity's id (`jobs::DataIdentity::id`): the snapshot the sweep trains on.
+    /// `None` for sweeps written without data (benches, tests of the store API).
+    pub data_id: Option<&'a str>,
+    pub data_rows: usize,
     pub n_jobs: usize,
 }
 
@@ -32,6 +36,9 @@ pub enum Claim {
     Finished(String),
     /// Another live process is running the job right now.
     Busy(String),
+    /// The job failed or was killed `max_attempts` times: it is not run again. Its latest
+    /// attempt (this run id) is recorded `failed` with the history of the attempts.
+    GaveUp { run_id: String, reason: String },
 }
 
 impl Store {
@@ -51,8 +58,9 @@ impl Store {
         let sweep_id = uuid::Uuid::new_v4().to_string();
         tx.execute(
             "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
-                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12)",
+                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs,
+                data_id, data_rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12, ?14, ?15)",
             params![
                 sweep_id,
                 experiment_id,
@@ -67,6 +75,8 @@ impl Store {
                 now(),
                 info.n_jobs as i64,
                 RunStatus::Running,
+                info.data_id,
+                info.data_rows as i64,
             ],
         )?;
         tx.commit()?;
@@ -148,6 +158,19 @@ impl Store {
         job: &Job,
         tags: &[(&str, String)],
     ) -> Result<Claim> {
+        self.claim_with_budget(experiment_id, sweep_id, data_hash, job, tags, usize::MAX)
+    }
+
+    /// [`Store::claim`], giving up a job that failed or was killed `max_attempts` times.
+    pub fn claim_with_budget(
+        &self,
+        experiment_id: i64,
+        sweep_id: &str,
+        data_hash: &str,
+        job: &Job,
+        tags: &[(&str, String)],
+        max_attempts: usize,
+    ) -> Result<Claim> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let active: Vec<(String, RunStatus, String, u32, f64)> = tx
@@ -173,6 +196,10 @@ impl Store {
                 return Ok(Claim::Busy(run_id));
             }
             mark_killed(&tx, &run_id, &host, pid)?;
+        }
+        if let Some((run_id, reason)) = give_up(&tx, experiment_id, &job.key, max_attempts)? {
+            tx.commit()?;
+            return Ok(Claim::GaveUp { run_id, reason });
         }
         let run_id = uuid::Uuid::new_v4().to_string();
         let t = now();
@@ -203,6 +230,30 @@ impl Store {
         }
         tx.commit()?;
         Ok(Claim::Run(run_id))
+    }
+
+    /// Sets (or replaces) tags of a run; an error if there is no such run.
+    pub fn set_tags(&self, run_id: &str, tags: &[(&str, &str)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)",
+            [run_id],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            bail!("no run {run_id} in the store");
+        }
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for (key, value) in tags {
+                insert.execute(params![run_id, key, value])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// One epoch's metrics in one transaction, plus the run's heartbeat when it is due.
@@ -336,6 +387,58 @@ fn mark_killed(tx: &rusqlite::Transaction, run_id: &str, host: &str, pid: u32) -
     Ok(())
 }
 
+/// What a job's record says once its attempts are used up.
+const GAVE_UP: &str = "gave up after";
+
+/// When the job's failed and killed attempts reach `max_attempts`: its latest attempt, marked
+/// `failed` with the history of every attempt (once; later sweeps find it so), and the reason.
+fn give_up(
+    tx: &rusqlite::Transaction,
+    experiment_id: i64,
+    job_key: &str,
+    max_attempts: usize,
+) -> Result<Option<(String, String)>> {
+    let attempts: Vec<(String, String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT run_id, status, failure_reason FROM runs
+             WHERE experiment_id = ?1 AND job_key = ?2 AND status IN ('failed', 'killed')
+             ORDER BY start_time, run_id",
+        )?
+        .query_map(params![experiment_id, job_key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if attempts.len() < max_attempts {
+        return Ok(None);
+    }
+    let (last_id, _, last_reason) = attempts.last().expect("max_attempts is at least 1");
+    if let Some(reason) = last_reason.as_deref().filter(|r| r.starts_with(GAVE_UP)) {
+        return Ok(Some((last_id.clone(), reason.to_string())));
+    }
+    let history = attempts
+        .iter()
+        .enumerate()
+        .map(|(i, (_, status, reason))| {
+            format!(
+                "{}. {status}: {}",
+                i + 1,
+                reason.as_deref().unwrap_or("no reason")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let n = attempts.len();
+    let reason = format!(
+        "{GAVE_UP} {n} attempt{} (max_attempts = {max_attempts}); not retried until the spec or the data change — {history}",
+        if n == 1 { "" } else { "s" }
+    );
+    tx.execute(
+        "UPDATE runs SET status = 'failed', failure_reason = ?2 WHERE run_id = ?1",
+        params![last_id, reason],
+    )?;
+    Ok(Some((last_id.clone(), reason)))
+}
+
 fn insert_params(tx: &rusqlite::Transaction, run_id: &str, params: &Params) -> Result<()> {
     let mut insert =
         tx.prepare_cached("INSERT INTO params (run_id, key, value) VALUES (?1, ?2, ?3)")?;
@@ -359,4 +462,50 @@ fn process_exists(pid: u32) -> bool {
 fn process_exists(_pid: u32) -> bool {
     // Without /proc, trust the heartbeat alone.
     true
+}
+
+impl Store {
+    /// Deletes runs and everything recorded under them, in one transaction. Running runs are
+    /// never deleted, even if asked.
+    pub fn delete_runs(&self, run_ids: &[String]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = 0;
+        for id in run_ids {
+            let status: Option<RunStatus> = tx
+                .query_row("SELECT status FROM runs WHERE run_id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if status.is_none_or(|s| s == RunStatus::Running) {
+                continue;
+            }
+            for table in ["params", "metrics", "metric_history", "tags", "artifacts"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+            }
+            deleted += tx.execute("DELETE FROM runs WHERE run_id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Returns the database's free pages to the file system.
+    pub fn vacuum(&self) -> Result<()> {
+        let conn = self.conn();
+        conn.execute_batch("VACUUM")?;
+        // The WAL holds the rewritten pages until a checkpoint folds them back.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Bytes of the database file and its write-ahead log.
+    pub fn db_bytes(&self) -> u64 {
+        let db = self.dir.join(super::DB_FILE);
+        let wal = self.dir.join(format!("{}-wal", super::DB_FILE));
+        [db, wal]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
 }

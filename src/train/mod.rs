@@ -6,7 +6,7 @@ pub mod gru;
 pub mod model;
 pub mod windows;
 
-pub use config::{Optimizer, TrainConfig};
+pub use config::{Keep, Optimizer, TrainConfig};
 pub use model::GruForecaster;
 pub use windows::{Normalisation, Prepared, prepare};
 
@@ -36,12 +36,17 @@ pub enum Next {
 }
 
 pub struct Trained {
+    /// The kept epoch's weights (see [`Keep`]).
     pub varmap: VarMap,
-    /// Why training stopped before its last epoch, if it did.
+    /// Why the callback stopped training before its last epoch (a pruner), if it did.
     pub stopped: Option<String>,
+    /// Why early stopping (`patience`) ended training, if it did. Not a failure.
+    pub early_stopped: Option<String>,
     pub model: GruForecaster,
     pub history: Vec<EpochReport>,
-    /// Final-epoch validation forecasts, original units.
+    /// The epoch whose weights were kept, from 1.
+    pub kept_epoch: usize,
+    /// The kept epoch's validation forecasts, original units.
     pub predictions: Vec<f64>,
     pub val_rmse: f64,
     pub val_mae: f64,
@@ -53,6 +58,11 @@ impl Trained {
             .iter()
             .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
             .expect("at least one epoch")
+    }
+
+    /// The report of the epoch whose weights were kept.
+    pub fn kept(&self) -> &EpochReport {
+        &self.history[self.kept_epoch - 1]
     }
 }
 
@@ -99,8 +109,10 @@ pub fn train(
     let val: Vec<usize> = data.val_targets().collect();
 
     let mut history = Vec::with_capacity(cfg.epochs);
-    let mut normalised = Vec::new();
+    let mut best = Best::default();
+    let mut last_normalised = Vec::new();
     let mut stopped = None;
+    let mut early_stopped = None;
     for epoch in 1..=cfg.epochs {
         order.shuffle(&mut rng);
         let mut sum = 0.0;
@@ -129,7 +141,7 @@ pub fn train(
             opt.step(&grads)?;
         }
         let train_loss = sum / order.len() as f64;
-        normalised = predict(&model, data, &val, cfg, &device)?;
+        let normalised = predict(&model, data, &val, cfg, &device)?;
         let val_loss = mse(&normalised, &val, data);
         if !val_loss.is_finite() {
             return Err(TrainError::Diverged {
@@ -144,12 +156,34 @@ pub fn train(
             val_loss,
         };
         history.push(report);
+        // Strictly lower only: a plateau does not count as progress for early stopping.
+        if best.epoch == 0 || val_loss < best.val_loss {
+            best.improve(&report, &normalised, &vars, cfg.keep)?;
+        }
+        last_normalised = normalised;
         if let Next::Stop(reason) = on_epoch(&report).map_err(TrainError::Stopped)? {
             stopped = Some(reason);
             break;
         }
+        if cfg.patience > 0 && epoch - best.epoch >= cfg.patience && epoch < cfg.epochs {
+            early_stopped = Some(format!(
+                "early stopping: val_loss has not improved for {} epochs (best at epoch {})",
+                epoch - best.epoch,
+                best.epoch
+            ));
+            break;
+        }
     }
 
+    let (kept_epoch, normalised) = match cfg.keep {
+        Keep::Best => {
+            for (var, saved) in vars.iter().zip(&best.weights) {
+                var.set(saved)?;
+            }
+            (best.epoch, best.predictions)
+        }
+        Keep::Last => (history.len(), last_normalised),
+    };
     let predictions: Vec<f64> = normalised
         .iter()
         .map(|&v| data.stats.denormalise_target(v))
@@ -158,12 +192,45 @@ pub fn train(
     Ok(Trained {
         varmap,
         stopped,
+        early_stopped,
         model,
         history,
+        kept_epoch,
         predictions,
         val_rmse,
         val_mae,
     })
+}
+
+/// The epoch with the lowest val_loss so far, with its forecasts and (under `keep = "best"`)
+/// a copy of its weights: the optimiser updates the variables in place.
+#[derive(Default)]
+struct Best {
+    epoch: usize,
+    val_loss: f64,
+    predictions: Vec<f32>,
+    weights: Vec<Tensor>,
+}
+
+impl Best {
+    fn improve(
+        &mut self,
+        report: &EpochReport,
+        predictions: &[f32],
+        vars: &[candle_core::Var],
+        keep: Keep,
+    ) -> candle_core::Result<()> {
+        self.epoch = report.epoch;
+        self.val_loss = report.val_loss;
+        if keep == Keep::Best {
+            self.predictions = predictions.to_vec();
+            self.weights = vars
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<candle_core::Result<_>>()?;
+        }
+        Ok(())
+    }
 }
 
 /// An inverted-dropout mask from the run's own generator (candle's cannot be seeded), or

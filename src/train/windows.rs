@@ -5,7 +5,6 @@ use crate::data::Dataset;
 use crate::error::InputError;
 use crate::spec::{DataSpec, KeyLines};
 use serde::{Deserialize, Serialize};
-use std::ops::Range;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normalisation {
@@ -34,6 +33,12 @@ pub struct Prepared {
     pub stats: Normalisation,
     /// First row of the validation span; rows before it are the training split.
     pub split: usize,
+    /// Rows that follow rows dropped for missing values (ascending): windows never reach
+    /// across one.
+    pub breaks: Vec<usize>,
+    /// Target rows scored, ascending: the validation span, less rows whose window would
+    /// reach across a break (see [`Prepared::score_reach`]).
+    val: Vec<usize>,
 }
 
 impl Prepared {
@@ -73,21 +78,36 @@ impl Prepared {
                 target_std,
             },
             split,
+            breaks: data.breaks.clone(),
+            val: (split..rows).collect(),
         }
+    }
+
+    /// Scores only validation rows whose window and horizon, up to `reach` rows back (the
+    /// sweep's longest window + horizon), stay within one unbroken stretch of rows. Every run
+    /// of a sweep is then scored on the same rows.
+    pub fn score_reach(mut self, reach: usize) -> Self {
+        let breaks = std::mem::take(&mut self.breaks);
+        self.val.retain(|&t| unbroken(&breaks, t, reach));
+        self.breaks = breaks;
+        self
     }
 
     pub fn rows(&self) -> usize {
         self.targets.len()
     }
 
-    /// Target rows trained on: every row of the training split with a full window before it.
-    pub fn train_targets(&self, window: usize, horizon: usize) -> Range<usize> {
-        (window + horizon - 1).min(self.split)..self.split
+    /// Target rows trained on: every row of the training split with a full window before it
+    /// that reaches across no break.
+    pub fn train_targets(&self, window: usize, horizon: usize) -> impl Iterator<Item = usize> + '_ {
+        let reach = window + horizon;
+        ((window + horizon - 1).min(self.split)..self.split)
+            .filter(move |&t| unbroken(&self.breaks, t, reach))
     }
 
-    /// Target rows scored: the whole validation span.
-    pub fn val_targets(&self) -> Range<usize> {
-        self.split..self.rows()
+    /// Target rows scored (see [`Prepared::score_reach`]).
+    pub fn val_targets(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.val.iter().copied()
     }
 
     /// Inputs `[len, window, n_features]` and targets `[len]` for the given target rows.
@@ -109,8 +129,16 @@ impl Prepared {
 /// to windows, shared by sweeps and by everything that reuses a trained model.
 pub fn prepare(spec: &DataSpec, lines: &KeyLines) -> Result<(Dataset, Prepared), InputError> {
     let data = crate::data::load(spec, lines)?;
-    let prepared = Prepared::new(&data, spec.train_fraction);
+    let prepared = Prepared::new(&data, spec.train_fraction).score_reach(spec.reach);
     Ok((data, prepared))
+}
+
+/// Whether rows `t + 1 - reach ..= t` hold no break (a break is the first row after a gap, so
+/// a break at the first row of that span is harmless).
+fn unbroken(breaks: &[usize], t: usize, reach: usize) -> bool {
+    let first = (t + 1).saturating_sub(reach);
+    let i = breaks.partition_point(|&b| b <= first);
+    breaks.get(i).is_none_or(|&b| b > t)
 }
 
 pub fn split_row(rows: usize, train_fraction: f64) -> usize {
@@ -162,6 +190,8 @@ mod tests {
             targets,
             times: None,
             dropped_rows: 0,
+            breaks: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -177,8 +207,11 @@ mod tests {
     #[test]
     fn windows_end_horizon_rows_before_their_target() {
         let p = Prepared::new(&dataset((0..10).map(|v| v as f32).collect()), 0.5);
-        assert_eq!(p.train_targets(3, 2), 4..5);
-        assert_eq!(p.val_targets(), 5..10);
+        assert_eq!(p.train_targets(3, 2).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(
+            p.val_targets().collect::<Vec<_>>(),
+            (5..10).collect::<Vec<_>>()
+        );
         let (x, _) = p.batch(&[6], 3, 2);
         let raw: Vec<f64> = x
             .iter()
@@ -186,6 +219,19 @@ mod tests {
             .collect();
         let rounded: Vec<i64> = raw.iter().map(|v| v.round() as i64).collect();
         assert_eq!(rounded, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn no_window_reaches_across_dropped_rows() {
+        // Rows 0..12; a gap (dropped rows) before row 4 and before row 9.
+        let mut d = dataset((0..12).map(|v| v as f32).collect());
+        d.breaks = vec![4, 9];
+        let p = Prepared::new(&d, 0.5).score_reach(3);
+        // window 2, horizon 1: target t uses rows t-2..=t, all within one stretch.
+        assert_eq!(p.train_targets(2, 1).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(p.val_targets().collect::<Vec<_>>(), vec![6, 7, 8, 11]);
+        let p = Prepared::new(&d, 0.5);
+        assert_eq!(p.val_targets().len(), 6, "no reach given: the whole span");
     }
 
     #[test]

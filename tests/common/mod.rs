@@ -218,6 +218,8 @@ pub fn begin_sweep(
             spec_hash: "0",
             data_path: "none.csv",
             data_hash: "0",
+            data_id: None,
+            data_rows: 0,
             n_jobs,
         })
         .expect("begin sweep")
