@@ -6,13 +6,17 @@ use crate::export::{self, Format, Report, Scope, json, terminal};
 use crate::filter::{Filter, SortKey};
 use crate::metrics;
 use crate::output;
+use crate::predict;
+use crate::serve;
 use crate::spec::Spec;
-use crate::store::{RunFilter, RunStatus, Store};
+use crate::store::{ModelRef, RunFilter, RunStatus, Store};
 use crate::sweep::{self, SweepOptions, SweepSummary};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod model;
 
 pub const DEFAULT_STORE: &str = "aerocast-runs";
 
@@ -48,6 +52,13 @@ pub enum Command {
     History(HistoryArgs),
     /// Delete runs of older sweeps on older data snapshots and reclaim their space.
     Gc(GcArgs),
+    /// Forecast with a trained model (a run, a registered model, or the best run).
+    Predict(PredictArgs),
+    /// The model registry: named, numbered versions of runs, with aliases.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Serve registered models over HTTP (JSON).
+    Serve(ServeArgs),
     /// Send runs to another tracking system.
     Export(ExportArgs),
 }
@@ -243,6 +254,148 @@ pub enum RunsAction {
     },
 }
 
+/// Which trained model a command uses: exactly one of --run, --model, --best.
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "which")]
+pub struct WhichModel {
+    /// A run id (or a unique prefix of one).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// A registered model: NAME (latest version), NAME@ALIAS or NAME/VERSION.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The best finished run (lowest val_rmse) of the experiment.
+    #[arg(long)]
+    pub best: bool,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub which: WhichModel,
+    /// With --best: the experiment [default: the one swept most recently]
+    #[arg(long, requires = "best")]
+    pub experiment: Option<String>,
+    /// CSV to forecast from, read with the run's columns and missing-value policy
+    /// [default: the run's own data file]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Steps ahead; more than the model's horizon forecasts recursively (models whose only
+    /// input is the target, horizon 1) [default: the model's horizon]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Also forecast every window of the validation span (or of --data) and score it.
+    #[arg(long)]
+    pub backtest: bool,
+    /// Print one JSON object.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV (the forecasts, or the backtest rows with --backtest).
+    #[arg(long)]
+    pub csv: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Register a run as the next version of NAME.
+    Register(RegisterArgs),
+    /// Point ALIAS of NAME at VERSION (moving it if it is set).
+    Alias(AliasArgs),
+    /// List registered models and their versions.
+    List(ListArgs),
+    /// Show one version: NAME (latest), NAME@ALIAS or NAME/VERSION.
+    Show(ShowArgs),
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "register_which")]
+pub struct RegisterWhich {
+    /// A run id (or a unique prefix of one).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// The best finished run (lowest val_rmse) of the experiment.
+    #[arg(long)]
+    pub best: bool,
+}
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub which: RegisterWhich,
+    /// With --best: the experiment [default: the one swept most recently]
+    #[arg(long, requires = "best")]
+    pub experiment: Option<String>,
+    /// Point this alias at the new version (repeatable).
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// Print the new version as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Args)]
+pub struct AliasArgs {
+    pub name: String,
+    pub alias: String,
+    pub version: i64,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only this model.
+    pub name: Option<String>,
+    /// Print a JSON array of versions.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// NAME, NAME@ALIAS or NAME/VERSION.
+    pub reference: String,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// A registered model to serve: NAME (latest version) or NAME@ALIAS, followed as it
+    /// moves; NAME/VERSION pins one version. Repeatable, one per name.
+    #[arg(long, required = true)]
+    pub model: Vec<String>,
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Seconds between asking the store where aliases point.
+    #[arg(long, default_value_t = 1.0)]
+    pub poll: f64,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
 /// Runs trained at once can be at most this many (`--jobs`): past it, threads only fight.
 pub const MAX_JOBS_FLAG: usize = 256;
 
@@ -272,6 +425,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 EXIT_INTERNAL
             }))
         }
+        Command::Predict(args) => predict_cmd(args),
+        Command::Model(cmd) => model::run(cmd),
+        Command::Serve(args) => serve_cmd(args),
     }
 }
 
@@ -474,13 +630,13 @@ fn plural(n: usize, noun: &str) -> String {
 }
 
 /// The store a command that deletes or changes records works on.
-fn open_store_to_write(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
+pub(crate) fn open_store_to_write(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
     let (dir, from) = store_dir(arg, spec)?;
     Store::open_existing(&dir).map_err(|e| looked_at(e, &dir, &from))
 }
 
 /// The store a read command reads, opened read-only.
-fn open_store(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
+pub(crate) fn open_store(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
     let (dir, from) = store_dir(arg, spec)?;
     Store::open_read_only(&dir).map_err(|e| looked_at(e, &dir, &from))
 }
@@ -703,5 +859,55 @@ fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
         p.kept_pinned,
         p.kept_running
     );
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn predict_cmd(args: PredictArgs) -> Result<ExitCode> {
+    let store = open_store(&args.store, &args.spec)?;
+    let source = which_source(&args.which, args.experiment)?;
+    let opts = predict::PredictOptions {
+        source,
+        data: args.data,
+        steps: args.steps,
+        backtest: args.backtest,
+    };
+    let p = predict::run(&store, &opts)?;
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&predict::to_json(&p))?);
+    } else if args.csv {
+        crate::out!("{}", predict::to_csv(&p)?);
+    } else {
+        crate::out!("{}", predict::to_text(&p));
+    }
+    if let (Some(n), true) = (&p.note, args.json || args.csv) {
+        eprintln!("note: {n}");
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn which_source(w: &WhichModel, experiment: Option<String>) -> Result<predict::Source> {
+    Ok(match (&w.run, &w.model) {
+        (Some(r), _) => predict::Source::Run(r.clone()),
+        (None, Some(m)) => predict::Source::Model(ModelRef::parse(m)?),
+        (None, None) => predict::Source::Best(experiment),
+    })
+}
+
+fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
+    let models = args
+        .model
+        .iter()
+        .map(|m| ModelRef::parse(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(args.poll.is_finite() && args.poll > 0.0) {
+        return Err(InputError::usage("--poll", "must be a positive number of seconds").into());
+    }
+    let store = open_store(&args.store, &args.spec)?;
+    serve::run(serve::ServeOptions {
+        models,
+        addr: args.addr,
+        store,
+        poll: std::time::Duration::from_secs_f64(args.poll),
+    })?;
     Ok(ExitCode::from(EXIT_OK))
 }

@@ -12,6 +12,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 
+mod infer;
+mod times;
+
+pub use infer::{Forecast, Forecaster};
+pub use times::{TimeAxis, Timed, stamp};
+
 /// A run's trained model with what rebuilding it needs.
 pub struct RunModel {
     pub run_id: String,
@@ -148,5 +154,47 @@ pub fn validation_span(model: &RunModel, data: &RunData) -> Result<SpanForecast>
         actual: windows::actuals(p, &targets),
         naive: windows::naive_over(p, &targets, model.cfg.offset()),
         times,
+    })
+}
+
+/// The spec a run's sweep recorded, parsed again; of the places a relative spec path may
+/// point, the first whose data file exists.
+pub fn run_spec(store: &Store, run: &RunRecord) -> Result<Spec> {
+    let sweep = store
+        .sweep_detail(&run.sweep_id)?
+        .context("the run's sweep is not in the store")?;
+    let mut first = None;
+    for path in spec_candidates(store, Path::new(&sweep.record.spec_path)) {
+        let spec = Spec::parse(&path, sweep.spec_text.clone())?;
+        if spec.data.path.is_file() {
+            return Ok(spec);
+        }
+        first.get_or_insert(spec);
+    }
+    first.context("the run's sweep recorded no spec")
+}
+
+/// Reads `path` with the run's own column choice, time column and missing-value policy.
+/// A file without the model's columns is an input error naming the file and the columns.
+pub fn read_csv(spec: &Spec, path: &Path) -> Result<Dataset> {
+    let mut data_spec = spec.data.clone();
+    data_spec.path = path.to_path_buf();
+    let mut lines = crate::spec::KeyLines::default();
+    lines.file = path.to_path_buf();
+    Ok(crate::data::load(&data_spec, &lines)?)
+}
+
+/// A backtest on any data read like the run's: a forecast for every row with a full window
+/// before it, beside the actual value and the naive forecast.
+pub fn backtest(model: &Forecaster, data: &Dataset) -> Result<SpanForecast> {
+    let (first, predicted) = model.backtest(&data.inputs, data.rows())?;
+    let h = model.card.horizon;
+    Ok(SpanForecast {
+        predicted,
+        actual: data.targets[first..].iter().map(|&v| v as f64).collect(),
+        naive: (first..data.rows())
+            .map(|t| data.targets[t - h] as f64)
+            .collect(),
+        times: data.times.as_ref().map(|t| t[first..].to_vec()),
     })
 }

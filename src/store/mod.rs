@@ -3,6 +3,7 @@
 //! sweep that produced each run and each job's key, which makes reruns idempotent.
 
 mod query;
+mod registry;
 pub mod schema;
 mod status;
 mod timeline;
@@ -12,6 +13,7 @@ pub use query::{
     DATA_TAG, HistoryPoint, RunFilter, RunIdMatch, RunRecord, SETTING_TAG, STUDY_TAG, SweepDetail,
     SweepRecord, TARGET_TAG, TRIAL_TAG,
 };
+pub use registry::{ModelRef, ModelVersion, check_alias, check_name};
 pub use status::RunStatus;
 pub use timeline::TimedPoint;
 pub use write::{Claim, SweepInfo};

@@ -5,7 +5,6 @@ use super::{RunStatus, Store, now};
 use crate::jobs::{Job, Params};
 use anyhow::{Context, Result, bail};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use std::collections::HashSet;
 
 /// A run whose owner has not been heard from for this long is presumed dead, even if a process
 /// with its pid exists (the pid may have been reused).
@@ -508,10 +507,5 @@ impl Store {
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum()
-    }
-
-    /// Runs no clean-up may delete: those a registered model version points to.
-    pub fn pinned_runs(&self) -> Result<HashSet<String>> {
-        Ok(HashSet::new())
     }
 }
