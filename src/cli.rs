@@ -22,6 +22,8 @@ pub const DEFAULT_STORE: &str = "aerocast-runs";
 
 /// Exit status when every run finished (or there was nothing to do).
 pub const EXIT_OK: u8 = 0;
+/// `--fail-on-regression`: the champion beat tonight's best run.
+pub const EXIT_REGRESSION: u8 = 4;
 /// Some run failed or diverged; the others were recorded.
 pub const EXIT_RUNS_FAILED: u8 = 1;
 /// Invalid spec, data or flags; nothing was written.
@@ -158,6 +160,26 @@ pub struct SweepArgs {
     /// tracking_uri of the spec]
     #[arg(long, value_name = "URI")]
     pub mlflow: Option<String>,
+    /// After the sweep, compare its best run with the registered model NAME@ALIAS on the same
+    /// rows and promote it (register a new version, move the alias) when it is better.
+    #[arg(long, value_name = "NAME")]
+    pub promote: Option<String>,
+    /// The alias --promote compares with and moves.
+    #[arg(long, default_value = "production", requires = "promote")]
+    pub alias: String,
+    /// How much better (relative RMSE) the challenger must be: 0.01 = 1%.
+    #[arg(long, default_value_t = 0.0, requires = "promote", value_parser = non_negative)]
+    pub min_improvement: f64,
+    /// Exit 4 when the champion beats tonight's best.
+    #[arg(long, requires = "promote")]
+    pub fail_on_regression: bool,
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s} is not a fraction in [0, 1)")),
+    }
 }
 
 #[derive(Args)]
@@ -492,7 +514,10 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
         jobs,
         mlflow,
     };
-    let summary = sweep::run(&spec, &opts, progress.as_ref())?;
+    let mut summary = sweep::run(&spec, &opts, progress.as_ref())?;
+    if let Some(model) = &args.promote {
+        summary.promotion = promote(&spec, &summary, model, &args)?;
+    }
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
@@ -504,11 +529,40 @@ fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
     if let Some(sig) = crate::signals::received() {
         return Ok(ExitCode::from(crate::signals::exit_status(sig)));
     }
-    Ok(ExitCode::from(if summary.failed > 0 {
+    let regressed = summary.promotion.as_ref().is_some_and(|p| p.regressed());
+    Ok(ExitCode::from(if args.fail_on_regression && regressed {
+        EXIT_REGRESSION
+    } else if summary.failed > 0 {
         EXIT_RUNS_FAILED
     } else {
         EXIT_OK
     }))
+}
+
+/// Champion against tonight's best; nothing to decide when no run finished.
+fn promote(
+    spec: &Spec,
+    summary: &SweepSummary,
+    model: &str,
+    args: &SweepArgs,
+) -> Result<Option<crate::promote::Promotion>> {
+    let Some(best) = &summary.best else {
+        crate::errln!("promotion skipped: no finished run on tonight's data");
+        return Ok(None);
+    };
+    crate::store::check_name(model, "model name").map_err(|m| InputError::usage("--promote", m))?;
+    let store = Store::open_existing(&summary.store)?;
+    let opts = crate::promote::PromoteOptions {
+        model: model.to_string(),
+        alias: args.alias.clone(),
+        min_improvement: args.min_improvement,
+    };
+    Ok(Some(crate::promote::promote(
+        &store,
+        spec,
+        &best.run_id,
+        &opts,
+    )?))
 }
 
 fn print_summary(s: &SweepSummary) {
@@ -600,6 +654,24 @@ fn print_summary(s: &SweepSummary) {
             }
         }
         None => crate::outln!("no finished run yet"),
+    }
+    if let Some(p) = &s.promotion {
+        crate::outln!(
+            "promotion of {}@{} on the {} span: {} — {}",
+            p.model,
+            p.alias,
+            p.span,
+            if p.promoted() {
+                format!(
+                    "promoted run {} as version {}",
+                    &p.challenger.run_id[..8],
+                    p.version.unwrap_or(0)
+                )
+            } else {
+                "champion kept".to_string()
+            },
+            p.reason
+        );
     }
     crate::outln!("store: {}", s.store.display());
 }

@@ -19,6 +19,7 @@ pub mod mlflow;
 pub mod output;
 pub mod plot;
 pub mod predict;
+pub mod promote;
 pub mod prune;
 pub mod search;
 pub mod serve;

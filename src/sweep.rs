@@ -75,6 +75,9 @@ pub struct SweepSummary {
     /// What the live MLflow mirror sent, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mlflow: Option<crate::mlflow::MirrorReport>,
+    /// Champion against challenger, with `--promote`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<crate::promote::Promotion>,
 }
 
 /// Worker time, summed over workers: how much of the runs' time went to tracking them.
@@ -461,6 +464,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         time: worker.clock.spent(),
         best: None,
         mlflow: None,
+        promotion: None,
     };
     drop(worker);
     let mut first_error = None;

@@ -291,3 +291,83 @@ fn runs_are_found_with_mlflow_filters_sorted_and_limited() {
     let err = String::from_utf8_lossy(&unknown.get_output().stderr).to_string();
     assert!(err.contains("unknown field `score`"), "{err}");
 }
+
+fn promote(sb: &Sandbox, extra: &[&str]) -> (serde_json::Value, Option<i32>) {
+    let mut args = vec![
+        "sweep",
+        "spec.toml",
+        "--json",
+        "--quiet",
+        "--promote",
+        "temp",
+    ];
+    args.extend_from_slice(extra);
+    let out = sb.cmd(&args).output().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (summary["promotion"].clone(), out.status.code())
+}
+
+/// Three nights: the first best becomes the champion, the second is promoted only if it beats
+/// the champion on tonight's rows, and on a night whose training rows are spoiled the champion
+/// stays, `--fail-on-regression` exits 4, and the history and registry say so.
+#[test]
+fn nightly_promotion_keeps_the_better_model_in_production() {
+    let spec = spec_text("[0.01]").replace("seed = [0, 1]", "seed = [0]");
+    let sb = Sandbox::new(&spec);
+    grow_to(&sb, 250);
+    let (p, code) = promote(&sb, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(p["decision"], "promoted", "{p}");
+    assert_eq!(p["version"], 1);
+    assert!(p["champion"].is_null(), "no champion the first night");
+
+    grow_to(&sb, 300);
+    let (p, code) = promote(&sb, &["--min-improvement", "0.0"]);
+    assert_eq!(code, Some(0));
+    let champion = p["champion"]["rmse"].as_f64().unwrap();
+    let challenger = p["challenger"]["rmse"].as_f64().unwrap();
+    assert_eq!(p["decision"] == "promoted", challenger < champion, "{p}");
+    assert!(
+        p["naive_rmse"].as_f64().is_some(),
+        "baselines on the same span: {p}"
+    );
+    let champion_after_night_2 = p["version"].clone();
+
+    // Night 3: the training rows are spoiled (a sensor fault), the validation rows are real.
+    grow_to(&sb, 320);
+    let text = std::fs::read_to_string(sb.path("weather.csv")).unwrap();
+    let spoiled: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if (1..=180).contains(&i) {
+                let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+                cells[2] = format!("{}", 200.0 + 80.0 * (i as f64 * 0.7).sin());
+                cells.join(",")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(sb.path("weather.csv"), spoiled.join("\n") + "\n").unwrap();
+    let (p, code) = promote(&sb, &["--fail-on-regression"]);
+    assert_eq!(p["decision"], "kept", "{p}");
+    assert!(p["champion"]["rmse"].as_f64() < p["challenger"]["rmse"].as_f64());
+    assert_eq!(code, Some(4), "the champion beat tonight's best");
+    assert_eq!(p["version"], champion_after_night_2);
+
+    let shown = json(&sb, &["model", "show", "temp@production", "--json"]);
+    assert_eq!(shown["version"], champion_after_night_2, "{shown}");
+    let nights = json(&sb, &["history", "--json"]);
+    let nights = nights.as_array().unwrap();
+    assert_eq!(nights.len(), 3);
+    assert_eq!(nights[0]["promoted"], serde_json::json!(["temp v1"]));
+    assert_eq!(nights[2]["promoted"], serde_json::json!([]));
+
+    // gc keeps the champion's run although its night's snapshot is old.
+    let champion_run = shown["run_id"].as_str().unwrap().to_string();
+    sb.cmd(&["gc", "--keep-sweeps", "1"]).assert().success();
+    let left = runs_all(&sb);
+    assert!(left.iter().any(|r| r["run_id"] == champion_run.as_str()));
+}

@@ -27,6 +27,8 @@ pub struct Night {
     pub linear_val_rmse: Option<f64>,
     /// 1 − best / naive: the share of the naive forecast's error the model removes.
     pub skill: Option<f64>,
+    /// Registered model versions whose run this sweep trained (`temp v2`): what it promoted.
+    pub promoted: Vec<String>,
 }
 
 pub fn nights(store: &Store, experiment: &str) -> Result<Vec<Night>> {
@@ -36,10 +38,21 @@ pub fn nights(store: &Store, experiment: &str) -> Result<Vec<Night>> {
     };
     let runs = store.runs(&filter)?;
     let snapshot_of = store.run_tags(&filter, DATA_TAG)?;
+    let mut registered: HashMap<String, Vec<String>> = HashMap::new();
+    for v in store.versions(None)? {
+        registered
+            .entry(v.sweep_id.clone())
+            .or_default()
+            .push(format!("{} v{}", v.name, v.version));
+    }
     Ok(store
         .sweeps(experiment)?
         .iter()
-        .map(|s| night(s, &runs, &snapshot_of))
+        .map(|s| {
+            let mut n = night(s, &runs, &snapshot_of);
+            n.promoted = registered.remove(&s.sweep_id).unwrap_or_default();
+            n
+        })
         .collect())
 }
 
@@ -78,13 +91,14 @@ fn night(s: &SweepRecord, runs: &[RunRecord], snapshot_of: &HashMap<String, Stri
             (Some(b), Some(n)) if n > 0.0 => Some(1.0 - b / n),
             _ => None,
         },
+        promoted: Vec::new(),
     }
 }
 
 pub fn head() -> Vec<&'static str> {
     vec![
         "sweep", "started", "rows", "data", "finished", "pruned", "failed", "best", "val_rmse",
-        "naive", "linear", "skill",
+        "naive", "linear", "skill", "promoted",
     ]
 }
 
@@ -102,6 +116,11 @@ pub fn cells(n: &Night) -> Vec<String> {
         num(n.naive_val_rmse),
         num(n.linear_val_rmse),
         n.skill.map_or("-".into(), |s| format!("{:.1}%", s * 100.0)),
+        if n.promoted.is_empty() {
+            "-".to_string()
+        } else {
+            n.promoted.join(", ")
+        },
     ]
 }
 
