@@ -21,9 +21,19 @@ fn train_epoch(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(8))
         .throughput(Throughput::Elements(train_windows as u64));
-    for hidden in [16, 32, 64] {
-        let cfg = reference::config(hidden, 1, 1e-3, 0);
-        group.bench_with_input(BenchmarkId::new("hidden", hidden), &cfg, |b, cfg| {
+    // One layer at every size, two layers from 64 up (`examples/throughput` prints the same
+    // sizes as a share of the core's FMA peak).
+    let sizes = [16, 32, 64, 128, 256].map(|h| (h, 1)).into_iter();
+    for (hidden, layers) in sizes.chain([64, 128, 256].map(|h| (h, 2))) {
+        let mut cfg = reference::config(hidden, 1, 1e-3, 0);
+        cfg.num_layers = layers;
+        let name = if layers == 1 {
+            "hidden"
+        } else {
+            "hidden_2layers"
+        };
+        let id = BenchmarkId::new(name, hidden);
+        group.bench_with_input(id, &cfg, |b, cfg| {
             b.iter(|| {
                 let trained = aerocast::train::train(cfg, &data, &mut |_| {
                     Ok(aerocast::train::Next::Continue)

@@ -1,6 +1,12 @@
 //! A run's files: weights (safetensors), a model card with everything needed to rebuild the
 //! model and its normalisation, and the loss curve. Each file is written under a temporary
-//! name, synced, then renamed, so the store never points at a half-written file.
+//! name, then renamed, so the store never points at a half-written file, even when the
+//! process is killed mid-write.
+//!
+//! Files are not synced one by one: an fsync costs milliseconds (several per run, more than a
+//! tiny run's training), so the sweep syncs the store's file system once, when its runs are
+//! done ([`sync_all`]). Until then a power loss can lose recent files, as it can lose the
+//! store's recent transactions (SQLite WAL with `synchronous = NORMAL`).
 
 use crate::jobs::Params;
 use crate::train::{GruForecaster, Normalisation, TrainConfig, Trained};
@@ -13,7 +19,7 @@ use std::path::Path;
 
 pub const WEIGHTS: &str = "model.safetensors";
 pub const CARD: &str = "model.json";
-pub const LOSS_PLOT: &str = "loss.png";
+pub const LOSS_PLOT: &str = "loss.svg";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelCard {
@@ -24,6 +30,9 @@ pub struct ModelCard {
     pub features: Vec<String>,
     pub window: usize,
     pub horizon: usize,
+    /// Values forecast per window (a direct head has `horizon`); cards without it have 1.
+    #[serde(default = "one")]
+    pub outputs: usize,
     pub hidden_dim: usize,
     pub num_layers: usize,
     pub normalisation: Normalisation,
@@ -46,7 +55,6 @@ pub fn write(
     atomic(dir, LOSS_PLOT, |tmp| {
         crate::plot::loss_curve(tmp, title, &trained.history)
     })?;
-    sync_dir(dir);
     Ok(vec![
         (WEIGHTS, "model"),
         (CARD, "model_card"),
@@ -63,7 +71,13 @@ pub fn load_model(dir: &Path) -> Result<(GruForecaster, ModelCard)> {
     .with_context(|| format!("parsing {}", card_path.display()))?;
     let mut varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let model = GruForecaster::new(vb, card.features.len(), card.hidden_dim, card.num_layers)?;
+    let model = GruForecaster::new(
+        vb,
+        card.features.len(),
+        card.hidden_dim,
+        card.num_layers,
+        card.outputs,
+    )?;
     varmap
         .load(dir.join(WEIGHTS))
         .with_context(|| format!("loading {}", dir.join(WEIGHTS).display()))?;
@@ -86,6 +100,7 @@ impl ModelCard {
             features: data.features.clone(),
             window: cfg.window,
             horizon: cfg.horizon,
+            outputs: cfg.outputs,
             hidden_dim: cfg.hidden_dim,
             num_layers: cfg.num_layers,
             normalisation: normalisation.clone(),
@@ -95,22 +110,37 @@ impl ModelCard {
     }
 }
 
-/// Writes `name` in `dir` via a temporary file that keeps the extension (plotters picks the
-/// image format from it), then renames it into place.
+fn one() -> usize {
+    1
+}
+
+/// Writes `name` in `dir` via a temporary file, then renames it into place.
 fn atomic(dir: &Path, name: &str, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = dir.join(format!(".tmp-{name}"));
     let dest = dir.join(name);
     write(&tmp).with_context(|| format!("writing {}", dest.display()))?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("syncing {}", tmp.display()))?;
     std::fs::rename(&tmp, &dest).with_context(|| format!("renaming to {}", dest.display()))?;
     Ok(())
 }
 
-fn sync_dir(dir: &Path) {
-    // Makes the renames durable; not all platforms allow opening a folder, so best effort.
-    if let Ok(d) = File::open(dir) {
+/// Makes every file written under `dir` so far durable: one `syncfs` of its file system on
+/// Linux (one call, however many runs wrote files), `fsync` of the folder elsewhere.
+pub fn sync_all(dir: &Path) -> Result<()> {
+    let d = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `d` is an open file descriptor for the duration of the call.
+        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("syncing {}", dir.display()));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // Not all platforms allow syncing a folder, so best effort.
         let _ = d.sync_all();
+        Ok(())
     }
 }

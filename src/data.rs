@@ -5,6 +5,8 @@ use crate::error::InputError;
 use crate::spec::{DataSpec, KeyLines, MissingPolicy};
 use std::path::{Path, PathBuf};
 
+mod time;
+
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub path: PathBuf,
@@ -19,6 +21,11 @@ pub struct Dataset {
     pub times: Option<Vec<String>>,
     /// Rows removed by `missing = "drop"`.
     pub dropped_rows: usize,
+    /// Row indices (into the kept rows) that follow dropped rows, ascending: no window may
+    /// reach across one of them.
+    pub breaks: Vec<usize>,
+    /// Things that are legal but look like a mistake (a wide table, say), for the user.
+    pub warnings: Vec<String>,
 }
 
 impl Dataset {
@@ -64,6 +71,7 @@ pub fn load_bytes(spec: &DataSpec, lines: &KeyLines, bytes: &[u8]) -> Result<Dat
     let hash = crate::hash::sha256_hex(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
+        .delimiter(spec.delimiter)
         .trim(csv::Trim::All)
         .from_reader(bytes);
 
@@ -103,9 +111,10 @@ pub fn load_bytes(spec: &DataSpec, lines: &KeyLines, bytes: &[u8]) -> Result<Dat
             lines.error(
                 key,
                 format!(
-                    "column \"{name}\" is not in {} (columns: {})",
+                    "column \"{name}\" is not in {} (columns: {}){}",
                     file.display(),
-                    shown(&header.join(", "))
+                    shown(&header.join(", ")),
+                    delimiter_hint(&header, spec.delimiter)
                 ),
             )
         })
@@ -122,11 +131,18 @@ pub fn load_bytes(spec: &DataSpec, lines: &KeyLines, bytes: &[u8]) -> Result<Dat
         .map(|t| column(t, "data.time"))
         .transpose()?;
 
-    let mut table = Table::new(spec, feature_cols, target_col, time_col);
+    let mut records = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(file, &e))?;
         let line = record.position().map_or(0, |p| p.line() as usize);
-        table.push(&record, line, &header, file)?;
+        records.push((line, record));
+    }
+    if let Some(col) = time_col {
+        time::order(&mut records, col, &header[col], spec.sort, file)?;
+    }
+    let mut table = Table::new(spec, feature_cols, target_col, time_col);
+    for (line, record) in &records {
+        table.push(record, *line, &header, file)?;
     }
     if table.targets.is_empty() {
         return Err(InputError::in_file(
@@ -143,6 +159,8 @@ pub fn load_bytes(spec: &DataSpec, lines: &KeyLines, bytes: &[u8]) -> Result<Dat
         targets: table.targets,
         times: time_col.map(|_| table.times),
         dropped_rows: table.dropped,
+        breaks: table.breaks,
+        warnings: wide_table_warning(&header, file).into_iter().collect(),
     })
 }
 
@@ -156,6 +174,9 @@ struct Table {
     targets: Vec<f32>,
     times: Vec<String>,
     dropped: usize,
+    breaks: Vec<usize>,
+    /// A row was dropped since the last kept one.
+    after_drop: bool,
     /// Last seen value per used column (features, then target), for forward fill.
     last: Vec<Option<f32>>,
 }
@@ -177,6 +198,8 @@ impl Table {
             targets: Vec::new(),
             times: Vec::new(),
             dropped: 0,
+            breaks: Vec::new(),
+            after_drop: false,
             last: vec![None; used],
         }
     }
@@ -202,6 +225,7 @@ impl Table {
                 Ok(None) => match self.policy {
                     MissingPolicy::Drop => {
                         self.dropped += 1;
+                        self.after_drop = true;
                         return Ok(());
                     }
                     MissingPolicy::Ffill if self.last[slot].is_some() => self.last[slot].unwrap(),
@@ -243,6 +267,9 @@ impl Table {
         for (slot, v) in values.iter().enumerate() {
             self.last[slot] = Some(*v);
         }
+        if std::mem::take(&mut self.after_drop) && !self.targets.is_empty() {
+            self.breaks.push(self.targets.len());
+        }
         let target = values.pop().expect("target is the last used column");
         self.inputs.extend(values);
         self.targets.push(target);
@@ -251,6 +278,65 @@ impl Table {
         }
         Ok(())
     }
+}
+
+/// A hint for a header read as one column that holds another separator.
+fn delimiter_hint(header: &[String], delimiter: u8) -> String {
+    let used = delimiter as char;
+    [';', '\t', '|']
+        .into_iter()
+        .filter(|&c| c != used)
+        .find(|&c| header.iter().any(|h| h.contains(c)))
+        .map(|c| {
+            format!(
+                "; the header holds \"{}\": set [data] delimiter = \"{}\"",
+                c.escape_default(),
+                c.escape_default()
+            )
+        })
+        .unwrap_or_default()
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// A header with a column per month (`Year,Jan,Feb,…`) is a wide table: one row per year.
+/// aerocast reads one row per time step, so such a file is most likely not what the user meant.
+fn wide_table_warning(header: &[String], file: &Path) -> Option<String> {
+    let month_columns = header
+        .iter()
+        .filter(|h| {
+            let h = h.trim().to_ascii_lowercase();
+            MONTHS
+                .iter()
+                .any(|m| h == *m || (h.len() > 3 && h.starts_with(m) && is_month_name(&h)))
+        })
+        .count();
+    (month_columns >= 6).then(|| {
+        format!(
+            "{}:1: the header has {month_columns} month columns: this looks like a wide table (one row per year, one column per month); aerocast reads one row per time step, so reshape it to one row per month",
+            file.display()
+        )
+    })
+}
+
+fn is_month_name(h: &str) -> bool {
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "sept",
+        "october",
+        "november",
+        "december",
+    ]
+    .contains(&h)
 }
 
 /// `Ok(None)` for a missing cell (empty or NaN), `Err` (saying why) for anything but a finite
@@ -334,13 +420,13 @@ mod tests {
     #[test]
     fn loads_features_and_target_in_order() {
         let d = load_csv(
-            "t,x,y\na,1,10\nb,2,20\n",
+            "t,x,y\n2024-01,1,10\n2024-02,2,20\n",
             "features = [\"x\", \"y\"]\ntime = \"t\"",
         )
         .unwrap();
         assert_eq!(d.inputs, vec![1.0, 10.0, 2.0, 20.0]);
         assert_eq!(d.targets, vec![10.0, 20.0]);
-        assert_eq!(d.times, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(d.times, Some(vec!["2024-01".into(), "2024-02".into()]));
         assert_eq!(d.hash.len(), 64);
     }
 

@@ -12,6 +12,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 
+mod infer;
+mod times;
+
+pub use infer::{Forecast, Forecaster};
+pub use times::{TimeAxis, Timed, stamp};
+
 /// A run's trained model with what rebuilding it needs.
 pub struct RunModel {
     pub run_id: String,
@@ -50,7 +56,8 @@ impl SpanForecast {
 pub fn load_model(store: &Store, run_id: &str) -> Result<RunModel> {
     let (model, card) = artifacts::load_model(&store.fetch_artifacts(run_id)?)
         .with_context(|| format!("the model of run {run_id} could not be loaded"))?;
-    let cfg = TrainConfig::from_params(&card.params).map_err(|e| anyhow!(e))?;
+    let mut cfg = TrainConfig::from_params(&card.params).map_err(|e| anyhow!(e))?;
+    cfg.outputs = card.outputs;
     Ok(RunModel {
         run_id: run_id.to_string(),
         model,
@@ -76,8 +83,19 @@ pub fn load_run_data(store: &Store, run: &RunRecord, card: &ModelCard) -> Result
             })
         });
         match attempt {
-            Ok(loaded) => {
+            Ok(mut loaded) => {
                 check_hash(&loaded.data, card)?;
+                // A model kept after rolling-origin evaluation trained on every row before
+                // the test span: its inputs are normalised by those rows, as its card says.
+                if loaded.prepared.stats != card.normalisation {
+                    let p = &loaded.prepared;
+                    loaded.prepared = Prepared::with_stats(
+                        &loaded.data,
+                        p.split,
+                        p.val_end,
+                        card.normalisation.clone(),
+                    );
+                }
                 return Ok(loaded);
             }
             Err(e) => {
@@ -116,12 +134,14 @@ fn check_hash(data: &Dataset, card: &ModelCard) -> Result<()> {
 }
 
 /// The model's forecasts for every row of the validation span, beside the actual values and
-/// the naive forecast.
+/// the naive forecast. A direct multi-step model is shown at its first lead time.
 pub fn validation_span(model: &RunModel, data: &RunData) -> Result<SpanForecast> {
     let p = &data.prepared;
-    let targets: Vec<usize> = p.val_targets().collect();
+    let leads = model.cfg.outputs;
+    let targets = windows::anchors(p.val_targets(), leads);
     let predicted = train::predict(&model.model, p, &targets, &model.cfg, &Device::Cpu)?
         .into_iter()
+        .step_by(leads)
         .map(|v| model.card.normalisation.denormalise_target(v))
         .collect();
     let times = data
@@ -131,8 +151,50 @@ pub fn validation_span(model: &RunModel, data: &RunData) -> Result<SpanForecast>
         .map(|t| targets.iter().map(|&i| t[i].clone()).collect());
     Ok(SpanForecast {
         predicted,
-        actual: windows::val_actuals(p),
-        naive: windows::naive_forecast(p, model.card.horizon),
+        actual: windows::actuals(p, &targets),
+        naive: windows::naive_over(p, &targets, model.cfg.offset()),
         times,
+    })
+}
+
+/// The spec a run's sweep recorded, parsed again; of the places a relative spec path may
+/// point, the first whose data file exists.
+pub fn run_spec(store: &Store, run: &RunRecord) -> Result<Spec> {
+    let sweep = store
+        .sweep_detail(&run.sweep_id)?
+        .context("the run's sweep is not in the store")?;
+    let mut first = None;
+    for path in spec_candidates(store, Path::new(&sweep.record.spec_path)) {
+        let spec = Spec::parse(&path, sweep.spec_text.clone())?;
+        if spec.data.path.is_file() {
+            return Ok(spec);
+        }
+        first.get_or_insert(spec);
+    }
+    first.context("the run's sweep recorded no spec")
+}
+
+/// Reads `path` with the run's own column choice, time column and missing-value policy.
+/// A file without the model's columns is an input error naming the file and the columns.
+pub fn read_csv(spec: &Spec, path: &Path) -> Result<Dataset> {
+    let mut data_spec = spec.data.clone();
+    data_spec.path = path.to_path_buf();
+    let mut lines = crate::spec::KeyLines::default();
+    lines.file = path.to_path_buf();
+    Ok(crate::data::load(&data_spec, &lines)?)
+}
+
+/// A backtest on any data read like the run's: a forecast for every row with a full window
+/// before it, beside the actual value and the naive forecast.
+pub fn backtest(model: &Forecaster, data: &Dataset) -> Result<SpanForecast> {
+    let (first, predicted) = model.backtest(&data.inputs, data.rows())?;
+    let h = model.card.horizon;
+    Ok(SpanForecast {
+        predicted,
+        actual: data.targets[first..].iter().map(|&v| v as f64).collect(),
+        naive: (first..data.rows())
+            .map(|t| data.targets[t - h] as f64)
+            .collect(),
+        times: data.times.as_ref().map(|t| t[first..].to_vec()),
     })
 }

@@ -5,7 +5,7 @@
 
 use crate::hash::sha256_hex;
 use crate::spec::knobs::ParamValue;
-use crate::spec::{DataSpec, Dimension, MissingPolicy, Spec};
+use crate::spec::{DataSpec, Dimension, EvalSpec, MissingPolicy, OutputMode, Spec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -29,17 +29,59 @@ pub struct DataIdentity {
     pub target: String,
     pub features: Vec<String>,
     pub train_fraction: f64,
+    /// Left out of the key when 0, so stores written before test spans existed still resume.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub test_fraction: f64,
     pub missing: MissingPolicy,
+    /// The CSV separator; left out at its default, so keys of comma-separated data stay as
+    /// they were.
+    #[serde(skip_serializing_if = "is_comma")]
+    pub delimiter: u8,
+    /// With `missing = "drop"`, which validation rows are scored depends on the sweep's
+    /// longest window + horizon (see `Prepared::score_reach`), so it is part of the identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scored_reach: Option<usize>,
+    /// Left out for single-value forecasts, so older stores keep their keys.
+    #[serde(skip_serializing_if = "is_single")]
+    pub output: OutputMode,
+    /// How runs are scored, when not by the single split: folds change what `val_rmse`
+    /// means and what ranks. Absent for one split, so older stores keep their keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval: Option<EvalSpec>,
+}
+
+fn is_comma(d: &u8) -> bool {
+    *d == b','
+}
+
+fn is_single(o: &OutputMode) -> bool {
+    *o == OutputMode::Single
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl DataIdentity {
-    pub fn new(data: &DataSpec, data_sha256: &str) -> DataIdentity {
+    pub fn new(spec: &Spec, data_sha256: &str) -> DataIdentity {
+        let mut id = DataIdentity::of_data(&spec.data, data_sha256);
+        id.eval = spec.eval.cross_validates().then(|| spec.eval.clone());
+        id
+    }
+
+    /// The identity of data read by `data` and scored on one split.
+    pub fn of_data(data: &DataSpec, data_sha256: &str) -> DataIdentity {
         DataIdentity {
             data_sha256: data_sha256.to_string(),
             target: data.target.clone(),
             features: data.features.clone(),
             train_fraction: data.train_fraction,
+            test_fraction: data.test_fraction,
             missing: data.missing,
+            delimiter: data.delimiter,
+            scored_reach: (data.missing == MissingPolicy::Drop).then_some(data.reach),
+            output: data.output,
+            eval: None,
         }
     }
 
@@ -85,8 +127,20 @@ pub fn trial_key(study: &str, index: usize) -> String {
     sha256_hex(format!("study {study} trial {index}"))
 }
 
+/// What [`label`] says when nothing is swept (the sweep is one run).
+pub const NOTHING_SWEPT: &str = "(nothing swept)";
+
 /// `hidden_dim=32 lr=0.003 seed=1`: the swept params only, for progress lines and labels.
 pub fn label(params: &Params, spec: &Spec) -> String {
+    let swept = swept_params(params, spec);
+    if swept.is_empty() {
+        NOTHING_SWEPT.to_string()
+    } else {
+        swept
+    }
+}
+
+fn swept_params(params: &Params, spec: &Spec) -> String {
     spec.space
         .iter()
         .filter(|d| d.swept)
@@ -113,7 +167,7 @@ mod tests {
     }
 
     fn keys(s: &Spec, hash: &str) -> Vec<String> {
-        let id = DataIdentity::new(&s.data, hash);
+        let id = DataIdentity::new(s, hash);
         product(&s.space).iter().map(|p| job_key(p, &id)).collect()
     }
 
@@ -147,13 +201,20 @@ mod tests {
         let mut dropped = s.clone();
         dropped.data.missing = MissingPolicy::Drop;
         assert_ne!(keys(&dropped, "h1")[0], a[0]);
+        let mut tested = s.clone();
+        tested.data.test_fraction = 0.1;
+        assert_ne!(
+            keys(&tested, "h1")[0],
+            a[0],
+            "a test span changes what validates"
+        );
     }
 
     #[test]
     fn key_material_is_the_flat_json_stores_already_hold() {
         let s = spec("seed = [0]\nhidden_dim = [8]\nlr = [0.01]");
         let params = &product(&s.space)[0];
-        let id = DataIdentity::new(&s.data, "h");
+        let id = DataIdentity::new(&s, "h");
         let flat = format!(
             "{{\"params\":{},\"data_sha256\":\"h\",\"target\":\"y\",\"features\":[\"y\"],\
              \"train_fraction\":0.8,\"missing\":\"error\"}}",

@@ -2,19 +2,27 @@
 //!
 //! The data flows spec → jobs → train → store → report; each step is one module.
 
+pub mod annotate;
 pub mod artifacts;
+pub mod baselines;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod filter;
 pub mod forecast;
+pub mod gc;
 pub mod hash;
 pub mod jobs;
 pub mod metrics;
+pub mod mlflow;
 pub mod output;
 pub mod plot;
+pub mod predict;
+pub mod promote;
 pub mod prune;
 pub mod search;
+pub mod serve;
 pub mod signals;
 pub mod slurm;
 pub mod spec;

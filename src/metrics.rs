@@ -8,7 +8,53 @@ pub const VAL_RMSE: &str = "val_rmse";
 pub const VAL_MAE: &str = "val_mae";
 pub const NAIVE_VAL_RMSE: &str = "naive_val_rmse";
 pub const NAIVE_VAL_MAE: &str = "naive_val_mae";
+/// Scores on the held-out test span: recorded, shown, never used to rank, prune or propose.
+pub const TEST_RMSE: &str = "test_rmse";
+pub const TEST_MAE: &str = "test_mae";
+pub const NAIVE_TEST_RMSE: &str = "naive_test_rmse";
+pub const NAIVE_TEST_MAE: &str = "naive_test_mae";
+pub const LINEAR_TEST_RMSE: &str = "linear_test_rmse";
+pub const LINEAR_TEST_MAE: &str = "linear_test_mae";
+pub const SEASONAL_NAIVE_TEST_RMSE: &str = "seasonal_naive_test_rmse";
+pub const SEASONAL_NAIVE_TEST_MAE: &str = "seasonal_naive_test_mae";
+/// Rolling-origin evaluation (`[eval] folds > 1`): the mean of the folds' `val_rmse`, which
+/// then is the objective, its standard deviation across folds, and the naive baseline's mean.
+/// Its per-step curve holds the running mean after each fold, which the pruners judge.
+pub const CV_VAL_RMSE: &str = "cv_val_rmse";
+pub const CV_VAL_RMSE_STD: &str = "cv_val_rmse_std";
+pub const NAIVE_CV_VAL_RMSE: &str = "naive_cv_val_rmse";
+/// `fold<k>_val_rmse`, k from 1: one name per fold a spec may ask for.
+pub const FOLD_VAL_RMSE: [&str; 20] = [
+    "fold1_val_rmse",
+    "fold2_val_rmse",
+    "fold3_val_rmse",
+    "fold4_val_rmse",
+    "fold5_val_rmse",
+    "fold6_val_rmse",
+    "fold7_val_rmse",
+    "fold8_val_rmse",
+    "fold9_val_rmse",
+    "fold10_val_rmse",
+    "fold11_val_rmse",
+    "fold12_val_rmse",
+    "fold13_val_rmse",
+    "fold14_val_rmse",
+    "fold15_val_rmse",
+    "fold16_val_rmse",
+    "fold17_val_rmse",
+    "fold18_val_rmse",
+    "fold19_val_rmse",
+    "fold20_val_rmse",
+];
+/// Ridge autoregression on the same windows (see `baselines.rs`).
+pub const LINEAR_VAL_RMSE: &str = "linear_val_rmse";
+pub const LINEAR_VAL_MAE: &str = "linear_val_mae";
+/// The value one season back, with `[data] season` set.
+pub const SEASONAL_NAIVE_VAL_RMSE: &str = "seasonal_naive_val_rmse";
+pub const SEASONAL_NAIVE_VAL_MAE: &str = "seasonal_naive_val_mae";
 pub const BEST_EPOCH: &str = "best_epoch";
+/// The epoch whose weights the run kept (`[train] keep`).
+pub const KEPT_EPOCH: &str = "kept_epoch";
 pub const BEST_VAL_LOSS: &str = "best_val_loss";
 pub const EPOCHS_TRAINED: &str = "epochs_trained";
 
@@ -20,15 +66,84 @@ pub const RECORDED: &[&str] = &[
     VAL_MAE,
     NAIVE_VAL_RMSE,
     NAIVE_VAL_MAE,
+    CV_VAL_RMSE,
+    CV_VAL_RMSE_STD,
+    NAIVE_CV_VAL_RMSE,
+    TEST_RMSE,
+    TEST_MAE,
+    NAIVE_TEST_RMSE,
+    NAIVE_TEST_MAE,
+    LINEAR_TEST_RMSE,
+    LINEAR_TEST_MAE,
+    SEASONAL_NAIVE_TEST_RMSE,
+    SEASONAL_NAIVE_TEST_MAE,
+    LINEAR_VAL_RMSE,
+    LINEAR_VAL_MAE,
+    SEASONAL_NAIVE_VAL_RMSE,
+    SEASONAL_NAIVE_VAL_MAE,
     BEST_EPOCH,
+    KEPT_EPOCH,
     BEST_VAL_LOSS,
     EPOCHS_TRAINED,
 ];
 
-/// The metric runs are ranked by unless the user names another.
+/// The metric runs are ranked by unless the user names another (with one split).
 pub const OBJECTIVE: &str = VAL_RMSE;
+
+/// The objective of a sweep or an experiment: `cv_val_rmse` when it cross-validates.
+pub fn objective(cross_validates: bool) -> &'static str {
+    if cross_validates {
+        CV_VAL_RMSE
+    } else {
+        OBJECTIVE
+    }
+}
+
+/// Whether a metric is scored on the test span (`test_rmse`, `linear_test_mae`, …).
+pub fn is_test_span(name: &str) -> bool {
+    name.starts_with("test_") || name.contains("_test_")
+}
+
+/// The test-span metrics, in the order reports show them.
+pub const HELD_OUT: &[&str] = &[
+    TEST_RMSE,
+    NAIVE_TEST_RMSE,
+    LINEAR_TEST_RMSE,
+    SEASONAL_NAIVE_TEST_RMSE,
+    TEST_MAE,
+];
+
+/// What chose a run, read through `get` (a run's metric lookup): `cv_val_rmse` when it was
+/// cross-validated, else `val_rmse`. A sweep's runs share one evaluation, so this ranks them
+/// as the sweep did.
+pub fn selection_score(get: impl Fn(&str) -> Option<f64>) -> Option<f64> {
+    get(CV_VAL_RMSE).or_else(|| get(VAL_RMSE))
+}
+
+/// A direct multi-step run's metric at lead time `k` (from 1): `val_rmse_h3`. Names are
+/// interned, so each distinct name is allocated once per process.
+pub fn at_lead(base: &str, k: usize) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+    static NAMES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
+    let name = format!("{base}_h{k}");
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.get(name.as_str()) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+/// The baselines every run is compared with, by the prefix of their metric names.
+pub const BASELINES: &[&str] = &["naive", "linear", "seasonal_naive"];
 
 /// The naive baseline's name for a metric: `val_rmse` → `naive_val_rmse`.
 pub fn naive_of(metric: &str) -> String {
-    format!("naive_{metric}")
+    baseline_of("naive", metric)
+}
+
+/// A baseline's name for a metric: (`linear`, `val_rmse`) → `linear_val_rmse`.
+pub fn baseline_of(baseline: &str, metric: &str) -> String {
+    format!("{baseline}_{metric}")
 }

@@ -4,6 +4,7 @@
 //! spec; this file only asks them.
 
 use crate::artifacts::{self, ModelCard};
+use crate::baselines;
 use crate::data::Dataset;
 use crate::error::InputError;
 use crate::jobs::{self, DataIdentity, Job};
@@ -12,8 +13,8 @@ use crate::output::{Progress, RunEnd, RunView};
 use crate::prune::{self, Curves, Pruner};
 use crate::search::{self, Observation, Sampler, Slot};
 use crate::signals;
-use crate::spec::Spec;
 use crate::spec::knobs::ParamValue;
+use crate::spec::{OutputMode, Spec};
 use crate::store::{
     Claim, DATA_TAG, Location, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG,
     TRIAL_TAG,
@@ -22,15 +23,21 @@ use crate::train::{self, Next, Prepared, TrainConfig, windows};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod cv;
+mod limits;
+
 pub struct SweepOptions {
     pub store: Location,
     /// Jobs trained at once.
     pub jobs: usize,
+    /// MLflow tracking server each run is mirrored to as it ends.
+    pub mlflow: Option<crate::mlflow::Tracking>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,9 +65,22 @@ pub struct SweepSummary {
     pub interrupted: usize,
     /// Never claimed because a stop signal arrived first.
     pub not_started: usize,
+    /// Jobs not run because they failed or were killed `[train] max_attempts` times (also
+    /// counted in `failed`).
+    pub gave_up: usize,
+    /// Data rows removed by `missing = "drop"`.
+    pub dropped_rows: usize,
+    /// Legal input that looks like a mistake (also printed on stderr).
+    pub warnings: Vec<String>,
     pub wall_seconds: f64,
     pub time: TimeSpent,
     pub best: Option<BestRun>,
+    /// What the live MLflow mirror sent, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mlflow: Option<crate::mlflow::MirrorReport>,
+    /// Champion against challenger, with `--promote`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<crate::promote::Promotion>,
 }
 
 /// Worker time, summed over workers: how much of the runs' time went to tracking them.
@@ -72,6 +92,14 @@ pub struct TimeSpent {
     pub store_seconds: f64,
     /// Writing models, model cards and loss plots.
     pub artifact_seconds: f64,
+    /// Training itself (epochs, without the per-epoch callbacks that record them): the rest
+    /// of `run_seconds` is the per-run cost of tracking.
+    pub train_seconds: f64,
+    /// The same training, in CPU time of the worker threads: unlike the wall-clock figures
+    /// above, it does not grow when other processes share the cores.
+    pub train_cpu_seconds: f64,
+    /// CPU time of the whole process during the sweep (all threads; not the report after it).
+    pub cpu_seconds: f64,
 }
 
 /// [`TimeSpent`] as the workers add to it.
@@ -80,6 +108,8 @@ struct Clock {
     run: AtomicU64,
     store: AtomicU64,
     artifacts: AtomicU64,
+    train: AtomicU64,
+    train_cpu: AtomicU64,
 }
 
 impl Clock {
@@ -96,6 +126,10 @@ impl Clock {
             run_seconds: secs(&self.run),
             store_seconds: secs(&self.store),
             artifact_seconds: secs(&self.artifacts),
+            train_seconds: secs(&self.train),
+            train_cpu_seconds: secs(&self.train_cpu),
+            // Set by the sweep when it ends.
+            cpu_seconds: 0.0,
         }
     }
 }
@@ -104,14 +138,25 @@ impl Clock {
 pub struct BestRun {
     pub run_id: String,
     pub label: String,
+    /// The objective that chose it (`val_rmse`, or `cv_val_rmse` with folds) and its value.
+    pub metric: &'static str,
+    pub score: f64,
+    pub naive_score: Option<f64>,
     pub val_rmse: f64,
     pub naive_val_rmse: Option<f64>,
+    pub linear_val_rmse: Option<f64>,
+    /// On the test span; not used to choose.
+    pub test_rmse: Option<f64>,
 }
 
 /// What a sweep will do, checked against the data; no store is touched.
 pub struct Plan {
     pub data: Dataset,
     pub prepared: Prepared,
+    /// Rolling-origin evaluation: each fold's rows, and the rows the kept model trains on
+    /// (everything before the test span). Empty and `None` with one split.
+    pub folds: Vec<Prepared>,
+    pub final_rows: Option<Prepared>,
     pub identity: DataIdentity,
     pub study: String,
     pub slots: Vec<Slot>,
@@ -121,16 +166,53 @@ pub struct Plan {
 pub fn plan(spec: &Spec) -> Result<Plan, InputError> {
     let (data, prepared) = train::prepare(&spec.data, &spec.lines)?;
     check_windows(spec, &prepared)?;
-    let identity = DataIdentity::new(&spec.data, &data.hash);
+    limits::check_memory(spec, &prepared)?;
+    let (folds, final_rows) = plan_folds(spec, &data, &prepared)?;
+    let identity = DataIdentity::new(spec, &data.hash);
     let trials = search::trials(spec, &identity);
     Ok(Plan {
         data,
         prepared,
+        folds,
+        final_rows,
         identity,
         study: trials.study,
         slots: trials.slots,
         sampler: trials.sampler,
     })
+}
+
+/// The largest value an integer knob takes in the sweep.
+fn largest(spec: &Spec, knob: &str) -> usize {
+    crate::spec::largest(&spec.space, knob)
+}
+
+/// Fewer validation windows than this make `val_rmse` a coin toss: a run is scored on them.
+pub const MIN_VAL_WINDOWS: usize = 10;
+
+// Every fold a spec may ask for has a metric name.
+const _: () = assert!(metrics::FOLD_VAL_RMSE.len() == crate::spec::eval::MAX_FOLDS);
+
+/// The folds' rows and the kept model's rows, when the spec cross-validates.
+fn plan_folds(
+    spec: &Spec,
+    data: &Dataset,
+    p: &Prepared,
+) -> Result<(Vec<Prepared>, Option<Prepared>), InputError> {
+    let eval = &spec.eval;
+    if !eval.cross_validates() {
+        return Ok((Vec::new(), None));
+    }
+    let key = spec.lines.first_recorded(&["eval.step", "eval.folds"]);
+    let folds = train::folds::folds(p.split, p.val_end, eval.folds, eval.step)
+        .map_err(|m| spec.lines.error(key, m))?;
+    let prepared = train::folds::prepare(data, &folds, eval.refit);
+    // The first fold trains on the fewest rows: if its windows fit, every fold's do.
+    check_windows(spec, &prepared[0])?;
+    Ok((
+        prepared,
+        Some(Prepared::with_spans(data, p.val_end, p.val_end)),
+    ))
 }
 
 /// An experiment forecasts one target: runs of another would be ranked, pooled and charted
@@ -152,22 +234,45 @@ fn check_target(store: &Store, spec: &Spec) -> Result<(), InputError> {
 }
 
 /// Every window/horizon the sweep can use must leave at least one training window, and the
-/// split must leave a validation span.
+/// split must leave a validation span of at least [`MIN_VAL_WINDOWS`].
 fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
+    if spec.data.test_fraction > 0.0 && p.test_targets().is_empty() {
+        return Err(spec.lines.error(
+            "data.test_fraction",
+            format!(
+                "test_fraction {} of {} rows leaves an empty test span",
+                spec.data.test_fraction,
+                p.rows()
+            ),
+        ));
+    }
     if p.val_targets().is_empty() || p.split == 0 {
         return Err(spec.lines.error(
             "data.train_fraction",
             format!(
-                "train_fraction {} of {} rows leaves an empty split",
-                spec.data.train_fraction,
-                p.rows()
+                "train_fraction {} of the {} rows before the test span leaves an empty split",
+                spec.data.train_fraction, p.val_end
             ),
         ));
     }
     for w in &spec.dimension("window").extremes() {
         for h in &spec.dimension("horizon").extremes() {
             let (w, h) = (as_usize(w), as_usize(h));
-            if p.train_targets(w, h).is_empty() {
+            // A direct head forecasts rows 1…h after its window; all of them must fit.
+            let (offset, leads) = match spec.data.output {
+                OutputMode::Direct => (1, h.max(1)),
+                OutputMode::Single => (h, 1),
+            };
+            if windows::anchors(p.val_targets(), leads).is_empty() {
+                return Err(spec.lines.error(
+                    "data.horizon",
+                    format!(
+                        "a direct head over {h} rows needs a validation span of at least {h} rows; it has {}",
+                        p.val_targets().len()
+                    ),
+                ));
+            }
+            if windows::anchors(&p.train_targets(w, offset), leads).is_empty() {
                 let key =
                     spec.lines
                         .first_recorded(&["grid.window", "space.window", "data.window"]);
@@ -180,6 +285,27 @@ fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
                 ));
             }
         }
+    }
+    let scored = p.val_targets().len();
+    if scored < MIN_VAL_WINDOWS {
+        let rows = p.rows();
+        let fraction = rows.saturating_sub(MIN_VAL_WINDOWS) as f64 / rows as f64;
+        let hint = if p.breaks.is_empty() {
+            format!(
+                "lower train_fraction to at most {}, or give more rows",
+                (fraction * 1000.0).floor() / 1000.0
+            )
+        } else {
+            "lower train_fraction, or fill gaps (missing = \"ffill\") instead of dropping rows"
+                .to_string()
+        };
+        return Err(spec.lines.error(
+            "data.train_fraction",
+            format!(
+                "train_fraction {} of {rows} rows leaves {scored} validation window(s); a run needs at least {MIN_VAL_WINDOWS} to be scored: {hint}",
+                spec.data.train_fraction
+            ),
+        ));
     }
     Ok(())
 }
@@ -196,6 +322,10 @@ struct Worker<'a> {
     spec: &'a Spec,
     data: &'a Dataset,
     prepared: &'a Prepared,
+    folds: &'a [Prepared],
+    final_rows: Option<&'a Prepared>,
+    /// What ranks runs and feeds the sampler: `val_rmse`, or `cv_val_rmse` with folds.
+    objective: &'static str,
     store: &'a Store,
     experiment_id: i64,
     sweep_id: &'a str,
@@ -207,13 +337,32 @@ struct Worker<'a> {
     pruner: Box<dyn Pruner>,
     curves: Curves,
     clock: Clock,
+    mirror: Option<&'a crate::mlflow::Mirror>,
+    /// Baseline metrics per (window, horizon): every run of a shape shares them.
+    baselines: Mutex<HashMap<(usize, usize), Metrics>>,
+}
+
+impl Worker<'_> {
+    fn baselines(&self, window: usize, horizon: usize) -> Metrics {
+        let mut cache = self.baselines.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((window, horizon))
+            .or_insert_with(|| {
+                baselines::metrics(self.prepared, window, horizon, self.spec.data.season)
+            })
+            .clone()
+    }
 }
 
 pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<SweepSummary> {
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), process_cpu_time());
     let plan = plan(spec)?;
+    for warning in &plan.data.warnings {
+        crate::errln!("warning: {warning}");
+    }
     let store = Store::open(&opts.store)?;
     check_target(&store, spec)?;
+    let data_id = plan.identity.id();
     let (experiment_id, sweep_id) = store.begin_sweep(&SweepInfo {
         experiment: &spec.experiment,
         spec_path: &spec.path.display().to_string(),
@@ -221,9 +370,18 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec_hash: &spec.hash,
         data_path: &plan.data.path.display().to_string(),
         data_hash: &plan.data.hash,
+        data_id: Some(&data_id),
+        data_rows: plan.data.rows(),
         n_jobs: plan.slots.len(),
     })?;
     let reaped = store.reap_stale(experiment_id)?;
+    let mirror = match &opts.mlflow {
+        Some(t) => Some(
+            crate::mlflow::Mirror::start(t.clone(), opts.store.clone())
+                .context("starting the MLflow mirror")?,
+        ),
+        None => None,
+    };
 
     let done = store.finished_keys(&spec.experiment)?;
     let pending: Vec<&Slot> = plan
@@ -234,8 +392,9 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     let skipped = plan.slots.len() - pending.len();
     progress.sweep_started(plan.slots.len(), pending.len());
 
+    let objective = metrics::objective(spec.eval.cross_validates());
     let history = store
-        .study_observations(&plan.study, metrics::OBJECTIVE)?
+        .study_observations(&plan.study, objective)?
         .into_iter()
         .map(|(params, value)| Observation { params, value })
         .collect();
@@ -243,20 +402,31 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         spec,
         data: &plan.data,
         prepared: &plan.prepared,
+        folds: &plan.folds,
+        final_rows: plan.final_rows.as_ref(),
+        objective,
         store: &store,
         experiment_id,
         sweep_id: &sweep_id,
         study: &plan.study,
-        data_id: plan.identity.id(),
+        data_id: data_id.clone(),
         progress,
         sampler: Mutex::new(plan.sampler),
         history: Mutex::new(history),
-        pruner: prune::build(&spec.prune),
-        curves: Curves::new(store.study_curves(&plan.study, &spec.prune.metric)?),
+        pruner: if spec.eval.cross_validates() {
+            prune::build_for_folds(&spec.prune)
+        } else {
+            prune::build(&spec.prune)
+        },
+        curves: Curves::new(store.study_curves(&plan.study, pruned_curve(spec))?),
         clock: Clock::default(),
+        mirror: mirror.as_ref(),
+        baselines: Mutex::new(HashMap::new()),
     };
+    // More workers than pending trials would only idle (and a huge --jobs would start a
+    // thread each).
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
+        .num_threads(opts.jobs.min(pending.len()).max(1))
         .thread_name(|i| format!("aerocast-job-{i}"))
         .build()
         .context("starting the worker pool")?;
@@ -269,6 +439,9 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
             .collect()
     });
     progress.finish();
+    // Runs write their files unsynced (an fsync per file costs more than a tiny run trains);
+    // one sync of the store's file system makes them all durable before the sweep ends.
+    Clock::time(&worker.clock.artifacts, || artifacts::sync_all(store.dir()))?;
 
     let mut summary = SweepSummary {
         sweep_id: sweep_id.clone(),
@@ -286,10 +459,16 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         reaped,
         interrupted: 0,
         not_started: 0,
+        gave_up: 0,
+        dropped_rows: plan.data.dropped_rows,
+        warnings: plan.data.warnings.clone(),
         wall_seconds: 0.0,
         time: worker.clock.spent(),
         best: None,
+        mlflow: None,
+        promotion: None,
     };
+    drop(worker);
     let mut first_error = None;
     for outcome in outcomes {
         match outcome {
@@ -299,6 +478,10 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
                 summary.epochs_saved += epochs_saved;
             }
             Ok(Outcome::Failed) => summary.failed += 1,
+            Ok(Outcome::GaveUp) => {
+                summary.failed += 1;
+                summary.gave_up += 1;
+            }
             Ok(Outcome::Skipped) => summary.skipped += 1,
             Ok(Outcome::Busy) => summary.busy += 1,
             Ok(Outcome::Interrupted) => summary.interrupted += 1,
@@ -328,26 +511,55 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
         // A store or I/O error (not a training failure): the sweep cannot vouch for its records.
         return Err(e.context("the sweep could not record a run"));
     }
-    summary.best = best_run(&store, spec)?;
+    summary.mlflow = mirror.map(|m| m.finish(crate::mlflow::GRACE));
+    summary.best = best_run(&store, spec, &data_id)?;
     summary.wall_seconds = started.elapsed().as_secs_f64();
+    summary.time.cpu_seconds = (process_cpu_time() - cpu_started).as_secs_f64();
     Ok(summary)
 }
 
-fn best_run(store: &Store, spec: &Spec) -> Result<Option<BestRun>> {
-    let Some(run) = store.best_run(&spec.experiment, metrics::OBJECTIVE)? else {
+/// The per-step curve the pruner compares: the chosen epoch metric, or with folds the
+/// running mean of the folds' `val_rmse`.
+fn pruned_curve(spec: &Spec) -> &str {
+    if spec.eval.cross_validates() {
+        metrics::CV_VAL_RMSE
+    } else {
+        &spec.prune.metric
+    }
+}
+
+/// The best run on the data this sweep trained on: runs of other snapshots were scored on
+/// other rows.
+fn best_run(store: &Store, spec: &Spec, data_id: &str) -> Result<Option<BestRun>> {
+    let objective = metrics::objective(spec.eval.cross_validates());
+    let Some(run) = store.best_run(&spec.experiment, objective, Some(data_id))? else {
         return Ok(None);
     };
     Ok(Some(BestRun {
         label: jobs::label(&run.params, spec),
-        val_rmse: run.metric(metrics::OBJECTIVE).unwrap_or(f64::NAN),
+        metric: objective,
+        score: run.metric(objective).unwrap_or(f64::NAN),
+        naive_score: run.metric(&metrics::naive_of(objective)),
+        val_rmse: run.metric(metrics::VAL_RMSE).unwrap_or(f64::NAN),
         naive_val_rmse: run.metric(metrics::NAIVE_VAL_RMSE),
+        linear_val_rmse: run.metric(metrics::LINEAR_VAL_RMSE),
+        test_rmse: run.metric(metrics::TEST_RMSE),
         run_id: run.run_id,
     }))
 }
 
+/// The tag holding how many rows `missing = "drop"` removed from the run's data.
+pub const DROPPED_ROWS_TAG: &str = "aerocast.dropped_rows";
+/// The tag saying why early stopping ended a run (`[train] patience`).
+pub const EARLY_STOPPED_TAG: &str = "aerocast.early_stopped";
+
 enum Outcome {
+    /// Its attempts are used up (`[train] max_attempts`); recorded failed, not run.
+    GaveUp,
     Finished,
-    Pruned { epochs_saved: usize },
+    Pruned {
+        epochs_saved: usize,
+    },
     Failed,
     Skipped,
     Busy,
@@ -387,23 +599,44 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
         params,
     };
     let label = jobs::label(&job.params, w.spec);
-    let tags = [
+    let mut tags = vec![
         (STUDY_TAG, w.study.to_string()),
         (TRIAL_TAG, slot.index.to_string()),
         (DATA_TAG, w.data_id.clone()),
         (SETTING_TAG, setting_id(&w.data_id, &job)),
         (TARGET_TAG, w.data.target.clone()),
     ];
+    if w.spec.data.missing == crate::spec::MissingPolicy::Drop {
+        tags.push((DROPPED_ROWS_TAG, w.data.dropped_rows.to_string()));
+    }
+    tags.extend(w.spec.tags.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let claim = Clock::time(&w.clock.store, || {
-        w.store
-            .claim(w.experiment_id, w.sweep_id, &w.data.hash, &job, &tags)
+        w.store.claim_with_budget(
+            w.experiment_id,
+            w.sweep_id,
+            &w.data.hash,
+            &job,
+            &tags,
+            w.spec.max_attempts,
+        )
     })?;
-    let (other, end, outcome) = match claim {
+    let (other, reason, outcome) = match claim {
         Claim::Run(id) => {
-            return Clock::time(&w.clock.run, || run_claimed(w, &job, id, &label));
+            let outcome = Clock::time(&w.clock.run, || run_claimed(w, &job, id.clone(), &label));
+            // The run has its final record now; mirroring it never waits.
+            if let Some(m) = w.mirror {
+                m.run_ended(&id);
+            }
+            return outcome;
         }
-        Claim::Finished(id) => (id, RunEnd::Skipped, Outcome::Skipped),
-        Claim::Busy(id) => (id, RunEnd::Busy, Outcome::Busy),
+        Claim::Finished(id) => (id, None, Outcome::Skipped),
+        Claim::Busy(id) => (id, None, Outcome::Busy),
+        Claim::GaveUp { run_id, reason } => (run_id, Some(reason), Outcome::GaveUp),
+    };
+    let end = match (&outcome, &reason) {
+        (Outcome::Busy, _) => RunEnd::Busy,
+        (_, Some(reason)) => RunEnd::Failed { reason },
+        _ => RunEnd::Skipped,
     };
     let view = RunView {
         run_id: &other,
@@ -416,7 +649,8 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
 
 fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Outcome> {
     let started = Instant::now();
-    let cfg = TrainConfig::from_params(&job.params);
+    let direct = w.spec.data.output == OutputMode::Direct;
+    let cfg = TrainConfig::from_params(&job.params).map(|c| c.direct(direct));
     let epochs = cfg.as_ref().map_or(0, |c| c.epochs);
     let view = RunView {
         run_id: &run_id,
@@ -425,7 +659,10 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
     };
     w.progress.run_started(&view);
 
-    let naive = naive_metrics(w.prepared, cfg.as_ref().map_or(1, |c| c.horizon));
+    let naive = match &cfg {
+        Ok(c) => baselines(w, c),
+        Err(_) => w.baselines(0, 1),
+    };
     let result = cfg
         .map_err(anyhow::Error::msg)
         .and_then(|cfg| train_and_save(w, &run_id, &cfg, job, label, &view));
@@ -443,13 +680,13 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
         Ok(done) => {
             let mut metrics = done.metrics;
             metrics.extend(naive);
-            let val_rmse = value(&metrics, metrics::OBJECTIVE);
+            let val_rmse = value(&metrics, w.objective);
             let outcome = match &done.stopped {
                 None => {
                     Clock::time(&w.clock.store, || {
                         w.store.finish_run(&run_id, &metrics, &done.artifacts)
                     })?;
-                    let naive_val_rmse = value(&metrics, metrics::NAIVE_VAL_RMSE);
+                    let naive_val_rmse = value(&metrics, &metrics::naive_of(w.objective));
                     w.progress.run_ended(
                         &view,
                         &RunEnd::Finished {
@@ -468,7 +705,7 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
                     w.progress
                         .run_ended(&view, &RunEnd::Pruned { reason }, seconds);
                     Outcome::Pruned {
-                        epochs_saved: epochs.saturating_sub(done.epochs_trained),
+                        epochs_saved: done.epochs_saved,
                     }
                 }
             };
@@ -501,7 +738,8 @@ struct Done {
     artifacts: Vec<(String, &'static str)>,
     /// The pruner's reason, when it stopped the run.
     stopped: Option<String>,
-    epochs_trained: usize,
+    /// Epochs the pruner's verdict left untrained.
+    epochs_saved: usize,
 }
 
 /// How long a run's epoch metrics may wait in memory before they are written: a run writes
@@ -548,8 +786,8 @@ impl<'a> EpochLog<'a> {
     }
 }
 
-/// Trains, writes artifacts, and returns what to record. A panic inside candle becomes an
-/// error, so one bad run cannot end the sweep.
+/// Trains on the single split, writes artifacts, and returns what to record; with folds,
+/// rolling-origin evaluation does instead.
 fn train_and_save(
     w: &Worker,
     run_id: &str,
@@ -558,35 +796,72 @@ fn train_and_save(
     label: &str,
     view: &RunView,
 ) -> Result<Done> {
+    if !w.folds.is_empty() {
+        return cv::cross_validate(w, run_id, cfg, job, label, view);
+    }
     let mut log = EpochLog::new(run_id);
-    let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
-        log.push(w, r)?;
-        w.progress.epoch(view, r);
-        let value = if w.spec.prune.metric == metrics::TRAIN_LOSS {
-            r.train_loss
-        } else {
-            r.val_loss
-        };
-        if let Some(signal) = signals::received()
-            && r.epoch < cfg.epochs
-        {
-            return Err(signals::Interrupted {
-                signal,
-                epoch: r.epoch,
-                epochs: cfg.epochs,
-            }
-            .into());
-        }
-        Ok(
-            match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
-                Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
-                _ => Next::Continue,
-            },
-        )
+    let how = Fit {
+        prune_epochs: true,
+        log_epochs: true,
     };
-    let trained = catch_unwind(AssertUnwindSafe(|| {
-        train::train(cfg, w.prepared, &mut on_epoch)
-    }));
+    let trained = fit(w, run_id, cfg, w.prepared, view, &mut log, how)?;
+    let artifacts = save(w, run_id, cfg, job, label, &trained, &w.prepared.stats)?;
+    let mut metrics = epoch_metrics(&trained);
+    metrics.extend(test_metrics(&trained.model, w.prepared, cfg)?);
+    let epochs_saved = match trained.stopped {
+        Some(_) => cfg.epochs.saturating_sub(trained.history.len()),
+        None => 0,
+    };
+    Ok(Done {
+        metrics,
+        artifacts,
+        epochs_saved,
+        stopped: trained.stopped,
+    })
+}
+
+/// What one training does with its epochs besides showing them.
+#[derive(Clone, Copy)]
+struct Fit {
+    /// The pruner judges every epoch (with one split; folds are judged per fold instead).
+    prune_epochs: bool,
+    /// Epoch metrics go to the store. The kept model of a cross-validated run logs none:
+    /// it has no validation span to score.
+    log_epochs: bool,
+}
+
+/// Trains `cfg` on `data`. A panic inside candle becomes an error, so one bad run cannot end
+/// the sweep; a stop signal ends it at an epoch's end.
+fn fit(
+    w: &Worker,
+    run_id: &str,
+    cfg: &TrainConfig,
+    data: &Prepared,
+    view: &RunView,
+    log: &mut EpochLog,
+    how: Fit,
+) -> Result<train::Trained> {
+    // Time spent in the callback, taken off the training clock below.
+    let mut recording = std::time::Duration::ZERO;
+    let mut on_epoch = |r: &train::EpochReport| -> Result<Next> {
+        let start = Instant::now();
+        let next = on_epoch_end(w, cfg, run_id, view, log, r, how);
+        recording += start.elapsed();
+        next
+    };
+    let (started, cpu_started) = (Instant::now(), thread_cpu_time());
+    let trained = catch_unwind(AssertUnwindSafe(|| train::train(cfg, data, &mut on_epoch)));
+    let training = started.elapsed().saturating_sub(recording);
+    w.clock
+        .train
+        .fetch_add(training.as_nanos() as u64, Ordering::Relaxed);
+    // The callback's CPU time is at most its wall time: taking that off keeps the CPU figure
+    // an upper bound on training's own.
+    let cpu = thread_cpu_time().saturating_sub(cpu_started);
+    w.clock.train_cpu.fetch_add(
+        cpu.saturating_sub(recording).as_nanos() as u64,
+        Ordering::Relaxed,
+    );
     // Whatever ended the training, its epochs go to the store before the run's end does.
     log.flush(w)?;
     let trained = trained
@@ -596,14 +871,31 @@ fn train_and_save(
             train::TrainError::Stopped(inner) => inner,
             other => other.into(),
         })?;
+    if let Some(reason) = &trained.early_stopped {
+        Clock::time(&w.clock.store, || {
+            w.store.set_tags(run_id, &[(EARLY_STOPPED_TAG, reason)])
+        })?;
+    }
+    Ok(trained)
+}
 
-    let card = ModelCard::new(run_id, cfg, &job.params, w.data, &w.prepared.stats);
+/// Writes a trained model's files; returns their paths relative to the store.
+fn save(
+    w: &Worker,
+    run_id: &str,
+    cfg: &TrainConfig,
+    job: &Job,
+    label: &str,
+    trained: &train::Trained,
+    stats: &train::Normalisation,
+) -> Result<Vec<(String, &'static str)>> {
+    let card = ModelCard::new(run_id, cfg, &job.params, w.data, stats);
     let dir = w.store.artifact_dir(run_id);
     let title = format!("{} — {label}", w.spec.experiment);
     let files = Clock::time(&w.clock.artifacts, || {
-        artifacts::write(&dir, &trained, &card, &title)
+        artifacts::write(&dir, trained, &card, &title)
     })?;
-    let artifacts = files
+    Ok(files
         .into_iter()
         .map(|(name, kind)| {
             (
@@ -611,36 +903,160 @@ fn train_and_save(
                 kind,
             )
         })
-        .collect();
-
-    let last = trained.history.last().expect("at least one epoch");
-    let best = trained.best_epoch();
-    let metrics = vec![
-        (metrics::VAL_RMSE, trained.val_rmse),
-        (metrics::VAL_MAE, trained.val_mae),
-        (metrics::TRAIN_LOSS, last.train_loss),
-        (metrics::VAL_LOSS, last.val_loss),
-        (metrics::BEST_EPOCH, best.epoch as f64),
-        (metrics::BEST_VAL_LOSS, best.val_loss),
-        (metrics::EPOCHS_TRAINED, trained.history.len() as f64),
-    ];
-    Ok(Done {
-        metrics,
-        artifacts,
-        epochs_trained: trained.history.len(),
-        stopped: trained.stopped,
-    })
+        .collect())
 }
 
-fn naive_metrics(p: &Prepared, horizon: usize) -> Metrics {
-    let (rmse, mae) = windows::rmse_mae(
-        &windows::naive_forecast(p, horizon),
-        &windows::val_actuals(p),
-    );
+/// What a sweep does at each epoch end: record the epoch, show it, and stop on a signal
+/// (interrupt) or the pruner's verdict.
+fn on_epoch_end(
+    w: &Worker,
+    cfg: &TrainConfig,
+    run_id: &str,
+    view: &RunView,
+    log: &mut EpochLog,
+    r: &train::EpochReport,
+    how: Fit,
+) -> Result<Next> {
+    if how.log_epochs {
+        log.push(w, r)?;
+    }
+    w.progress.epoch(view, r);
+    let value = if w.spec.prune.metric == metrics::TRAIN_LOSS {
+        r.train_loss
+    } else {
+        r.val_loss
+    };
+    if let Some(signal) = signals::received()
+        && r.epoch < cfg.epochs
+    {
+        return Err(signals::Interrupted {
+            signal,
+            epoch: r.epoch,
+            epochs: cfg.epochs,
+        }
+        .into());
+    }
+    if !how.prune_epochs {
+        return Ok(Next::Continue);
+    }
+    Ok(
+        match w.curves.record_and_check(w.pruner.as_ref(), run_id, value) {
+            Some(reason) if r.epoch < cfg.epochs => Next::Stop(reason),
+            _ => Next::Continue,
+        },
+    )
+}
+
+/// CPU time of the calling thread (zero where the platform does not say).
+fn thread_cpu_time() -> std::time::Duration {
+    #[cfg(unix)]
+    return cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
+    #[cfg(not(unix))]
+    std::time::Duration::ZERO
+}
+
+/// CPU time of the whole process (zero where the platform does not say).
+fn process_cpu_time() -> std::time::Duration {
+    #[cfg(unix)]
+    return cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
+    #[cfg(not(unix))]
+    std::time::Duration::ZERO
+}
+
+#[cfg(unix)]
+fn cpu_time(clock: libc::clockid_t) -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The validation scores and curve summary of one training.
+fn epoch_metrics(trained: &train::Trained) -> Metrics {
+    // The kept epoch's (see `keep`): the losses match the saved model and val_rmse.
+    let kept = trained.kept();
+    let best = trained.best_epoch();
     vec![
+        (metrics::VAL_RMSE, trained.val_rmse),
+        (metrics::VAL_MAE, trained.val_mae),
+        (metrics::TRAIN_LOSS, kept.train_loss),
+        (metrics::VAL_LOSS, kept.val_loss),
+        (metrics::BEST_EPOCH, best.epoch as f64),
+        (metrics::KEPT_EPOCH, trained.kept_epoch as f64),
+        (metrics::BEST_VAL_LOSS, best.val_loss),
+        (metrics::EPOCHS_TRAINED, trained.history.len() as f64),
+    ]
+    .into_iter()
+    .chain(per_lead(metrics::VAL_RMSE, &trained.lead_errors))
+    .collect()
+}
+
+/// `<base>_h1 … <base>_hH` (RMSE per lead time) for a direct multi-step run; none otherwise.
+fn per_lead(base: &str, errors: &[(f64, f64)]) -> Metrics {
+    if errors.len() < 2 {
+        return Vec::new();
+    }
+    errors
+        .iter()
+        .enumerate()
+        .map(|(k, e)| (metrics::at_lead(base, k + 1), e.0))
+        .collect()
+}
+
+/// The model's scores on the test span, read once after training; none without a test span.
+fn test_metrics(model: &train::GruForecaster, p: &Prepared, cfg: &TrainConfig) -> Result<Metrics> {
+    if p.test_targets().is_empty() {
+        return Ok(Vec::new());
+    }
+    let (rmse, mae) = train::score(model, p, p.test_targets(), cfg)?;
+    Ok(vec![(metrics::TEST_RMSE, rmse), (metrics::TEST_MAE, mae)])
+}
+
+/// The baselines' scores for a run of `cfg`. The naive forecast's come from
+/// [`naive_metrics`] (per lead time for a direct head, and on the test span); a direct head
+/// gets no linear or seasonal baseline, which forecast one lead time only.
+fn baselines(w: &Worker, cfg: &TrainConfig) -> Metrics {
+    let mut m = if cfg.outputs > 1 {
+        Vec::new()
+    } else {
+        w.baselines(cfg.window, cfg.horizon)
+    };
+    m.retain(|(k, _)| !k.starts_with("naive_"));
+    m.extend(naive_metrics(w.prepared, cfg));
+    m
+}
+
+/// The naive last-value forecast's scores on the validation span (per lead time, too, for a
+/// direct head) and on the test span when there is one.
+fn naive_metrics(p: &Prepared, cfg: &TrainConfig) -> Metrics {
+    let errors = |rows: &[usize]| {
+        windows::naive_lead_errors(
+            p,
+            &windows::anchors(rows, cfg.outputs),
+            cfg.offset(),
+            cfg.outputs,
+        )
+    };
+    let val = errors(p.val_targets());
+    let (rmse, mae) = windows::mean_over_leads(&val);
+    let mut out = vec![
         (metrics::NAIVE_VAL_RMSE, rmse),
         (metrics::NAIVE_VAL_MAE, mae),
-    ]
+    ];
+    out.extend(per_lead(metrics::NAIVE_VAL_RMSE, &val));
+    if !p.test_targets().is_empty() {
+        let (rmse, mae) = windows::mean_over_leads(&errors(p.test_targets()));
+        out.extend([
+            (metrics::NAIVE_TEST_RMSE, rmse),
+            (metrics::NAIVE_TEST_MAE, mae),
+        ]);
+    }
+    out
 }
 
 /// Runs that differ only in their seed share this id: seed replicates of one setting.

@@ -15,7 +15,8 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bad_inputs");
 fn csv_spec(csv: &str) -> String {
     format!(
         "[experiment]\nname = \"bad\"\n\n[data]\npath = \"{csv}\"\ntarget = \"y\"\n\
-         features = [\"x\", \"y\"]\nwindow = 2\n\n[train]\nepochs = 1\nhidden_dim = 2\nlr = 0.1\n"
+         features = [\"x\", \"y\"]\ntime = \"t\"\nwindow = 2\ntrain_fraction = 0.5\n\n\
+         [train]\nepochs = 1\nhidden_dim = 2\nlr = 0.1\n"
     )
 }
 

@@ -11,7 +11,7 @@ profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
   --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" \
-  --hide-scrollbars --window-size=1366,2400 --screenshot="$out" \
+  --hide-scrollbars --window-size=1366,${AEROCAST_SHOT_HEIGHT:-2400} --screenshot="$out" \
   "file://$(realpath "$target")" 2>/dev/null
 file "$out"
 echo "screenshot: $out"

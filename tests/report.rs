@@ -196,8 +196,8 @@ fn report_of_a_small_real_sweep() {
     assert_eq!(lines.len(), 9);
     assert_eq!(
         lines[0],
-        "rank,run_id,hidden_dim,lr,seed,val_rmse,naive_val_rmse,val_mae,beats_naive,\
-         best_epoch,duration_s,status,failure_reason"
+        "rank,run_id,hidden_dim,lr,seed,val_rmse,naive_val_rmse,linear_val_rmse,val_mae,\
+         beats_naive,beats_linear,best_epoch,duration_s,status,failure_reason"
     );
     for id in &ids {
         assert!(csv.contains(id.as_str()));
@@ -324,7 +324,7 @@ fn best_run_on_100k_runs_is_fast() {
     tx.commit().unwrap();
     let t = std::time::Instant::now();
     let best = store
-        .best_run("big", "val_rmse")
+        .best_run("big", "val_rmse", None)
         .unwrap()
         .expect("a best run");
     let took = t.elapsed();
@@ -342,4 +342,115 @@ fn best_run_on_100k_runs_is_fast() {
         "`aerocast report --best --json` on 100,000 runs: {:?}",
         t.elapsed()
     );
+}
+
+/// A report of many runs stays small: the HTML shows the top of the leaderboard with the whole
+/// of it beside the page, and the loss chart draws the spread instead of a line per run.
+#[test]
+fn reports_of_many_runs_show_the_top_and_the_spread() {
+    use aerocast::jobs::{Job, Params};
+    use aerocast::spec::knobs::ParamValue;
+    use aerocast::store::{Claim, Store};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let runs = 260;
+    let (experiment_id, sweep_id) = common::begin_sweep(&store, "many", runs);
+    for i in 0..runs {
+        let mut params = Params::new();
+        params.insert("lr".into(), ParamValue::Float(1e-4 * (1 + i) as f64));
+        params.insert("seed".into(), ParamValue::Int((i % 2) as i64));
+        let job = Job {
+            index: i,
+            params,
+            key: format!("job-{i}"),
+        };
+        let Claim::Run(id) = store
+            .claim(experiment_id, &sweep_id, "0", &job, &[])
+            .unwrap()
+        else {
+            panic!("claimed")
+        };
+        for e in 1..=5 {
+            let v = 1.0 + i as f64 / 100.0 + 1.0 / e as f64;
+            store
+                .log_epoch(&id, e, &[("train_loss", v), ("val_loss", v)])
+                .unwrap();
+        }
+        let m = 2.0 + i as f64 / 100.0;
+        store
+            .finish_run(&id, &[("val_rmse", m), ("naive_val_rmse", 3.0)], &[])
+            .unwrap();
+    }
+    drop(store);
+    let out_dir = tmp.path().join("out");
+    stdout(
+        aerocast()
+            .args(["report", "--store"])
+            .arg(tmp.path())
+            .arg("--out")
+            .arg(&out_dir),
+    );
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    let table = &html[html.find("id=\"leaderboard-table\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(
+        table.matches("<tr").count(),
+        1 + 200,
+        "header + the top 200"
+    );
+    assert!(html.contains("Showing the top 200 of 260 runs"));
+    let csv = std::fs::read_to_string(out_dir.join("leaderboard.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1 + 260,
+        "the whole leaderboard beside the page"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("leaderboard.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["runs"].as_array().unwrap().len(), 260);
+    let svg = std::fs::read_to_string(out_dir.join("loss_all.svg")).unwrap();
+    assert!(
+        svg.contains("90th percentile of all 260 runs"),
+        "the spread is drawn"
+    );
+    assert!(svg.len() < 400_000, "loss chart is {} bytes", svg.len());
+}
+
+/// `report --spec` finds the store the spec's `[store] path` names, as `sweep` did; without it
+/// the error says where aerocast looked.
+#[test]
+fn read_commands_find_the_store_through_the_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    std::fs::create_dir(&dir).unwrap();
+    let spec = write_spec(&dir, "by-spec", "seed = [0]\nhidden_dim = [4]\nlr = [0.01]");
+    let text = std::fs::read_to_string(&spec).unwrap() + "\n[store]\npath = \"runs\"\n";
+    std::fs::write(&spec, text).unwrap();
+    aerocast()
+        .current_dir(tmp.path())
+        .env_remove("AEROCAST_STORE")
+        .args(["sweep", "project/spec.toml", "--quiet"])
+        .assert()
+        .success();
+    assert!(dir.join("runs/aerocast.db").is_file());
+
+    let missing = aerocast()
+        .current_dir(tmp.path())
+        .env_remove("AEROCAST_STORE")
+        .args(["report", "--best"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&missing.get_output().stderr).to_string();
+    assert!(err.contains("aerocast-runs"), "{err}");
+    assert!(err.contains("looked at the default"), "{err}");
+    assert!(err.contains("--spec SPEC"), "{err}");
+
+    let out = stdout(
+        aerocast()
+            .current_dir(tmp.path())
+            .env_remove("AEROCAST_STORE")
+            .args(["report", "--best", "--spec", "project/spec.toml"]),
+    );
+    assert!(out.contains("best run of \"by-spec\""), "{out}");
 }

@@ -347,7 +347,11 @@ lr = {{ distribution = "log_uniform", min = 1e-3, max = 3e-2 }}
         (2, 0),
         "ffill reads other rows than drop: its trials are new"
     );
-    assert_eq!(sb.runs().len(), 4);
+    // `runs` lists the latest reading's runs; --all-data lists both.
+    assert_eq!(sb.runs().len(), 2);
+    let all = sb.cmd(&["runs", "--json", "--all-data"]).assert().success();
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&all.get_output().stdout).unwrap();
+    assert_eq!(all.len(), 4);
     // Rerunning either reading finds its own trials done.
     let s = summary(&sb.sweep().success());
     assert_eq!((count(&s, "finished"), count(&s, "skipped")), (0, 2));

@@ -71,6 +71,12 @@ fn sigint_then_sigterm_stop_at_an_epoch_end_and_the_rerun_redoes_the_job() {
         .unwrap();
     assert_eq!(sweep_status, "interrupted");
     drop(conn);
+    // The stopped sweep still wrote its report (of an interrupted sweep).
+    assert!(
+        sb.store().join("reports/tiny/index.html").is_file(),
+        "no report after SIGINT: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The rerun takes the interrupted job again (it is not finished); SIGTERM stops it with 143.
     let mut child = spawn(&sb, &["sweep", "spec.toml", "--json", "--jobs", "1"]);

@@ -67,8 +67,16 @@ fn sweep_records_runs_metrics_and_artifacts_and_rerun_skips() {
         for a in &artifacts {
             assert!(std::path::Path::new(a).is_file(), "{a}");
         }
-        let png = std::fs::read(store.artifact_dir(id).join(artifacts::LOSS_PLOT)).unwrap();
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let svg =
+            std::fs::read_to_string(store.artifact_dir(id).join(artifacts::LOSS_PLOT)).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("the loss plot is well-formed XML");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        // Two curves (train, val) and their legend marks.
+        let paths = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("polyline"))
+            .count();
+        assert!(paths >= 2, "{paths} polylines in the loss plot");
     }
 
     // The naive baseline is the same split for every run.
@@ -107,7 +115,7 @@ fn saved_model_reproduces_the_recorded_val_rmse() {
     assert_eq!(card.data_sha256, plan.data.hash);
     assert_eq!(card.normalisation, plan.prepared.stats);
     let cfg = aerocast::train::TrainConfig::from_params(&card.params).unwrap();
-    let val: Vec<usize> = plan.prepared.val_targets().collect();
+    let val: Vec<usize> = plan.prepared.val_targets().to_vec();
     let pred = aerocast::train::predict(
         &model,
         &plan.prepared,
@@ -386,4 +394,45 @@ fn batched_epoch_metrics_all_reach_the_history() {
             .collect();
         assert_eq!(got, want, "{key}");
     }
+}
+
+/// Every run records the linear and seasonal baselines on its own validation rows, shared by
+/// runs of one window; `report --best` says whether the best run beats each.
+#[test]
+fn runs_record_linear_and_seasonal_baselines() {
+    let spec = spec_text("[0.01]").replace("window = 7", "window = 7\nseason = 7");
+    let sb = Sandbox::new(&spec);
+    sb.sweep().success();
+    let runs = sb.runs();
+    let first = &runs[0]["metrics"];
+    for run in &runs {
+        for key in [
+            "linear_val_rmse",
+            "linear_val_mae",
+            "seasonal_naive_val_rmse",
+            "seasonal_naive_val_mae",
+        ] {
+            let v = run["metrics"][key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key}"));
+            assert!(v.is_finite() && v > 0.0, "{key} = {v}");
+            assert_eq!(
+                run["metrics"][key], first[key],
+                "same window, same baseline"
+            );
+        }
+        // Weather a week ago is a worse guess than yesterday's.
+        assert!(
+            run["metrics"]["seasonal_naive_val_rmse"].as_f64()
+                > run["metrics"]["naive_val_rmse"].as_f64()
+        );
+    }
+    let best = sb.cmd(&["report", "--best"]).assert().success();
+    let text = String::from_utf8_lossy(&best.get_output().stdout).to_string();
+    assert!(text.contains("the linear forecast (val_rmse"), "{text}");
+    assert!(text.contains("the seasonal naive forecast"), "{text}");
+    let json = sb.cmd(&["report", "--best", "--json"]).assert().success();
+    let doc: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    let linear = doc["metrics"]["val_rmse"].as_f64() < doc["metrics"]["linear_val_rmse"].as_f64();
+    assert_eq!(doc["beats"]["linear"], linear);
 }

@@ -13,6 +13,8 @@ pub fn begin_sweep(store: &Store, n_jobs: usize) -> (i64, String) {
             spec_hash: "0",
             data_path: "none.csv",
             data_hash: "0",
+            data_id: None,
+            data_rows: 0,
             n_jobs,
         })
         .expect("begin sweep")

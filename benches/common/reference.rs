@@ -10,7 +10,7 @@
 #![allow(dead_code)] // each user takes the parts it needs
 
 use aerocast::data::Dataset;
-use aerocast::train::{Optimizer, Prepared, TrainConfig};
+use aerocast::train::{Keep, Optimizer, Prepared, TrainConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::f64::consts::PI;
@@ -52,6 +52,8 @@ pub fn dataset() -> Dataset {
         targets: values,
         times: None,
         dropped_rows: 0,
+        breaks: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
@@ -68,6 +70,7 @@ pub fn config(hidden_dim: usize, epochs: usize, lr: f64, seed: u64) -> TrainConf
     TrainConfig {
         window: WINDOW,
         horizon: 1,
+        outputs: 1,
         epochs,
         batch_size: 64,
         optimizer: Optimizer::Adam,
@@ -77,6 +80,8 @@ pub fn config(hidden_dim: usize, epochs: usize, lr: f64, seed: u64) -> TrainConf
         hidden_dim,
         lr,
         seed,
+        patience: 0,
+        keep: Keep::Last,
     }
 }
 

@@ -36,7 +36,11 @@ pub struct Charts {
     pub loss_best: Slot,
     pub sensitivity: Result<Vec<Chart>, String>,
     pub forecast: Slot,
+    /// RMSE by lead time; `None` unless the runs forecast several lead times.
+    pub by_lead: Option<Slot>,
     pub parallel: Slot,
+    /// Skill per sweep over the nights; drawn only with more than one sweep.
+    pub skill: Slot,
 }
 
 impl Default for Charts {
@@ -47,7 +51,9 @@ impl Default for Charts {
             loss_best: Err(why.clone()),
             sensitivity: Err(why.clone()),
             forecast: Err(why.clone()),
-            parallel: Err(why),
+            by_lead: None,
+            parallel: Err(why.clone()),
+            skill: Err(why),
         }
     }
 }
@@ -62,7 +68,9 @@ impl Charts {
             out.extend(s);
         }
         out.extend(self.forecast.as_ref().ok());
+        out.extend(self.by_lead.as_ref().and_then(|s| s.as_ref().ok()));
         out.extend(self.parallel.as_ref().ok());
+        out.extend(self.skill.as_ref().ok());
         out
     }
 }
@@ -75,7 +83,9 @@ pub fn draw(store: &Store, report: &Report, dir: &Path) -> Charts {
         loss_best: loss_best(report, dir).map_err(note),
         sensitivity: sensitivity(report, dir).map_err(note),
         forecast: forecast(store, report, dir).map_err(note),
+        by_lead: leads(report).map(|n| by_lead(report, n, dir).map_err(note)),
         parallel: parallel(report, dir).map_err(note),
+        skill: skill(report, dir).map_err(note),
     }
 }
 
@@ -89,7 +99,12 @@ fn remove_old_charts(dir: &Path) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let ours = matches!(
             name.as_str(),
-            "loss_all.svg" | "loss_best.svg" | "forecast.svg" | "parallel.svg"
+            "loss_all.svg"
+                | "loss_best.svg"
+                | "forecast.svg"
+                | "by_lead.svg"
+                | "parallel.svg"
+                | "skill.svg"
         ) || (name.starts_with("sensitivity_") && name.ends_with(".svg"));
         if ours {
             let _ = std::fs::remove_file(entry.path());
@@ -121,9 +136,15 @@ fn wants_log(lines: &[Line]) -> bool {
     lo.is_finite() && hi / lo > LOG_RATIO
 }
 
-/// The knob the overlaid loss curves are coloured by: lr when swept, else the first swept knob.
+/// A sampled knob takes a new value in every run: a colour per value would be a legend as long
+/// as the leaderboard, so only knobs with at most this many values colour the curves.
+const MAX_COLOURS: usize = 8;
+
+/// The knob the overlaid loss curves are coloured by: lr when swept, else the first swept knob;
+/// only knobs with few distinct values qualify.
 fn colour_knob(report: &Report) -> Option<String> {
-    let knobs = report.knobs();
+    let few = |k: &&str| distinct_values(report, k).len() <= MAX_COLOURS;
+    let knobs: Vec<&str> = report.knobs().into_iter().filter(few).collect();
     knobs
         .iter()
         .find(|k| **k == "lr")
@@ -149,15 +170,25 @@ fn distinct_values(report: &Report, key: &str) -> Vec<ParamValue> {
     values
 }
 
+/// Above this many runs a chart draws the best `TOP_LINES` runs and the spread of all of them,
+/// not a line per run: thousands of lines make an SVG of megabytes that shows nothing more.
+pub const MANY_RUNS: usize = 200;
+/// Runs drawn one by one in a chart of many runs.
+const TOP_LINES: usize = 50;
+
 fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
-    let with_history: Vec<&RunRecord> = report
+    let all: Vec<&RunRecord> = report
         .runs
         .iter()
         .filter(|r| history(report, r, metrics::VAL_LOSS).is_some_and(|h| !h.is_empty()))
         .collect();
-    if with_history.is_empty() {
+    if all.is_empty() {
         bail!("no run has recorded a validation loss yet");
     }
+    if all.len() > MANY_RUNS {
+        return loss_spread(report, &all, dir);
+    }
+    let with_history = all;
     let knob = colour_knob(report);
     let values = knob
         .as_deref()
@@ -223,6 +254,83 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
     })
 }
 
+/// The validation loss of many runs: the 10th, 50th and 90th percentile at each epoch over all
+/// of them, and the best `TOP_LINES` runs (in ranking order) as thin lines.
+fn loss_spread(report: &Report, runs: &[&RunRecord], dir: &Path) -> Result<Chart> {
+    let mut by_epoch: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        for p in history(report, r, metrics::VAL_LOSS).into_iter().flatten() {
+            if let Some(v) = p.value.filter(|v| v.is_finite()) {
+                by_epoch.entry(p.step).or_default().push(v);
+            }
+        }
+    }
+    for values in by_epoch.values_mut() {
+        values.sort_by(f64::total_cmp);
+    }
+    let quantile = |q: f64| -> Vec<(f64, f64)> {
+        by_epoch
+            .iter()
+            .map(|(step, values)| {
+                let i = ((values.len() - 1) as f64 * q).round() as usize;
+                (*step as f64, values[i])
+            })
+            .collect()
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    for r in runs.iter().take(TOP_LINES) {
+        let mut line = Line::new(points(history(report, r, metrics::VAL_LOSS)), color(0));
+        line.width = 1;
+        line.alpha = 0.35;
+        if lines.is_empty() {
+            line.legend = Some(format!("best {TOP_LINES} runs"));
+        }
+        lines.push(line);
+    }
+    for (q, name, dashed) in [
+        (0.1, "10th percentile", true),
+        (0.5, "median", false),
+        (0.9, "90th percentile", true),
+    ] {
+        let mut line = Line::new(quantile(q), RGBColor(90, 90, 90));
+        line.width = 2;
+        line.dashed = dashed;
+        line.legend = Some(format!("{name} of all {} runs", runs.len()));
+        lines.push(line);
+    }
+    if let Some(best) = report.best_run() {
+        let mut line = Line::new(
+            points(history(report, best, metrics::VAL_LOSS)),
+            RGBColor(0, 0, 0),
+        );
+        line.width = 3;
+        line.legend = Some("best run".to_string());
+        lines.push(line);
+    }
+    let file = "loss_all.svg";
+    let title = format!("Validation loss per epoch, {} runs", runs.len());
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title: &title,
+            x_desc: "epoch",
+            y_desc: "val loss (MSE, normalised)",
+            log_y: wants_log(&lines),
+            x_label: None,
+            legend_at: SeriesLabelPosition::UpperRight,
+        },
+        &lines,
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: format!(
+            "{} runs are too many to draw one by one: the grey lines are the 10th, 50th and 90th percentile of all runs at each epoch, the blue lines the {TOP_LINES} best, the best run in black.",
+            runs.len()
+        ),
+    })
+}
+
 fn loss_best(report: &Report, dir: &Path) -> Result<Chart> {
     let Some(best) = report.best_run() else {
         bail!("no finished run");
@@ -253,6 +361,73 @@ fn loss_best(report: &Report, dir: &Path) -> Result<Chart> {
         file: file.into(),
         title,
         caption: format!("Best epoch {}.", num(best.metric(metrics::BEST_EPOCH))),
+    })
+}
+
+/// How many lead times the runs record (`val_rmse_h1` …), when more than one.
+fn leads(report: &Report) -> Option<usize> {
+    let n = report
+        .runs
+        .iter()
+        .map(|r| {
+            (1..)
+                .take_while(|&k| r.metric(metrics::at_lead(metrics::VAL_RMSE, k)).is_some())
+                .count()
+        })
+        .max()?;
+    (n > 1).then_some(n)
+}
+
+/// The best finished runs' validation RMSE at each lead time, beside the naive forecast's.
+fn by_lead(report: &Report, leads: usize, dir: &Path) -> Result<Chart> {
+    let curve = |run: &RunRecord, base: &str| -> Vec<(f64, f64)> {
+        (1..=leads)
+            .filter_map(|k| Some((k as f64, run.metric(metrics::at_lead(base, k))?)))
+            .collect()
+    };
+    let best: Vec<&RunRecord> = report
+        .runs
+        .iter()
+        .filter(|r| r.status == crate::store::RunStatus::Finished)
+        .take(3)
+        .collect();
+    let Some(first) = best.first() else {
+        bail!("no finished run");
+    };
+    let mut lines: Vec<Line> = best
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let mut l = Line::new(curve(run, metrics::VAL_RMSE), color(i));
+            l.legend = Some(format!("#{} {}", i + 1, short(&run.run_id)));
+            l
+        })
+        .collect();
+    let mut naive = Line::new(curve(first, metrics::NAIVE_VAL_RMSE), color(7));
+    naive.dashed = true;
+    naive.legend = Some("naive (last value)".into());
+    lines.push(naive);
+    let file = "by_lead.svg";
+    let title = "Validation RMSE by lead time".to_string();
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title: &title,
+            x_desc: "lead time (rows ahead)",
+            y_desc: "val RMSE (target units)",
+            log_y: false,
+            x_label: None,
+            legend_at: SeriesLabelPosition::UpperLeft,
+        },
+        &lines,
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title,
+        caption: format!(
+            "The {} best finished runs and the naive forecast, each lead scored on the same windows; val_rmse is the mean over the {leads} lead times.",
+            best.len()
+        ),
     })
 }
 
@@ -293,10 +468,16 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
                 _ => v.as_f64().unwrap_or(f64::NAN),
             }
         };
-        let ticks: Vec<(f64, String)> = values
-            .iter()
-            .map(|v| (x_of(v), param_text(Some(v))))
-            .collect();
+        // Sampled knobs have a value per run: label a few evenly spaced positions instead.
+        let continuous = scale != XScale::Categorical && values.len() > MAX_COLOURS;
+        let ticks: Vec<(f64, String)> = if continuous {
+            spaced_ticks(&values, scale)
+        } else {
+            values
+                .iter()
+                .map(|v| (x_of(v), param_text(Some(v))))
+                .collect()
+        };
         // One series per setting of the other knobs when that stays readable, else one
         // series over everything (the marginal).
         let others: Vec<&str> = knobs.iter().copied().filter(|k| k != knob).collect();
@@ -314,7 +495,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
             .len();
         let split = !others.is_empty() && combos <= 6;
         for r in &report.runs {
-            let Some(m) = report.metric_of(r) else {
+            let Some(m) = report.finished_metric(r) else {
                 continue;
             };
             let Some(v) = r.params.get(*knob) else {
@@ -381,6 +562,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
                 scale,
                 ticks: &ticks,
                 baseline: naive.map(|n| (n, naive_label.as_str())),
+                connect: !continuous,
             },
             &series,
         )?;
@@ -405,6 +587,25 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
         });
     }
     Ok(out)
+}
+
+/// Five ticks evenly spaced (in log space on a log axis) from the smallest value to the largest.
+fn spaced_ticks(values: &[ParamValue], scale: XScale) -> Vec<(f64, String)> {
+    let xs: Vec<f64> = values.iter().filter_map(ParamValue::as_f64).collect();
+    let (lo, hi) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    let log = scale == XScale::Log;
+    let to = |x: f64| if log { x.log10() } else { x };
+    let from = |t: f64| if log { 10f64.powf(t) } else { t };
+    (0..5)
+        .map(|i| {
+            let x = from(to(lo) + (to(hi) - to(lo)) * i as f64 / 4.0);
+            (x, crate::spec::knobs::significant(x, 3))
+        })
+        .collect()
 }
 
 /// Sorts "hidden_dim=8" before "hidden_dim=16".
@@ -483,10 +684,12 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     if knobs.is_empty() {
         bail!("no hyperparameter other than the seed is swept");
     }
+    // Ranked order: with many runs, the best MANY_RUNS are drawn.
     let finished: Vec<&RunRecord> = report
         .runs
         .iter()
-        .filter(|r| report.metric_of(r).is_some())
+        .filter(|r| report.finished_metric(r).is_some())
+        .take(MANY_RUNS)
         .collect();
     if finished.len() < 2 {
         bail!("fewer than two finished runs");
@@ -520,7 +723,7 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     }
     let metrics: Vec<f64> = finished
         .iter()
-        .map(|r| report.metric_of(r).unwrap_or(f64::NAN))
+        .map(|r| report.finished_metric(r).unwrap_or(f64::NAN))
         .collect();
     let (lo, hi) = metrics
         .iter()
@@ -560,6 +763,58 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     Ok(Chart {
         file: file.into(),
         title,
-        caption: "One line per finished run; swept values are evenly spaced on each axis.".into(),
+        caption: format!(
+            "One line per run with {}{}; swept values are evenly spaced on each axis.",
+            report.metric,
+            if finished.len() == MANY_RUNS {
+                format!(", the best {MANY_RUNS} of them")
+            } else {
+                String::new()
+            }
+        ),
+    })
+}
+
+/// Skill (1 − best/naive val_rmse) of each sweep's best run, in sweep order.
+fn skill(report: &Report, dir: &Path) -> Result<Chart> {
+    if report.nights.len() < 2 {
+        bail!("one sweep so far");
+    }
+    let points: Vec<(f64, f64)> = report
+        .nights
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i as f64, n.skill? * 100.0)))
+        .collect();
+    if points.is_empty() {
+        bail!("no sweep has a finished run with a naive baseline");
+    }
+    let dates: Vec<String> = report
+        .nights
+        .iter()
+        .map(|n| super::format::timestamp(n.started_at)[..10].to_string())
+        .collect();
+    let x_label = move |x: f64| dates.get(x.round() as usize).cloned().unwrap_or_default();
+    let mut line = Line::new(points, color(0));
+    line.width = 2;
+    line.legend = Some("skill of the best run".into());
+    let file = "skill.svg";
+    let title = "Skill per sweep: how much of the naive forecast's error the best run removes";
+    line_chart(
+        &dir.join(file),
+        &LineChart {
+            title,
+            x_desc: "sweep",
+            y_desc: "skill (%)",
+            log_y: false,
+            x_label: Some(&x_label),
+            legend_at: SeriesLabelPosition::LowerRight,
+        },
+        &[line],
+    )?;
+    Ok(Chart {
+        file: file.into(),
+        title: title.into(),
+        caption: "Skill = 1 − best val_rmse / naive val_rmse on the same validation rows; each sweep is scored on its own data snapshot.".into(),
     })
 }

@@ -18,6 +18,13 @@ impl Exporter for Csv {
     }
 
     fn render(&self, r: &Report, _: &Charts) -> Result<Vec<u8>> {
+        leaderboard(r)
+    }
+}
+
+/// The leaderboard's rows as CSV bytes (also what `runs --format csv` prints).
+pub fn leaderboard(r: &Report) -> Result<Vec<u8>> {
+    {
         let mut w = csv::Writer::from_writer(Vec::new());
         let mut head: Vec<String> = columns(r).into_iter().map(|c| c.field).collect();
         head.push("failure_reason".into());

@@ -110,6 +110,16 @@ pub fn header_facts(r: &Report) -> Vec<(&'static str, String)> {
         facts.push(("aerocast (sweep)", rec.aerocast_version.clone()));
     }
     facts.push((
+        "data snapshot",
+        if !r.snapshots.is_empty() {
+            "every snapshot (runs scored on different rows, ranked together)".to_string()
+        } else if r.data_id.is_some() {
+            "the latest sweep's (earlier snapshots: --all-data)".to_string()
+        } else {
+            "as recorded".to_string()
+        },
+    ));
+    facts.push((
         "runs in this report",
         format!(
             "{} — {} finished, {} pruned, {} failed or killed, {} interrupted, {} running",
@@ -121,6 +131,9 @@ pub fn header_facts(r: &Report) -> Vec<(&'static str, String)> {
             r.count(RunStatus::Running)
         ),
     ));
+    if let Some(best) = r.best_run() {
+        facts.push(("best run", best_verdict(r, best)));
+    }
     facts.push((
         "ranked by",
         format!(
@@ -137,6 +150,37 @@ pub fn header_facts(r: &Report) -> Vec<(&'static str, String)> {
         ),
     ));
     facts
+}
+
+/// `8c2f… val_rmse 2.7232: beats naive (3.0626), does NOT beat linear (2.6900)`
+fn best_verdict(r: &Report, best: &RunRecord) -> String {
+    let verdicts: Vec<String> = crate::metrics::BASELINES
+        .iter()
+        .filter_map(|b| {
+            let theirs = best.metric(&crate::metrics::baseline_of(b, &r.metric))?;
+            let word = if super::model::beats(best, b, &r.metric)? {
+                "beats"
+            } else {
+                "does NOT beat"
+            };
+            Some(format!(
+                "{word} {} ({})",
+                b.replace('_', " "),
+                num(Some(theirs))
+            ))
+        })
+        .collect();
+    format!(
+        "{} {} {}: {}",
+        short_id(&best.run_id),
+        r.metric,
+        num(r.metric_of(best)),
+        if verdicts.is_empty() {
+            "no baseline recorded".to_string()
+        } else {
+            verdicts.join(", ")
+        }
+    )
 }
 
 #[cfg(test)]

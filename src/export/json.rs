@@ -3,7 +3,8 @@
 
 use super::Exporter;
 use super::charts::Charts;
-use super::model::{Report, beats_naive};
+use super::model::{Report, beats, beats_naive};
+use crate::metrics;
 use crate::store::RunRecord;
 use anyhow::Result;
 use serde_json::json;
@@ -76,9 +77,17 @@ pub fn run(run: &RunRecord) -> serde_json::Value {
     })
 }
 
-/// The best run by `metric`, for `report --best --json`.
+/// The best run by `metric`, for `report --best --json`. Its test-span scores are also under
+/// `not_used_for_selection`, so no reader mistakes them for what picked the run.
 pub fn best(run: &RunRecord, metric: &str) -> serde_json::Value {
+    let held_out: serde_json::Map<String, serde_json::Value> = run
+        .metrics
+        .iter()
+        .filter(|(k, _)| crate::metrics::is_test_span(k))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     json!({
+        "not_used_for_selection": held_out,
         "run_id": run.run_id,
         "experiment": run.experiment,
         "metric": metric,
@@ -86,6 +95,10 @@ pub fn best(run: &RunRecord, metric: &str) -> serde_json::Value {
         "params": run.params,
         "metrics": run.metrics,
         "beats_naive": beats_naive(run, metric),
+        "beats": metrics::BASELINES
+            .iter()
+            .filter_map(|b| Some((b.to_string(), serde_json::Value::Bool(beats(run, b, metric)?))))
+            .collect::<serde_json::Map<_, _>>(),
         "artifacts": run.artifacts,
         "sweep_id": run.sweep_id,
         "data_sha256": run.data_hash,

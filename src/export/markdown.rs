@@ -1,10 +1,10 @@
 //! `report.md`: the header, tables and image links, for a README or a pull-request comment.
 
-use super::Exporter;
 use super::charts::{Chart, Charts, Slot};
 use super::format::{header_facts, mean_pm_std, setting_label};
 use super::model::{ROBUST_REL_STD, Report};
 use super::table::{Cell, columns, row, setting_head, setting_row};
+use super::{Exporter, history};
 use crate::store::RunStatus;
 use anyhow::Result;
 use std::fmt::Write;
@@ -87,15 +87,26 @@ impl Exporter for Markdown {
             }
         }
 
-        // Without a swept seed every setting ran once: the table would repeat the leaderboard.
-        if r.has_seeds() {
+        // When no setting ran with more than one seed the table would repeat the leaderboard.
+        if r.has_seeds() && r.settings.iter().any(|s| s.runs > 1) {
             let _ = writeln!(out, "\n## Settings with seeds collapsed\n");
             let rows = r.settings.iter().map(|s| setting_row(r, s));
             table(&mut out, &setting_head(r), rows);
         }
 
+        if r.nights.len() > 1 {
+            let _ = writeln!(out, "\n## Nights\n");
+            let head: Vec<String> = history::head().into_iter().map(String::from).collect();
+            table(&mut out, &head, r.nights.iter().map(history::cells));
+            image(&mut out, &charts.skill);
+        }
+
         let _ = writeln!(out, "\n## Forecast of the best run\n");
         image(&mut out, &charts.forecast);
+        if let Some(slot) = &charts.by_lead {
+            let _ = writeln!(out, "\n## Error by lead time\n");
+            image(&mut out, slot);
+        }
         let _ = writeln!(out, "\n## Parallel coordinates\n");
         image(&mut out, &charts.parallel);
         Ok(out.into_bytes())

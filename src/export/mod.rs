@@ -4,8 +4,9 @@
 //! renderer (`terminal.rs`).
 
 pub mod charts;
-mod csv;
+pub mod csv;
 pub mod format;
+pub mod history;
 mod html;
 pub mod json;
 mod markdown;
@@ -13,7 +14,7 @@ pub mod model;
 pub mod table;
 pub mod terminal;
 
-pub use model::{Report, Scope, rank, resolve_experiment};
+pub use model::{Report, Scope, default_metric, rank, resolve_experiment};
 
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -67,6 +68,15 @@ pub fn write(store: &Store, report: &Report, format: Format, dir: &Path) -> Resu
     let path = dir.join(exporter.file_name());
     let bytes = exporter.render(report, &charts)?;
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    if format == Format::Html {
+        // The page shows the top of the leaderboard; the whole of it sits beside the page.
+        for companion in [Format::Json, Format::Csv] {
+            let e = self::exporter(companion);
+            let file = dir.join(e.file_name());
+            std::fs::write(&file, e.render(report, &charts)?)
+                .with_context(|| format!("writing {}", file.display()))?;
+        }
+    }
     Ok(path)
 }
 

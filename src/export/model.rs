@@ -24,6 +24,15 @@ pub struct Report {
     /// run id → metric key → points (`train_loss`, `val_loss`).
     pub histories: HashMap<String, HashMap<String, Vec<HistoryPoint>>>,
     pub generated_at: f64,
+    /// The data snapshot the report is limited to, if any.
+    pub data_id: Option<String>,
+    /// With every snapshot in one report: run id → its snapshot, as a column shows it.
+    pub snapshots: HashMap<String, String>,
+    /// Each run's own tags and note (`[experiment] tags`, `runs tag`, `runs note`) as one text,
+    /// for runs that have any; aerocast's `aerocast.*` tags are left out.
+    pub user_tags: HashMap<String, String>,
+    /// Every sweep of the experiment, oldest first (loaded for full reports only).
+    pub nights: Vec<super::history::Night>,
 }
 
 /// Runs that differ only in their seed, collapsed into one row.
@@ -53,16 +62,40 @@ pub struct Scope {
     pub sweep: Option<String>,
     /// Ranks runs; lower is better.
     pub metric: String,
+    /// Every data snapshot, not only the latest: ranks runs scored on different rows
+    /// together, so the report then shows each run's snapshot.
+    pub all_data: bool,
 }
 
 impl Scope {
-    pub fn experiment(name: &str) -> Scope {
-        Scope {
+    /// Every run of `name`, ranked by its objective.
+    pub fn experiment(store: &Store, name: &str) -> Result<Scope> {
+        Ok(Scope {
             experiment: Some(name.to_string()),
             sweep: None,
-            metric: metrics::OBJECTIVE.to_string(),
-        }
+            metric: default_metric(store, name)?,
+            all_data: false,
+        })
     }
+}
+
+/// What ranks an experiment's runs when no `--metric` says: `cv_val_rmse` once a finished
+/// run records it (rolling-origin evaluation), else `val_rmse`.
+pub fn default_metric(store: &Store, experiment: &str) -> Result<String> {
+    let cross_validated = store
+        .best_run(experiment, metrics::CV_VAL_RMSE, None)?
+        .is_some();
+    Ok(metrics::objective(cross_validated).to_string())
+}
+
+/// The snapshot a report is limited to: the one the experiment's latest sweep used. `None`
+/// with `all_data`, when a sweep is named (its runs are one snapshot), or for stores from
+/// before snapshots were recorded.
+pub fn snapshot_scope(store: &Store, experiment: &str, scope: &Scope) -> Result<Option<String>> {
+    if scope.all_data || scope.sweep.is_some() {
+        return Ok(None);
+    }
+    store.latest_snapshot(experiment)
 }
 
 /// The ranking rule of every output: finished runs by the metric (lower first), then pruned
@@ -89,7 +122,26 @@ fn rank_order(a: &RunRecord, b: &RunRecord, metric: &str) -> std::cmp::Ordering 
 
 /// Whether the run's `metric` is below its naive baseline's; `None` when either is missing.
 pub fn beats_naive(run: &RunRecord, metric: &str) -> Option<bool> {
-    Some(run.metric(metric)? < run.metric(&metrics::naive_of(metric))?)
+    beats(run, "naive", metric)
+}
+
+/// Whether the run's `metric` is below `baseline`'s on the same rows; `None` when either is
+/// missing.
+pub fn beats(run: &RunRecord, baseline: &str, metric: &str) -> Option<bool> {
+    Some(run.metric(metric)? < run.metric(&metrics::baseline_of(baseline, metric))?)
+}
+
+/// The baselines (other than naive, always shown) that some run records for `metric`.
+pub fn extra_baselines(runs: &[RunRecord], metric: &str) -> Vec<&'static str> {
+    metrics::BASELINES
+        .iter()
+        .copied()
+        .filter(|b| *b != "naive")
+        .filter(|b| {
+            let name = metrics::baseline_of(b, metric);
+            runs.iter().any(|r| r.metric(&name).is_some())
+        })
+        .collect()
 }
 
 /// The experiment a command is about: the one named (which must exist), else the latest swept.
@@ -133,6 +185,7 @@ impl Report {
                 None => None,
             },
         };
+        let data_id = snapshot_scope(store, &experiment, scope)?;
         let filter = RunFilter {
             experiment: Some(experiment.clone()),
             status: None,
@@ -141,13 +194,23 @@ impl Report {
                 .as_ref()
                 .and(sweep.as_ref())
                 .map(|s| s.record.sweep_id.clone()),
+            data_id: data_id.clone(),
         };
         let runs = store.runs(&filter)?;
         check_metric(&runs, &scope.metric)?;
         let histories = store.histories(&filter, &[metrics::TRAIN_LOSS, metrics::VAL_LOSS])?;
         let groups = store.run_tags(&filter, crate::store::SETTING_TAG)?;
+        let snapshots = if scope.all_data {
+            snapshot_labels(store, &experiment, &filter)?
+        } else {
+            HashMap::new()
+        };
         let mut report = Report::from_runs(experiment, &scope.metric, runs);
         report.sweep = sweep;
+        report.snapshots = snapshots;
+        report.data_id = data_id;
+        report.nights = super::history::nights(store, &report.experiment)?;
+        report.user_tags = user_tags(store, &report.runs)?;
         report.histories = histories;
         report.settings = report.aggregate_seeds(&groups);
         Ok(report)
@@ -180,6 +243,10 @@ impl Report {
             settings: Vec::new(),
             histories: HashMap::new(),
             generated_at: crate::store::now(),
+            data_id: None,
+            snapshots: HashMap::new(),
+            user_tags: HashMap::new(),
+            nights: Vec::new(),
         }
     }
 
@@ -205,6 +272,13 @@ impl Report {
     /// whatever the status: a pruned run's is its score at the epoch it was stopped.
     pub fn metric_of(&self, run: &RunRecord) -> Option<f64> {
         run.metric(&self.metric)
+    }
+
+    /// The metric of a finished run; `None` for any other. Aggregates (seed means, sensitivity,
+    /// parallel coordinates) use this: a pruned run's score is from an earlier epoch.
+    pub fn finished_metric(&self, run: &RunRecord) -> Option<f64> {
+        self.metric_of(run)
+            .filter(|_| run.status == RunStatus::Finished)
     }
 
     pub fn naive_of(&self, run: &RunRecord) -> Option<f64> {
@@ -289,6 +363,53 @@ impl Report {
             robust,
         }
     }
+}
+
+/// Run id → `2026-11-28 1300 rows 3f2a9c1b`: when the snapshot was first swept, its rows and
+/// the data file's short hash.
+fn snapshot_labels(
+    store: &Store,
+    experiment: &str,
+    filter: &RunFilter,
+) -> Result<HashMap<String, String>> {
+    let mut label_of: HashMap<String, String> = HashMap::new();
+    for s in store.sweeps(experiment)? {
+        let Some(id) = s.data_id else { continue };
+        label_of.entry(id).or_insert_with(|| {
+            format!(
+                "{} {} rows {}",
+                &super::format::timestamp(s.started_at)[..10],
+                s.data_rows.unwrap_or(0),
+                &s.data_hash[..8.min(s.data_hash.len())]
+            )
+        });
+    }
+    let tags = store.run_tags(filter, crate::store::DATA_TAG)?;
+    Ok(tags
+        .into_iter()
+        .filter_map(|(run, id)| Some((run, label_of.get(&id)?.clone())))
+        .collect())
+}
+
+/// `team=ops note: retrained after the sensor fix`, per run with any tag of its own.
+fn user_tags(store: &Store, runs: &[RunRecord]) -> Result<HashMap<String, String>> {
+    let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    Ok(store
+        .tags(&ids)?
+        .into_iter()
+        .filter_map(|(id, tags)| {
+            let text: Vec<String> = tags
+                .iter()
+                .filter(|(k, _)| !k.starts_with("aerocast."))
+                .map(|(k, v)| format!("{k}={v}"))
+                .chain(
+                    tags.get(crate::annotate::NOTE_TAG)
+                        .map(|n| format!("note: {n}")),
+                )
+                .collect();
+            (!text.is_empty()).then(|| (id, text.join(" ")))
+        })
+        .collect())
 }
 
 fn sweep_of(store: &Store, asked: &str, experiment: &str) -> Result<SweepDetail> {

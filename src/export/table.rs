@@ -2,7 +2,7 @@
 //! HTML, CSV) renders, so they list the same runs in the same order with the same values.
 
 use super::format::{check, mean_pm_std, num, param_text, raw, short_id};
-use super::model::{Report, Setting};
+use super::model::{Report, Setting, beats, extra_baselines};
 use crate::metrics;
 use crate::spec::knobs::ParamValue;
 use crate::store::{RunRecord, RunStatus};
@@ -29,6 +29,7 @@ pub enum Cell<'a> {
     Check(Option<bool>),
     Duration(Option<f64>),
     Status(&'a RunRecord, bool),
+    Label(&'a str),
 }
 
 impl Cell<'_> {
@@ -42,6 +43,7 @@ impl Cell<'_> {
             Cell::Check(b) => check(*b).to_string(),
             Cell::Duration(d) => d.map_or("-".into(), |d| format!("{d:.1}")),
             Cell::Status(run, best) => status_text(run, *best),
+            Cell::Label(s) => s.to_string(),
         }
     }
 
@@ -54,6 +56,7 @@ impl Cell<'_> {
             Cell::Num(v) | Cell::Duration(v) => raw(*v),
             Cell::Check(b) => b.map_or(String::new(), |b| b.to_string()),
             Cell::Status(run, _) => run.status.to_string(),
+            Cell::Label(s) => s.to_string(),
         }
     }
 }
@@ -66,15 +69,46 @@ fn status_text(run: &RunRecord, best: bool) -> String {
     }
 }
 
-/// The metric columns: the ranking metric with its naive baseline, then val_rmse and val_mae.
+/// The metric columns: the ranking metric with its baselines (and its spread across folds,
+/// for `cv_val_rmse`), then val_rmse and val_mae.
 pub fn metric_columns(r: &Report) -> Vec<String> {
     let mut cols = vec![r.metric.clone(), r.naive_metric()];
+    for b in extra_baselines(&r.runs, &r.metric) {
+        cols.push(metrics::baseline_of(b, &r.metric));
+    }
+    if r.metric == metrics::CV_VAL_RMSE {
+        cols.push(metrics::CV_VAL_RMSE_STD.to_string());
+    }
     for m in [metrics::VAL_RMSE, metrics::VAL_MAE] {
         if !cols.iter().any(|c| c == m) {
             cols.push(m.to_string());
         }
     }
     cols
+}
+
+/// A baseline's column reads as the baseline's name (`naive`, `linear`): the full metric
+/// name repeats the ranking metric and widens the table.
+fn metric_title(r: &Report, metric: &str) -> String {
+    match metric.strip_suffix(&format!("_{}", r.metric)) {
+        Some(baseline) if metrics::BASELINES.contains(&baseline) => baseline.replace('_', " "),
+        _ => metric.to_string(),
+    }
+}
+
+/// Test-span metrics some run records. They sit in columns of their own, titled as not used
+/// for selection: the ranking never reads them.
+pub fn held_out_columns(r: &Report) -> Vec<&'static str> {
+    metrics::HELD_OUT
+        .iter()
+        .copied()
+        .filter(|m| r.runs.iter().any(|run| run.metric(m).is_some()))
+        .collect()
+}
+
+/// How a table titles a held-out metric's column.
+pub fn held_out_title(metric: &str) -> String {
+    format!("{metric} (not used for selection)")
 }
 
 pub fn columns(r: &Report) -> Vec<Column> {
@@ -87,15 +121,31 @@ pub fn columns(r: &Report) -> Vec<Column> {
         col("#", "rank", Kind::Num),
         col("run", "run_id", Kind::Text),
     ];
+    if !r.snapshots.is_empty() {
+        cols.push(col("data", "data_snapshot", Kind::Text));
+    }
     for k in &r.swept {
         cols.push(col(k, k, param_kind(r, k)));
     }
     for m in metric_columns(r) {
-        cols.push(col(&m, &m, Kind::Num));
+        cols.push(col(&metric_title(r, &m), &m, Kind::Num));
     }
     cols.push(col("beats naive", "beats_naive", Kind::Text));
+    for b in extra_baselines(&r.runs, &r.metric) {
+        cols.push(col(
+            &format!("beats {b}"),
+            &format!("beats_{b}"),
+            Kind::Text,
+        ));
+    }
+    for m in held_out_columns(r) {
+        cols.push(col(&held_out_title(m), m, Kind::Num));
+    }
     cols.push(col("best epoch", metrics::BEST_EPOCH, Kind::Num));
     cols.push(col("duration (s)", "duration_s", Kind::Num));
+    if !r.user_tags.is_empty() {
+        cols.push(col("tags", "tags", Kind::Text));
+    }
     cols.push(col("status", "status", Kind::Text));
     cols
 }
@@ -105,11 +155,24 @@ pub fn row(r: &Report, i: usize) -> Vec<Cell<'_>> {
     let run = &r.runs[i];
     let best = Some(i) == r.best;
     let mut cells = vec![Cell::Rank { rank: i + 1, best }, Cell::Run(&run.run_id)];
+    if !r.snapshots.is_empty() {
+        let label = r.snapshots.get(&run.run_id).map_or("-", String::as_str);
+        cells.push(Cell::Label(label));
+    }
     cells.extend(r.swept.iter().map(|k| Cell::Param(run.params.get(k))));
     cells.extend(metric_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Check(r.beats_naive(run)));
+    for b in extra_baselines(&r.runs, &r.metric) {
+        cells.push(Cell::Check(beats(run, b, &r.metric)));
+    }
+    cells.extend(held_out_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Num(run.metric(metrics::BEST_EPOCH)));
     cells.push(Cell::Duration(run.duration()));
+    if !r.user_tags.is_empty() {
+        cells.push(Cell::Label(
+            r.user_tags.get(&run.run_id).map_or("", String::as_str),
+        ));
+    }
     cells.push(Cell::Status(run, best));
     cells
 }

@@ -1,8 +1,9 @@
 //! What the terminal shows: the leaderboard as a fixed-width table, and the best run.
 
 use super::format::{num, short_id};
-use super::model::{Report, beats_naive};
+use super::model::{Report, beats};
 use super::table::{Cell, columns, row};
+use crate::metrics;
 use crate::store::RunRecord;
 use std::fmt::Write;
 
@@ -18,6 +19,21 @@ pub fn text_table(r: &Report) -> String {
             cells
         })
         .collect();
+    let mut out = fixed_width(&head, &rows);
+    for run in r.runs.iter().filter(|run| run.failure_reason.is_some()) {
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            short_id(&run.run_id),
+            run.status,
+            run.failure_reason.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+pub fn fixed_width(head: &[String], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..head.len())
         .map(|c| {
             rows.iter()
@@ -28,23 +44,13 @@ pub fn text_table(r: &Report) -> String {
         })
         .collect();
     let mut out = String::new();
-    for cells in std::iter::once(&head).chain(&rows) {
+    for cells in std::iter::once(head).chain(rows.iter().map(Vec::as_slice)) {
         let line: Vec<String> = cells
             .iter()
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    for run in r.runs.iter().filter(|run| run.failure_reason.is_some()) {
-        let _ = writeln!(
-            out,
-            "{} {}: {}",
-            short_id(&run.run_id),
-            run.status,
-            run.failure_reason.as_deref().unwrap_or("")
-        );
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out
 }
@@ -59,12 +65,26 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
         let _ = writeln!(out, "    {k:<14} {}", v.short());
     }
     let _ = writeln!(out, "  metrics");
+    let width = run.metrics.keys().map(String::len).max().unwrap_or(0);
     for (k, v) in &run.metrics {
-        let _ = writeln!(out, "    {k:<14} {}", num(*v));
+        let note = if metrics::is_test_span(k) {
+            "  (test span, not used for selection)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "    {k:<width$} {}{note}", num(*v));
     }
-    if let Some(beats) = beats_naive(run, metric) {
-        let verdict = if beats { "beats" } else { "does NOT beat" };
-        let _ = writeln!(out, "  {verdict} the naive last-value forecast");
+    for baseline in metrics::BASELINES {
+        if let Some(b) = beats(run, baseline, metric) {
+            let verdict = if b { "beats" } else { "does NOT beat" };
+            let _ = writeln!(
+                out,
+                "  {verdict} the {} forecast ({metric} {} vs {})",
+                baseline.replace('_', " "),
+                num(run.metric(metric)),
+                num(run.metric(&metrics::baseline_of(baseline, metric)))
+            );
+        }
     }
     let _ = writeln!(out, "  artifacts");
     for a in &run.artifacts {

@@ -21,14 +21,15 @@ impl Lines {
 impl Progress for Lines {
     fn sweep_started(&self, total: usize, pending: usize) {
         self.total.store(pending, Ordering::Relaxed);
-        eprintln!(
-            "sweep: {total} jobs, {pending} to run, {} already finished",
+        crate::errln!(
+            "sweep: {total} job{}, {pending} to run, {} already finished",
+            if total == 1 { "" } else { "s" },
             total - pending
         );
     }
 
     fn run_started(&self, run: &RunView) {
-        eprintln!("start    {} {}", short(run.run_id), run.label);
+        crate::errln!("start    {} {}", short(run.run_id), run.label);
     }
 
     fn epoch(&self, _: &RunView, _: &EpochReport) {}
@@ -47,7 +48,7 @@ impl Progress for Lines {
             RunEnd::Skipped => "skipped  (already finished)".to_string(),
             RunEnd::Busy => "skipped  (running in another process)".to_string(),
         };
-        eprintln!(
+        crate::errln!(
             "[{n}/{total}] {} {} {what} in {seconds:.1}s",
             short(run.run_id),
             run.label

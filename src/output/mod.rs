@@ -3,6 +3,7 @@
 
 mod bars;
 mod log;
+pub mod stdout;
 
 use crate::train::EpochReport;
 use std::io::IsTerminal;

@@ -188,6 +188,9 @@ pub struct ErrChart<'a> {
     pub ticks: &'a [(f64, String)],
     /// A horizontal reference line (the naive forecast's metric) with its legend.
     pub baseline: Option<(f64, &'a str)>,
+    /// Join each series' points with a line; off for sampled knobs, whose points are single
+    /// runs at scattered values.
+    pub connect: bool,
 }
 
 pub fn error_bar_chart(path: &Path, c: &ErrChart, series: &[ErrSeries]) -> Result<()> {
@@ -267,9 +270,10 @@ pub fn error_bar_chart(path: &Path, c: &ErrChart, series: &[ErrSeries]) -> Resul
             .filter(|p| p.1.is_finite())
             .map(|&(x, m, sd)| (tx(x) + offset(i), m, sd))
             .collect();
+        let joined = if c.connect { pts.as_slice() } else { &[] };
         chart
             .draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.0, p.1)),
+                joined.iter().map(|p| (p.0, p.1)),
                 col.stroke_width(2),
             ))
             .map_err(plot_err)?

@@ -23,10 +23,12 @@ pub fn ensure_font() {
     });
 }
 
-/// Train and validation loss per epoch, as a PNG.
+/// Train and validation loss per epoch, as an SVG. Every run writes one, so it must be cheap:
+/// an SVG is text (a few kilobytes), where rasterising and PNG-encoding the same chart cost a
+/// few milliseconds per run.
 pub fn loss_curve(path: &Path, title: &str, history: &[EpochReport]) -> Result<()> {
     ensure_font();
-    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let epochs = history.len().max(2) as i32;
     let values = history

@@ -40,6 +40,24 @@ pub fn build(spec: &PruneSpec) -> Box<dyn Pruner> {
     }
 }
 
+/// A pruner judging folds instead of epochs (rolling-origin evaluation): the same rules over
+/// a curve with one value per fold, its settings (`warmup_epochs`, `min_epochs`) counted in
+/// folds, and its reasons saying so.
+pub fn build_for_folds(spec: &PruneSpec) -> Box<dyn Pruner> {
+    Box::new(Folds(build(spec)))
+}
+
+struct Folds(Box<dyn Pruner>);
+
+impl Pruner for Folds {
+    fn check(&self, curve: &[f64], others: &[&[f64]]) -> Option<String> {
+        // Every rule words its reason "pruned at epoch k…".
+        self.0
+            .check(curve, others)
+            .map(|r| r.replacen("epoch", "fold", 1))
+    }
+}
+
 /// The per-epoch curves of a study's runs, shared by the workers of a sweep: loaded from the
 /// store at the start, extended as epochs finish.
 #[derive(Default)]
@@ -99,4 +117,23 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 #[cfg(test)]
 fn refs(curves: &[Vec<f64>]) -> Vec<&[f64]> {
     curves.iter().map(Vec::as_slice).collect()
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    #[test]
+    fn fold_pruners_word_their_reasons_in_folds() {
+        let spec = PruneSpec {
+            method: PruneMethod::Median,
+            min_runs: 2,
+            ..PruneSpec::default()
+        };
+        let others = [vec![1.0], vec![1.1]];
+        let reason = build_for_folds(&spec)
+            .check(&[3.0], &refs(&others))
+            .unwrap();
+        assert!(reason.starts_with("pruned at fold 1:"), "{reason}");
+    }
 }

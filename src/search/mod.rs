@@ -269,7 +269,7 @@ seed = { values = [0, 1, 2] }
                 .replace("trials = 40", "trials = 80"),
         )
         .unwrap();
-        let id = |s: &Spec, hash: &str| study_id(s, &DataIdentity::new(&s.data, hash));
+        let id = |s: &Spec, hash: &str| study_id(s, &DataIdentity::new(s, hash));
         assert_eq!(id(&s, "h"), id(&more, "h"));
         assert_ne!(id(&s, "h"), id(&spec("tpe"), "h"));
         assert_ne!(id(&s, "h"), id(&s, "other data"));

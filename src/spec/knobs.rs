@@ -22,9 +22,11 @@ impl Section {
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
-    /// An integer no smaller than `min`.
+    /// An integer in `min..=max`. The caps keep a typo (`epochs = 1000000000000`) from
+    /// becoming an allocation that aborts the process; they sit far above any useful value.
     Int {
         min: i64,
+        max: i64,
     },
     /// A finite float; `positive` demands > 0, otherwise >= 0.
     Float {
@@ -34,6 +36,14 @@ pub enum Kind {
     /// A probability: 0 <= p < 1.
     Fraction,
 }
+
+/// The largest values the integer knobs accept (see [`Kind::Int`]).
+pub const MAX_WINDOW: i64 = 10_000;
+pub const MAX_HORIZON: i64 = 10_000;
+pub const MAX_EPOCHS: i64 = 100_000;
+pub const MAX_BATCH_SIZE: i64 = 65_536;
+pub const MAX_NUM_LAYERS: i64 = 16;
+pub const MAX_HIDDEN_DIM: i64 = 4_096;
 
 #[derive(Debug)]
 pub struct Knob {
@@ -53,18 +63,40 @@ pub enum Default {
 
 /// Every knob, in the order jobs are expanded (outermost first) and params are displayed.
 pub const KNOBS: &[Knob] = &[
-    knob("window", Section::Data, Kind::Int { min: 1 }, None),
+    knob(
+        "window",
+        Section::Data,
+        Kind::Int {
+            min: 1,
+            max: MAX_WINDOW,
+        },
+        None,
+    ),
     knob(
         "horizon",
         Section::Data,
-        Kind::Int { min: 1 },
+        Kind::Int {
+            min: 1,
+            max: MAX_HORIZON,
+        },
         Some(Default::Int(1)),
     ),
-    knob("epochs", Section::Train, Kind::Int { min: 1 }, None),
+    knob(
+        "epochs",
+        Section::Train,
+        Kind::Int {
+            min: 1,
+            max: MAX_EPOCHS,
+        },
+        None,
+    ),
     knob(
         "batch_size",
         Section::Train,
-        Kind::Int { min: 1 },
+        Kind::Int {
+            min: 1,
+            max: MAX_BATCH_SIZE,
+        },
         Some(Default::Int(32)),
     ),
     knob(
@@ -82,7 +114,10 @@ pub const KNOBS: &[Knob] = &[
     knob(
         "num_layers",
         Section::Train,
-        Kind::Int { min: 1 },
+        Kind::Int {
+            min: 1,
+            max: MAX_NUM_LAYERS,
+        },
         Some(Default::Int(1)),
     ),
     knob(
@@ -91,13 +126,42 @@ pub const KNOBS: &[Knob] = &[
         Kind::Fraction,
         Some(Default::Float(0.0)),
     ),
-    knob("hidden_dim", Section::Train, Kind::Int { min: 1 }, None),
+    knob(
+        "hidden_dim",
+        Section::Train,
+        Kind::Int {
+            min: 1,
+            max: MAX_HIDDEN_DIM,
+        },
+        None,
+    ),
     knob("lr", Section::Train, Kind::Float { positive: true }, None),
     knob(
         "seed",
         Section::Train,
-        Kind::Int { min: 0 },
+        Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
         Some(Default::Int(0)),
+    ),
+    // Early stopping: stop once val_loss has not improved for this many epochs; 0 = never.
+    knob(
+        "patience",
+        Section::Train,
+        Kind::Int {
+            min: 0,
+            max: MAX_EPOCHS,
+        },
+        Some(Default::Int(0)),
+    ),
+    // Which epoch's weights a run saves and scores: the one with the lowest val_loss, or the
+    // last one trained.
+    knob(
+        "keep",
+        Section::Train,
+        Kind::Choice(&["best", "last"]),
+        Some(Default::Str("best")),
     ),
 ];
 
@@ -191,10 +255,26 @@ impl Knob {
     /// Checks a TOML value against this knob's type and range.
     pub fn parse(&self, value: &toml::Value) -> Result<ParamValue, String> {
         match (self.kind, value) {
-            (Kind::Int { min }, toml::Value::Integer(v)) if *v >= min => Ok(ParamValue::Int(*v)),
-            (Kind::Int { min }, toml::Value::Integer(v)) => {
+            (Kind::Int { min, max }, toml::Value::Integer(v)) if (min..=max).contains(v) => {
+                Ok(ParamValue::Int(*v))
+            }
+            (Kind::Int { min, .. }, toml::Value::Integer(v)) if *v < min => {
                 Err(format!("`{}` must be at least {min}, got {v}", self.name))
             }
+            (Kind::Int { max, .. }, toml::Value::Integer(v)) => Err(format!(
+                "`{}` must be at most {max}, got {v} (aerocast refuses sizes no run could allocate)",
+                self.name
+            )),
+            (Kind::Int { .. }, toml::Value::Float(f)) if f.fract() == 0.0 && f.is_finite() => {
+                Err(format!(
+                    "`{}` must be a whole number (an integer): write {}, not {f:?}",
+                    self.name, *f as i64
+                ))
+            }
+            (Kind::Int { .. }, toml::Value::Float(f)) => Err(format!(
+                "`{}` must be a whole number (an integer), got {f}",
+                self.name
+            )),
             (Kind::Int { .. }, other) => Err(format!(
                 "`{}` must be an integer, got {}",
                 self.name,

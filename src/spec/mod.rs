@@ -2,16 +2,19 @@
 //! grid to sweep. Parsing is strict (unknown keys are errors) and every error names the file and
 //! line, so a typo never silently becomes a default.
 
+pub mod eval;
 pub mod knobs;
 mod raw;
 pub mod search;
+pub mod settings;
 
 use crate::error::{InputError, line_of};
 use knobs::{KNOBS, Knob, ParamValue, Section};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use raw::MissingPolicy;
+pub use eval::{EvalSpec, Refit};
+pub use raw::{MissingPolicy, OutputMode};
 pub use search::{Method, PruneMethod, PruneSpec, SearchSpec};
 
 #[derive(Debug, Clone)]
@@ -26,8 +29,15 @@ pub struct Spec {
     pub space: Vec<Dimension>,
     pub search: SearchSpec,
     pub prune: PruneSpec,
+    pub eval: EvalSpec,
     /// `[store] path` (resolved against the spec's folder) or `[store] url`, as text.
     pub store: Option<String>,
+    /// `[mlflow] tracking_uri`: the MLflow server runs are mirrored to as they end.
+    pub mlflow: Option<String>,
+    /// `[train] max_attempts`: a job that failed or was killed this many times is not retried.
+    pub max_attempts: usize,
+    /// `[experiment] tags`, given to every run.
+    pub tags: Vec<(String, String)>,
     pub lines: KeyLines,
 }
 
@@ -39,8 +49,21 @@ pub struct DataSpec {
     /// Model inputs; defaults to the target alone.
     pub features: Vec<String>,
     pub time: Option<String>,
+    /// Share of the rows before the test span that trains; the rest of them validate.
     pub train_fraction: f64,
+    /// Share of all rows, at the end, held out as the test span (0: none).
+    pub test_fraction: f64,
+    pub output: OutputMode,
     pub missing: MissingPolicy,
+    /// The CSV field separator.
+    pub delimiter: u8,
+    /// Sort rows by `time` rather than refuse rows out of order.
+    pub sort: bool,
+    /// Rows per season (7 for weekly in daily data): enables the seasonal naive baseline.
+    pub season: Option<usize>,
+    /// The sweep's longest window + horizon: how far back from a scored row its window and
+    /// horizon reach (see `Prepared::score_reach`).
+    pub reach: usize,
 }
 
 /// The values one knob takes in the sweep.
@@ -119,7 +142,7 @@ impl KeyLines {
             .unwrap_or("")
     }
 
-    fn record(&mut self, key: String, text: &str, span: std::ops::Range<usize>) {
+    pub(crate) fn record(&mut self, key: String, text: &str, span: std::ops::Range<usize>) {
         self.lines.insert(key, line_of(text, span.start));
     }
 }
@@ -149,7 +172,7 @@ impl Spec {
 
     /// Parses spec text as if read from `path` (used for relative paths and error locations).
     pub fn parse(path: &Path, text: String) -> Result<Spec, InputError> {
-        let raw = raw::parse(path, &text)?;
+        let mut raw = raw::parse(path, &text)?;
         let mut lines = KeyLines {
             file: path.to_path_buf(),
             ..KeyLines::default()
@@ -166,8 +189,11 @@ impl Spec {
             ));
         }
 
-        let data = data_spec(&raw.data, base, &text, &mut lines)?;
+        let mut data = data_spec(&raw.data, base, &text, &mut lines)?;
+        let max_attempts = settings::max_attempts(&mut raw.train, &text, &mut lines)?;
+        let tags = settings::tags(raw.experiment.tags.as_ref(), &text, &mut lines)?;
         let space = space(&raw, &text, &mut lines)?;
+        data.reach = largest(&space, "window") + largest(&space, "horizon");
         let search = search::search(
             raw.search.as_ref(),
             !raw.grid.is_empty(),
@@ -176,7 +202,9 @@ impl Spec {
             &text,
         )?;
         let prune = search::prune(raw.prune.as_ref(), &lines, &text)?;
+        let eval = eval::eval(raw.eval.as_ref(), &mut lines, &text)?;
         let store = store_setting(raw.store, base, path)?;
+        let mlflow = mlflow_uri(raw.mlflow.as_ref(), &text, &mut lines)?;
         let hash = crate::hash::sha256_hex(&text);
         Ok(Spec {
             path: path.to_path_buf(),
@@ -187,7 +215,11 @@ impl Spec {
             space,
             search,
             prune,
+            eval,
             store,
+            mlflow,
+            max_attempts,
+            tags,
             lines,
         })
     }
@@ -198,6 +230,24 @@ impl Spec {
             .find(|d| d.knob.name == name)
             .expect("every knob has a dimension")
     }
+}
+
+/// Only HTTP(S) servers have the REST API the mirror talks to.
+fn mlflow_uri(
+    raw: Option<&raw::RawMlflow>,
+    text: &str,
+    lines: &mut KeyLines,
+) -> Result<Option<String>, InputError> {
+    let Some(raw) = raw else { return Ok(None) };
+    lines.record("mlflow.tracking_uri".into(), text, raw.tracking_uri.span());
+    let uri = raw.tracking_uri.get_ref().trim();
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        return Err(lines.error(
+            "mlflow.tracking_uri",
+            "must be an http:// or https:// MLflow tracking server",
+        ));
+    }
+    Ok(Some(uri.to_string()))
 }
 
 fn data_spec(
@@ -228,6 +278,20 @@ fn data_spec(
         }
         None => 0.8,
     };
+    let test_fraction = match &raw.test_fraction {
+        Some(f) => {
+            lines.record("data.test_fraction".into(), text, f.span());
+            let v = *f.get_ref();
+            if !(0.0..1.0).contains(&v) {
+                return Err(lines.error(
+                    "data.test_fraction",
+                    format!("test_fraction must be at least 0 and below 1, got {v}"),
+                ));
+            }
+            v
+        }
+        None => 0.0,
+    };
     let target = raw.target.get_ref().clone();
     let features = match &raw.features {
         Some(f) if f.get_ref().is_empty() => {
@@ -239,13 +303,51 @@ fn data_spec(
     if let Some(dup) = first_duplicate(&features) {
         return Err(lines.error("data.features", format!("column \"{dup}\" is listed twice")));
     }
+    let time = raw.time.as_ref().map(|t| t.get_ref().clone());
+    settings::check_time_column(time.as_deref(), &target, &features, lines)?;
+    let delimiter = settings::delimiter(raw.delimiter.as_ref(), text, lines)?;
+    let sort = match &raw.sort {
+        Some(s) if *s.get_ref() && time.is_none() => {
+            lines.record("data.sort".into(), text, s.span());
+            return Err(lines.error(
+                "data.sort",
+                "sort = true needs a time column to sort by: set [data] time",
+            ));
+        }
+        Some(s) => *s.get_ref(),
+        None => false,
+    };
+    let season = match &raw.season {
+        Some(s) => {
+            lines.record("data.season".into(), text, s.span());
+            match usize::try_from(*s.get_ref()) {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    return Err(lines.error(
+                        "data.season",
+                        format!(
+                            "season must be a whole number of rows ≥ 1, got {}",
+                            s.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
     Ok(DataSpec {
         path: base.join(raw.path.get_ref()),
         target,
         features,
-        time: raw.time.as_ref().map(|t| t.get_ref().clone()),
+        time,
         train_fraction,
+        test_fraction,
+        output: raw.output.unwrap_or_default(),
         missing: raw.missing.unwrap_or_default(),
+        delimiter,
+        sort,
+        season,
+        reach: 0,
     })
 }
 
@@ -405,6 +507,22 @@ fn grid_values(knob: &Knob, value: &toml::Value) -> Result<Vec<ParamValue>, Stri
         }
     }
     Ok(values)
+}
+
+/// The largest value an integer knob takes in `space`.
+pub fn largest(space: &[Dimension], knob: &str) -> usize {
+    space
+        .iter()
+        .find(|d| d.knob.name == knob)
+        .map(|d| d.extremes())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| match v {
+            ParamValue::Int(i) => usize::try_from(*i).ok(),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn known_names() -> String {

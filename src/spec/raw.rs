@@ -20,7 +20,9 @@ pub struct RawSpec {
     #[serde(default)]
     pub space: BTreeMap<String, Spanned<RawDistribution>>,
     pub prune: Option<RawPrune>,
+    pub eval: Option<RawEval>,
     pub store: Option<RawStore>,
+    pub mlflow: Option<RawMlflow>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,8 +57,18 @@ pub struct RawPrune {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawEval {
+    pub folds: Option<Spanned<i64>>,
+    pub step: Option<Spanned<i64>>,
+    pub refit: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawExperiment {
     pub name: Spanned<String>,
+    /// Tags every run of the spec gets: `tags = { team = "ops", ticket = 12 }`.
+    pub tags: Option<Spanned<BTreeMap<String, toml::Value>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +81,14 @@ pub struct RawData {
     pub window: Option<Spanned<toml::Value>>,
     pub horizon: Option<Spanned<toml::Value>>,
     pub train_fraction: Option<Spanned<f64>>,
+    pub test_fraction: Option<Spanned<f64>>,
+    pub output: Option<OutputMode>,
     pub missing: Option<MissingPolicy>,
+    /// The CSV field separator, one character (default ",").
+    pub delimiter: Option<Spanned<String>>,
+    /// Sort rows by the time column instead of refusing rows out of order.
+    pub sort: Option<Spanned<bool>>,
+    pub season: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +100,23 @@ pub struct RawStore {
     pub url: Option<String>,
 }
 
+/// What a model forecasts from each window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMode {
+    /// One value, `horizon` rows after the window.
+    #[default]
+    Single,
+    /// `horizon` values, the next 1…horizon rows, from one head trained in one pass.
+    Direct,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMlflow {
+    pub tracking_uri: Spanned<String>,
+}
+
 /// What to do with empty or NaN cells in the data's used columns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,7 +124,7 @@ pub enum MissingPolicy {
     /// Refuse the data, naming the first bad row.
     #[default]
     Error,
-    /// Drop rows with a missing value (windows then span the gap).
+    /// Drop rows with a missing value; no window spans the rows dropped.
     Drop,
     /// Carry the last seen value forward.
     Ffill,

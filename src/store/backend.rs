@@ -7,10 +7,12 @@
 //! registry, run notes) is best added as its own trait beside these, required by `Backend`.
 
 use super::query::{HistoryPoint, RunFilter, RunRecord, SweepDetail, SweepRecord};
+use super::registry::{ModelRef, ModelVersion};
+use super::timeline::TimedPoint;
 use super::{Claim, RunStatus, SweepInfo};
 use crate::jobs::{Job, Params};
 use anyhow::Result;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 /// Who runs a run (or a sweep) and when it was last heard from.
@@ -34,6 +36,8 @@ pub struct NewRun<'a> {
     pub job: &'a Job,
     pub tags: &'a [(&'a str, String)],
     pub owner: &'a Owner,
+    /// A job that failed or was killed this many times is given up instead of run.
+    pub max_attempts: usize,
 }
 
 /// A file of a run: its path relative to the store, its kind, and where this process wrote it.
@@ -88,8 +92,14 @@ pub trait Reads {
     /// Runs oldest first (start time, then id), with params, metrics and artifact paths.
     fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>>;
     fn run(&self, run_id: &str) -> Result<Option<RunRecord>>;
-    /// The finished run with the lowest final `metric` (ties by run id).
-    fn best_run(&self, experiment: &str, metric: &str) -> Result<Option<RunRecord>>;
+    /// The finished run with the lowest final `metric` (ties by run id), on data snapshot
+    /// `data_id` when given.
+    fn best_run(
+        &self,
+        experiment: &str,
+        metric: &str,
+        data_id: Option<&str>,
+    ) -> Result<Option<RunRecord>>;
     fn history(&self, run_id: &str, key: &str) -> Result<Vec<HistoryPoint>>;
     /// The histories of `keys` for every run `filter` selects: run id → key → points.
     fn histories(
@@ -141,6 +151,8 @@ pub struct SweepDump {
     pub n_finished: Option<i64>,
     pub n_failed: Option<i64>,
     pub n_skipped: Option<i64>,
+    pub data_id: Option<String>,
+    pub data_rows: Option<i64>,
 }
 
 /// A run with everything it holds, for copying between stores.
@@ -182,7 +194,62 @@ pub trait Copies {
     fn load_run(&self, run: &RunDump) -> Result<bool>;
 }
 
-pub trait Backend: Reads + Writes + Copies + Send + Sync {
+/// Tags and notes set on runs after the fact, and every tag of a set of runs.
+pub trait Notes {
+    /// The tags of the given runs: run id → key → value.
+    fn tags(&self, run_ids: &[&str]) -> Result<HashMap<String, BTreeMap<String, String>>>;
+    /// Sets (or replaces) tags of a run; an error if there is no such run.
+    fn set_tags(&self, run_id: &str, tags: &[(&str, &str)]) -> Result<()>;
+}
+
+/// Data snapshots: the sweeps of an experiment with the data each trained on.
+pub trait Snapshots {
+    /// Every sweep of `experiment`, oldest first.
+    fn sweeps(&self, experiment: &str) -> Result<Vec<SweepRecord>>;
+    /// The data snapshot of the experiment's most recent sweep that recorded one.
+    fn latest_snapshot(&self, experiment: &str) -> Result<Option<String>>;
+}
+
+/// Deleting old runs and reclaiming their space.
+pub trait Gc {
+    /// Deletes runs and everything recorded under them, in one transaction. Running runs, and
+    /// runs a registered model version points to, are never deleted.
+    fn delete_runs(&self, run_ids: &[String]) -> Result<usize>;
+    /// Returns the database's free space to the file system.
+    fn vacuum(&self) -> Result<()>;
+    /// Bytes the store's database takes.
+    fn db_bytes(&self) -> Result<u64>;
+}
+
+/// The model registry: numbered versions of runs per model name, and aliases.
+pub trait Registry {
+    /// Registers `run_id` as the next version of `name` and points `aliases` at it, in one
+    /// transaction; two processes registering at once get distinct versions.
+    fn register_version(
+        &self,
+        name: &str,
+        run_id: &str,
+        aliases: &[String],
+    ) -> Result<ModelVersion>;
+    /// Points `alias` of `name` at `version`.
+    fn set_alias(&self, name: &str, alias: &str, version: i64) -> Result<()>;
+    /// Every version of `name` (or of every model), by name then version.
+    fn versions(&self, name: Option<&str>) -> Result<Vec<ModelVersion>>;
+    /// The version a reference names; an unknown model, alias or version is an input error.
+    fn resolve_model(&self, reference: &ModelRef) -> Result<ModelVersion>;
+    /// Runs no clean-up may delete: those a registered model version points to.
+    fn pinned_runs(&self) -> Result<HashSet<String>>;
+}
+
+/// Reads for mirroring runs elsewhere.
+pub trait Timeline {
+    /// Every history point of each run in `run_ids`, ordered by key then step.
+    fn timed_histories(&self, run_ids: &[&str]) -> Result<HashMap<String, Vec<TimedPoint>>>;
+}
+
+pub trait Backend:
+    Reads + Writes + Copies + Notes + Snapshots + Gc + Registry + Timeline + Send + Sync
+{
     /// "sqlite" or "postgresql", for messages.
     fn engine(&self) -> &'static str;
 }

@@ -8,6 +8,7 @@
 //! the backend through `Deref<Target = dyn Reads>`.
 
 pub mod backend;
+pub(crate) mod budget;
 pub mod copy;
 mod dump;
 mod heart;
@@ -15,19 +16,23 @@ mod liveness;
 pub mod location;
 pub mod pg;
 mod query;
+pub(crate) mod registry;
 pub mod schema;
 mod sqlite;
 mod status;
+pub(crate) mod timeline;
 mod write;
 
 pub use backend::{Backend, Reads};
 pub use liveness::{DEFAULT_STALE_AFTER, HEARTBEAT_EVERY};
 pub use location::Location;
 pub use query::{
-    DATA_TAG, HistoryPoint, RunFilter, RunRecord, SETTING_TAG, STUDY_TAG, SweepDetail, SweepRecord,
-    TARGET_TAG, TRIAL_TAG,
+    DATA_TAG, HistoryPoint, RunFilter, RunIdMatch, RunRecord, SETTING_TAG, STUDY_TAG, SweepDetail,
+    SweepRecord, TARGET_TAG, TRIAL_TAG,
 };
+pub use registry::{ModelRef, ModelVersion, check_alias, check_name};
 pub use status::RunStatus;
+pub use timeline::TimedPoint;
 pub use write::{Claim, SweepInfo};
 
 use crate::error::InputError;
@@ -35,6 +40,7 @@ use crate::jobs::Job;
 use anyhow::{Context, Result};
 use backend::{ArtifactFile, IdTable, NewRun, Owner};
 use liveness::Liveness;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -87,6 +93,17 @@ impl Store {
         let location = at.into();
         let backend: Arc<dyn Backend> = match &location {
             Location::Folder(dir) => Arc::new(sqlite::Sqlite::open_existing(dir)?),
+            Location::Postgres(url) => Arc::new(pg::Postgres::connect_existing(url)?),
+        };
+        Ok(Self::with_backend(location, backend))
+    }
+
+    /// Opens an existing store for reading only (see `Sqlite::open_read_only`); a database
+    /// server is opened as for [`Store::open_existing`], its permissions are the server's.
+    pub fn open_read_only(at: impl Into<Location>) -> Result<Store> {
+        let location = at.into();
+        let backend: Arc<dyn Backend> = match &location {
+            Location::Folder(dir) => Arc::new(sqlite::Sqlite::open_read_only(dir)?),
             Location::Postgres(url) => Arc::new(pg::Postgres::connect_existing(url)?),
         };
         Ok(Self::with_backend(location, backend))
@@ -195,6 +212,19 @@ impl Store {
         job: &Job,
         tags: &[(&str, String)],
     ) -> Result<Claim> {
+        self.claim_with_budget(experiment_id, sweep_id, data_hash, job, tags, usize::MAX)
+    }
+
+    /// [`Store::claim`], giving up a job that failed or was killed `max_attempts` times.
+    pub fn claim_with_budget(
+        &self,
+        experiment_id: i64,
+        sweep_id: &str,
+        data_hash: &str,
+        job: &Job,
+        tags: &[(&str, String)],
+        max_attempts: usize,
+    ) -> Result<Claim> {
         let run_id = uuid::Uuid::new_v4().to_string();
         let owner = self.liveness.owner();
         let alive = |o: &Owner| self.liveness.alive(o);
@@ -207,6 +237,7 @@ impl Store {
                 job,
                 tags,
                 owner: &owner,
+                max_attempts,
             },
             &alive,
         )?;
@@ -314,6 +345,95 @@ impl Store {
             )
             .into()),
         }
+    }
+}
+
+/// The table families beside runs and sweeps, each through its own backend trait.
+impl Store {
+    /// The tags of the given runs (the spec's `[experiment] tags`, `runs tag` and `runs note`,
+    /// and aerocast's own `aerocast.*`), in one query: run id → key → value.
+    pub fn tags(&self, run_ids: &[&str]) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        self.backend.tags(run_ids)
+    }
+
+    /// Sets (or replaces) tags of a run; an error if there is no such run.
+    pub fn set_tags(&self, run_id: &str, tags: &[(&str, &str)]) -> Result<()> {
+        self.backend.set_tags(run_id, tags)
+    }
+
+    /// The one run whose id starts with `prefix` (ids are printed 8 characters long).
+    pub fn run_id_by_prefix(&self, prefix: &str) -> Result<RunIdMatch> {
+        let clean = prefix.to_ascii_lowercase();
+        if clean.is_empty() || !clean.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Ok(RunIdMatch::None);
+        }
+        let ids = self.backend.ids_with_prefix(IdTable::Runs, &clean)?;
+        Ok(match ids.as_slice() {
+            [] => RunIdMatch::None,
+            [one] => RunIdMatch::One(one.clone()),
+            _ => RunIdMatch::Several,
+        })
+    }
+
+    /// Every sweep of `experiment`, oldest first.
+    pub fn sweeps(&self, experiment: &str) -> Result<Vec<SweepRecord>> {
+        self.backend.sweeps(experiment)
+    }
+
+    /// The data snapshot of the experiment's most recent sweep that recorded one.
+    pub fn latest_snapshot(&self, experiment: &str) -> Result<Option<String>> {
+        self.backend.latest_snapshot(experiment)
+    }
+
+    /// Deletes runs and everything recorded under them, in one transaction. Running runs are
+    /// never deleted, even if asked.
+    pub fn delete_runs(&self, run_ids: &[String]) -> Result<usize> {
+        self.backend.delete_runs(run_ids)
+    }
+
+    /// Returns the database's free space to the file system.
+    pub fn vacuum(&self) -> Result<()> {
+        self.backend.vacuum()
+    }
+
+    /// Bytes the store's database takes (0 when the server does not say).
+    pub fn db_bytes(&self) -> u64 {
+        self.backend.db_bytes().unwrap_or(0)
+    }
+
+    /// Registers `run_id` as the next version of `name` and points `aliases` at it.
+    pub fn register_version(
+        &self,
+        name: &str,
+        run_id: &str,
+        aliases: &[String],
+    ) -> Result<ModelVersion> {
+        self.backend.register_version(name, run_id, aliases)
+    }
+
+    /// Points `alias` of `name` at `version` (moving it if it pointed elsewhere).
+    pub fn set_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
+        self.backend.set_alias(name, alias, version)
+    }
+
+    /// Every version of `name` (or of every model), by name then version.
+    pub fn versions(&self, name: Option<&str>) -> Result<Vec<ModelVersion>> {
+        self.backend.versions(name)
+    }
+
+    /// The version a reference names; an unknown model, alias or version is an input error.
+    pub fn resolve_model(&self, reference: &ModelRef) -> Result<ModelVersion> {
+        self.backend.resolve_model(reference)
+    }
+
+    /// Runs no clean-up may delete: those a registered model version points to.
+    pub fn pinned_runs(&self) -> Result<HashSet<String>> {
+        self.backend.pinned_runs()
+    }
+
+    /// Every history point of each run in `run_ids`, ordered by key then step.
+    pub fn timed_histories(&self, run_ids: &[&str]) -> Result<HashMap<String, Vec<TimedPoint>>> {
+        self.backend.timed_histories(run_ids)
     }
 }
 

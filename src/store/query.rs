@@ -2,7 +2,7 @@
 //! metrics and artifacts with one query each for all selected runs, never one query per run.
 
 use super::RunStatus;
-use super::backend::{IdTable, Reads, StoredArtifact};
+use super::backend::{IdTable, Reads, Snapshots, StoredArtifact};
 use super::sqlite::Sqlite;
 use crate::jobs::Params;
 use crate::spec::knobs::ParamValue;
@@ -52,6 +52,9 @@ pub struct SweepRecord {
     pub started_at: f64,
     pub ended_at: Option<f64>,
     pub status: String,
+    /// The data snapshot; `None` for sweeps recorded before snapshots were.
+    pub data_id: Option<String>,
+    pub data_rows: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -65,10 +68,68 @@ pub struct RunFilter {
     pub experiment: Option<String>,
     pub status: Option<RunStatus>,
     pub sweep_id: Option<String>,
+    /// Only runs trained on this data snapshot (`DATA_TAG`).
+    pub data_id: Option<String>,
 }
 
 const RUN_COLUMNS: &str = "r.run_id, e.name, r.sweep_id, r.job_key, r.status, r.start_time,
     r.end_time, r.failure_reason, r.data_hash, r.aerocast_version";
+
+/// What a run-id prefix names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunIdMatch {
+    None,
+    One(String),
+    Several,
+}
+
+const SWEEP_COLUMNS: &str = "s.sweep_id, e.name, s.spec_path, s.spec_hash, s.data_path,
+    s.data_hash, s.aerocast_version, s.started_at, s.ended_at, s.status, s.data_id, s.data_rows";
+const SWEEP_FROM: &str = "FROM sweeps s JOIN experiments e USING (experiment_id)";
+
+fn sweep_from_row(r: &rusqlite::Row) -> rusqlite::Result<SweepRecord> {
+    Ok(SweepRecord {
+        sweep_id: r.get(0)?,
+        experiment: r.get(1)?,
+        spec_path: r.get(2)?,
+        spec_hash: r.get(3)?,
+        data_path: r.get(4)?,
+        data_hash: r.get(5)?,
+        aerocast_version: r.get(6)?,
+        started_at: r.get(7)?,
+        ended_at: r.get(8)?,
+        status: r.get(9)?,
+        data_id: r.get(10)?,
+        data_rows: r.get(11)?,
+    })
+}
+
+impl Snapshots for Sqlite {
+    fn sweeps(&self, experiment: &str) -> Result<Vec<SweepRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {SWEEP_COLUMNS} {SWEEP_FROM} WHERE e.name = ?1 ORDER BY s.started_at, s.sweep_id"
+        ))?;
+        let sweeps = stmt
+            .query_map([experiment], sweep_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(sweeps)
+    }
+
+    fn latest_snapshot(&self, experiment: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT s.data_id {SWEEP_FROM} WHERE e.name = ?1 AND s.data_id IS NOT NULL
+                     ORDER BY s.started_at DESC, s.sweep_id LIMIT 1"
+                ),
+                [experiment],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
 
 /// The runs a study learns from: samplers' history and pruners' curves.
 const LEARNED_FROM: [RunStatus; 2] = [RunStatus::Finished, RunStatus::Pruned];
@@ -92,6 +153,11 @@ fn where_clause(filter: &RunFilter) -> (String, Vec<Value>) {
     if let Some(s) = &filter.sweep_id {
         conds.push("r.sweep_id = ?");
         args.push(Value::Text(s.clone()));
+    }
+    if let Some(d) = &filter.data_id {
+        conds.push("r.run_id IN (SELECT run_id FROM tags WHERE key = ? AND value = ?)");
+        args.push(Value::Text(DATA_TAG.to_string()));
+        args.push(Value::Text(d.clone()));
     }
     let clause = if conds.is_empty() {
         String::new()
@@ -174,7 +240,12 @@ impl Reads for Sqlite {
         Ok(runs.into_iter().next())
     }
 
-    fn best_run(&self, experiment: &str, metric: &str) -> Result<Option<RunRecord>> {
+    fn best_run(
+        &self,
+        experiment: &str,
+        metric: &str,
+        data_id: Option<&str>,
+    ) -> Result<Option<RunRecord>> {
         let best: Option<String> = self
             .conn()
             .query_row(
@@ -182,8 +253,10 @@ impl Reads for Sqlite {
                  JOIN runs r ON r.run_id = m.run_id
                  JOIN experiments e ON e.experiment_id = r.experiment_id
                  WHERE m.key = ?1 AND m.value IS NOT NULL AND e.name = ?2 AND r.status = ?3
+                   AND (?4 IS NULL OR r.run_id IN
+                        (SELECT run_id FROM tags WHERE key = ?5 AND value = ?4))
                  ORDER BY m.value, r.run_id LIMIT 1",
-                params![metric, experiment, RunStatus::Finished],
+                params![metric, experiment, RunStatus::Finished, data_id, DATA_TAG],
                 |r| r.get(0),
             )
             .optional()?;
@@ -213,24 +286,9 @@ impl Reads for Sqlite {
         Ok(self
             .conn()
             .query_row(
-                "SELECT s.sweep_id, e.name, s.spec_path, s.spec_hash, s.data_path, s.data_hash,
-                    s.aerocast_version, s.started_at, s.ended_at, s.status
-                 FROM sweeps s JOIN experiments e USING (experiment_id) WHERE s.sweep_id = ?1",
+                &format!("SELECT {SWEEP_COLUMNS} {SWEEP_FROM} WHERE s.sweep_id = ?1"),
                 [sweep_id],
-                |r| {
-                    Ok(SweepRecord {
-                        sweep_id: r.get(0)?,
-                        experiment: r.get(1)?,
-                        spec_path: r.get(2)?,
-                        spec_hash: r.get(3)?,
-                        data_path: r.get(4)?,
-                        data_hash: r.get(5)?,
-                        aerocast_version: r.get(6)?,
-                        started_at: r.get(7)?,
-                        ended_at: r.get(8)?,
-                        status: r.get(9)?,
-                    })
-                },
+                sweep_from_row,
             )
             .optional()?)
     }

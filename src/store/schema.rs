@@ -5,7 +5,8 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Each entry upgrades the schema by one version. Append only: never edit a shipped migration.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE experiments (
     experiment_id INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -86,7 +87,50 @@ CREATE TABLE artifacts (
     kind   TEXT NOT NULL,
     PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // Data snapshots: which data identity (content + how it is read) a sweep trained on, and
+    // how many rows it had; reports scope to the latest one.
+    r#"
+ALTER TABLE sweeps ADD COLUMN data_id TEXT;
+ALTER TABLE sweeps ADD COLUMN data_rows INTEGER;
+CREATE INDEX tags_by_key_value ON tags(key, value);
+"#,
+    // Counting a job's failed and killed attempts (the retry budget, `[train] max_attempts`).
+    r#"
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs(experiment_id, job_key, status);
+"#,
+    // The model registry: versions 1, 2, 3… per name, each pointing at one run. `IF NOT
+    // EXISTS` so a store whose version was set back (by hand, or by a test) upgrades again.
+    r#"
+CREATE TABLE IF NOT EXISTS models (
+    name       TEXT PRIMARY KEY,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_versions (
+    name       TEXT NOT NULL REFERENCES models(name),
+    version    INTEGER NOT NULL CHECK (version >= 1),
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    sweep_id   TEXT NOT NULL REFERENCES sweeps(sweep_id),
+    created_at REAL NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX IF NOT EXISTS model_versions_by_run ON model_versions(run_id);
+CREATE TABLE IF NOT EXISTS model_aliases (
+    name       TEXT NOT NULL,
+    alias      TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (name, alias),
+    FOREIGN KEY (name, version) REFERENCES model_versions(name, version)
+);
+-- A registered run is pinned: whatever cleans up runs later cannot delete it (or its rows).
+CREATE TRIGGER IF NOT EXISTS runs_pinned_by_registry BEFORE DELETE ON runs
+WHEN EXISTS (SELECT 1 FROM model_versions WHERE run_id = OLD.run_id)
+BEGIN
+    SELECT RAISE(ABORT, 'the run is a registered model version and cannot be deleted');
+END;
+"#,
+];
 
 #[cfg(test)]
 pub(super) fn first_migration() -> &'static str {

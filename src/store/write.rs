@@ -2,12 +2,14 @@
 //! writers queue on SQLite's lock (with a busy timeout) instead of failing with "database is
 //! locked". Who is alive and when to write are decided by the caller (see `backend.rs`).
 
-use super::backend::{Alive, ArtifactFile, NewRun, Owner, Writes};
+use super::backend::{Alive, ArtifactFile, Gc, NewRun, Notes, Owner, Writes};
+use super::budget::{self, Attempt};
 use super::sqlite::Sqlite;
 use super::{RunStatus, now};
 use crate::jobs::Params;
 use anyhow::{Context, Result, bail};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use std::collections::{BTreeMap, HashMap};
 
 /// What a sweep records about itself.
 pub struct SweepInfo<'a> {
@@ -17,6 +19,10 @@ pub struct SweepInfo<'a> {
     pub spec_hash: &'a str,
     pub data_path: &'a str,
     pub data_hash: &'a str,
+    /// The data identity's id (`jobs::DataIdentity::id`): the snapshot the sweep trains on.
+    /// `None` for sweeps written without data (benches, tests of the store API).
+    pub data_id: Option<&'a str>,
+    pub data_rows: usize,
     pub n_jobs: usize,
 }
 
@@ -29,6 +35,9 @@ pub enum Claim {
     Finished(String),
     /// Another live process is running the job right now.
     Busy(String),
+    /// The job failed or was killed `max_attempts` times: it is not run again. Its latest
+    /// attempt (this run id) is recorded `failed` with the history of the attempts.
+    GaveUp { run_id: String, reason: String },
 }
 
 impl Writes for Sqlite {
@@ -46,8 +55,9 @@ impl Writes for Sqlite {
         )?;
         tx.execute(
             "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
-                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12)",
+                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs,
+                data_id, data_rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12, ?14, ?15)",
             params![
                 sweep_id,
                 experiment_id,
@@ -62,6 +72,8 @@ impl Writes for Sqlite {
                 owner.heartbeat,
                 info.n_jobs as i64,
                 RunStatus::Running,
+                info.data_id,
+                info.data_rows as i64,
             ],
         )?;
         tx.commit()?;
@@ -161,6 +173,10 @@ impl Writes for Sqlite {
                 return Ok(Claim::Busy(run_id));
             }
             mark_killed(&tx, &run_id, &owner)?;
+        }
+        if let Some((run_id, reason)) = give_up(&tx, run)? {
+            tx.commit()?;
+            return Ok(Claim::GaveUp { run_id, reason });
         }
         tx.execute(
             "INSERT INTO runs (run_id, experiment_id, sweep_id, job_key, status, start_time,
@@ -305,6 +321,31 @@ fn mark_killed(tx: &rusqlite::Transaction, run_id: &str, owner: &Owner) -> Resul
     Ok(())
 }
 
+/// When the job's failed and killed attempts reach the budget: its latest attempt, marked
+/// `failed` with the history of every attempt (once; later sweeps find it so), and the reason.
+fn give_up(tx: &rusqlite::Transaction, run: &NewRun) -> Result<Option<(String, String)>> {
+    let attempts: Vec<Attempt> = tx
+        .prepare_cached(
+            "SELECT run_id, status, failure_reason FROM runs
+             WHERE experiment_id = ?1 AND job_key = ?2 AND status IN ('failed', 'killed')
+             ORDER BY start_time, run_id",
+        )?
+        .query_map(params![run.experiment_id, run.job.key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let Some(verdict) = budget::judge(&attempts, run.max_attempts) else {
+        return Ok(None);
+    };
+    if verdict.record {
+        tx.execute(
+            "UPDATE runs SET status = 'failed', failure_reason = ?2 WHERE run_id = ?1",
+            params![verdict.run_id, verdict.reason],
+        )?;
+    }
+    Ok(Some((verdict.run_id, verdict.reason)))
+}
+
 fn insert_params(tx: &rusqlite::Transaction, run_id: &str, params: &Params) -> Result<()> {
     let mut insert =
         tx.prepare_cached("INSERT INTO params (run_id, key, value) VALUES (?1, ?2, ?3)")?;
@@ -317,4 +358,91 @@ fn insert_params(tx: &rusqlite::Transaction, run_id: &str, params: &Params) -> R
 /// SQLite has no NaN: non-finite values are stored as NULL.
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
+}
+
+impl Notes for Sqlite {
+    fn tags(&self, run_ids: &[&str]) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let conn = self.conn();
+        // Chunks stay under SQLite's limit on bound parameters.
+        for chunk in run_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = conn.prepare(&format!(
+                "SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})"
+            ))?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            for row in rows {
+                let (id, key, value) = row?;
+                out.entry(id).or_default().insert(key, value);
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_tags(&self, run_id: &str, tags: &[(&str, &str)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)",
+            [run_id],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            bail!("no run {run_id} in the store");
+        }
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for (key, value) in tags {
+                insert.execute(params![run_id, key, value])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Gc for Sqlite {
+    fn delete_runs(&self, run_ids: &[String]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = 0;
+        for id in run_ids {
+            let status: Option<RunStatus> = tx
+                .query_row("SELECT status FROM runs WHERE run_id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if status.is_none_or(|s| s == RunStatus::Running) {
+                continue;
+            }
+            for table in ["params", "metrics", "metric_history", "tags", "artifacts"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+            }
+            deleted += tx.execute("DELETE FROM runs WHERE run_id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    fn vacuum(&self) -> Result<()> {
+        let conn = self.conn();
+        conn.execute_batch("VACUUM")?;
+        // The WAL holds the rewritten pages until a checkpoint folds them back.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn db_bytes(&self) -> Result<u64> {
+        let db = self.dir.join(super::DB_FILE);
+        let wal = self.dir.join(format!("{}-wal", super::DB_FILE));
+        Ok([db, wal]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum())
+    }
 }

@@ -25,6 +25,21 @@ pub struct TrainConfig {
     pub hidden_dim: usize,
     pub lr: f64,
     pub seed: u64,
+    /// Stop once val_loss has not improved for this many epochs; 0 never stops early.
+    pub patience: usize,
+    pub keep: Keep,
+    /// Values forecast per window: 1, or `horizon` for a direct multi-step head (set from the
+    /// spec's `output`, which is not a param).
+    pub outputs: usize,
+}
+
+/// Which epoch's weights a run ends with (saved, and scored for the final metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The epoch with the lowest val_loss.
+    Best,
+    /// The last epoch trained.
+    Last,
 }
 
 impl TrainConfig {
@@ -45,7 +60,30 @@ impl TrainConfig {
             hidden_dim: int(p, "hidden_dim")?,
             lr: float(p, "lr")?,
             seed: int(p, "seed")? as u64,
+            // Absent in params recorded before these knobs existed: train as runs did then.
+            patience: match p.get("patience") {
+                Some(_) => int(p, "patience")?,
+                None => 0,
+            },
+            keep: match p.get("keep").map(|_| text(p, "keep")).transpose()? {
+                None | Some("last") => Keep::Last,
+                Some("best") => Keep::Best,
+                Some(other) => return Err(format!("unknown keep \"{other}\"")),
+            },
+            outputs: 1,
         })
+    }
+
+    /// A direct multi-step head: `horizon` outputs, the next 1…horizon rows.
+    pub fn direct(mut self, direct: bool) -> Self {
+        self.outputs = if direct { self.horizon } else { 1 };
+        self
+    }
+
+    /// Rows from a window's end to its first forecast row: `horizon` for one output, 1 for a
+    /// direct head (whose outputs reach `horizon` rows ahead).
+    pub fn offset(&self) -> usize {
+        if self.outputs > 1 { 1 } else { self.horizon }
     }
 }
 

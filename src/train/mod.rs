@@ -2,11 +2,12 @@
 //! a validation pass per epoch, and metrics in original units at the end.
 
 pub mod config;
+pub mod folds;
 pub mod gru;
 pub mod model;
 pub mod windows;
 
-pub use config::{Optimizer, TrainConfig};
+pub use config::{Keep, Optimizer, TrainConfig};
 pub use model::GruForecaster;
 pub use windows::{Normalisation, Prepared, prepare};
 
@@ -36,15 +37,23 @@ pub enum Next {
 }
 
 pub struct Trained {
+    /// The kept epoch's weights (see [`Keep`]).
     pub varmap: VarMap,
-    /// Why training stopped before its last epoch, if it did.
+    /// Why the callback stopped training before its last epoch (a pruner), if it did.
     pub stopped: Option<String>,
+    /// Why early stopping (`patience`) ended training, if it did. Not a failure.
+    pub early_stopped: Option<String>,
     pub model: GruForecaster,
     pub history: Vec<EpochReport>,
-    /// Final-epoch validation forecasts, original units.
+    /// The epoch whose weights were kept, from 1.
+    pub kept_epoch: usize,
+    /// The kept epoch's validation forecasts, original units (`outputs` per window).
     pub predictions: Vec<f64>,
+    /// With several outputs, the mean over lead times of each lead's RMSE and MAE.
     pub val_rmse: f64,
     pub val_mae: f64,
+    /// RMSE and MAE per lead time (one entry for a single output).
+    pub lead_errors: Vec<(f64, f64)>,
 }
 
 impl Trained {
@@ -53,6 +62,11 @@ impl Trained {
             .iter()
             .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
             .expect("at least one epoch")
+    }
+
+    /// The report of the epoch whose weights were kept.
+    pub fn kept(&self) -> &EpochReport {
+        &self.history[self.kept_epoch - 1]
     }
 }
 
@@ -79,7 +93,13 @@ pub fn train(
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let model = GruForecaster::new(vb, data.n_features, cfg.hidden_dim, cfg.num_layers)?;
+    let model = GruForecaster::new(
+        vb,
+        data.n_features,
+        cfg.hidden_dim,
+        cfg.num_layers,
+        cfg.outputs,
+    )?;
     model::init_weights(&varmap, cfg.hidden_dim, cfg.seed)?;
 
     let decoupled = cfg.optimizer == Optimizer::AdamW;
@@ -95,12 +115,16 @@ pub fn train(
     let vars = varmap.all_vars();
     // A separate stream from weight init, so changing one never shifts the other.
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_5eed_5eed_5eed);
-    let mut order: Vec<usize> = data.train_targets(cfg.window, cfg.horizon).collect();
-    let val: Vec<usize> = data.val_targets().collect();
+    let leads = cfg.outputs;
+    let mut order: Vec<usize> =
+        windows::anchors(&data.train_targets(cfg.window, cfg.offset()), leads);
+    let val = windows::anchors(data.val_targets(), leads);
 
     let mut history = Vec::with_capacity(cfg.epochs);
-    let mut normalised = Vec::new();
+    let mut best = Best::default();
+    let mut last_normalised = Vec::new();
     let mut stopped = None;
+    let mut early_stopped = None;
     for epoch in 1..=cfg.epochs {
         order.shuffle(&mut rng);
         let mut sum = 0.0;
@@ -129,8 +153,8 @@ pub fn train(
             opt.step(&grads)?;
         }
         let train_loss = sum / order.len() as f64;
-        normalised = predict(&model, data, &val, cfg, &device)?;
-        let val_loss = mse(&normalised, &val, data);
+        let normalised = predict(&model, data, &val, cfg, &device)?;
+        let val_loss = mse(&normalised, &val, leads, data);
         if !val_loss.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
@@ -144,26 +168,83 @@ pub fn train(
             val_loss,
         };
         history.push(report);
+        // Strictly lower only: a plateau does not count as progress for early stopping.
+        if best.epoch == 0 || val_loss < best.val_loss {
+            best.improve(&report, &normalised, &vars, cfg.keep)?;
+        }
+        last_normalised = normalised;
         if let Next::Stop(reason) = on_epoch(&report).map_err(TrainError::Stopped)? {
             stopped = Some(reason);
             break;
         }
+        if cfg.patience > 0 && epoch - best.epoch >= cfg.patience && epoch < cfg.epochs {
+            early_stopped = Some(format!(
+                "early stopping: val_loss has not improved for {} epochs (best at epoch {})",
+                epoch - best.epoch,
+                best.epoch
+            ));
+            break;
+        }
     }
 
+    let (kept_epoch, normalised) = match cfg.keep {
+        Keep::Best => {
+            for (var, saved) in vars.iter().zip(&best.weights) {
+                var.set(saved)?;
+            }
+            (best.epoch, best.predictions)
+        }
+        Keep::Last => (history.len(), last_normalised),
+    };
     let predictions: Vec<f64> = normalised
         .iter()
         .map(|&v| data.stats.denormalise_target(v))
         .collect();
-    let (val_rmse, val_mae) = windows::rmse_mae(&predictions, &windows::val_actuals(data));
+    let lead_errors = windows::lead_errors(data, &predictions, &val, leads);
+    let (val_rmse, val_mae) = windows::mean_over_leads(&lead_errors);
     Ok(Trained {
         varmap,
         stopped,
+        early_stopped,
         model,
         history,
+        kept_epoch,
         predictions,
         val_rmse,
         val_mae,
+        lead_errors,
     })
+}
+
+/// The epoch with the lowest val_loss so far, with its forecasts and (under `keep = "best"`)
+/// a copy of its weights: the optimiser updates the variables in place.
+#[derive(Default)]
+struct Best {
+    epoch: usize,
+    val_loss: f64,
+    predictions: Vec<f32>,
+    weights: Vec<Tensor>,
+}
+
+impl Best {
+    fn improve(
+        &mut self,
+        report: &EpochReport,
+        predictions: &[f32],
+        vars: &[candle_core::Var],
+        keep: Keep,
+    ) -> candle_core::Result<()> {
+        self.epoch = report.epoch;
+        self.val_loss = report.val_loss;
+        if keep == Keep::Best {
+            self.predictions = predictions.to_vec();
+            self.weights = vars
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<candle_core::Result<_>>()?;
+        }
+        Ok(())
+    }
 }
 
 /// An inverted-dropout mask from the run's own generator (candle's cannot be seeded), or
@@ -196,15 +277,15 @@ fn batch_tensors(
     cfg: &TrainConfig,
     device: &Device,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let (x, y) = data.batch(targets, cfg.window, cfg.horizon);
+    let (x, y) = data.batch_leads(targets, cfg.window, cfg.offset(), cfg.outputs);
     let n = targets.len();
     Ok((
         Tensor::from_vec(x, (n, cfg.window, data.n_features), device)?,
-        Tensor::from_vec(y, n, device)?,
+        Tensor::from_vec(y, n * cfg.outputs, device)?,
     ))
 }
 
-/// Normalised forecasts for the given target rows.
+/// Normalised forecasts for the given target rows (`cfg.outputs` per row).
 pub fn predict(
     model: &GruForecaster,
     data: &Prepared,
@@ -222,11 +303,29 @@ pub fn predict(
     Ok(out)
 }
 
-fn mse(predictions: &[f32], targets: &[usize], data: &Prepared) -> f64 {
+/// RMSE and MAE in the target's units of `model`'s forecasts for the target rows `rows`
+/// (the mean over lead times for a direct head): inference only, as for the test span.
+pub fn score(
+    model: &GruForecaster,
+    data: &Prepared,
+    rows: &[usize],
+    cfg: &TrainConfig,
+) -> candle_core::Result<(f64, f64)> {
+    let targets = windows::anchors(rows, cfg.outputs);
+    let predicted: Vec<f64> = predict(model, data, &targets, cfg, &Device::Cpu)?
+        .into_iter()
+        .map(|v| data.stats.denormalise_target(v))
+        .collect();
+    let errors = windows::lead_errors(data, &predicted, &targets, cfg.outputs);
+    Ok(windows::mean_over_leads(&errors))
+}
+
+/// Normalised MSE over every lead of every window.
+fn mse(predictions: &[f32], targets: &[usize], leads: usize, data: &Prepared) -> f64 {
     let se: f64 = predictions
         .iter()
-        .zip(targets)
-        .map(|(&p, &t)| (p as f64 - data.targets[t] as f64).powi(2))
+        .zip(targets.iter().flat_map(|&t| t..t + leads))
+        .map(|(&p, t)| (p as f64 - data.targets[t] as f64).powi(2))
         .sum();
-    se / targets.len().max(1) as f64
+    se / (targets.len() * leads).max(1) as f64
 }

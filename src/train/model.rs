@@ -17,6 +17,7 @@ impl GruForecaster {
         input_dim: usize,
         hidden_dim: usize,
         num_layers: usize,
+        outputs: usize,
     ) -> Result<Self> {
         let layers = (0..num_layers)
             .map(|l| {
@@ -24,11 +25,12 @@ impl GruForecaster {
                 Gru::new(in_dim, hidden_dim, vb.pp(format!("gru{l}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let head = linear(hidden_dim, 1, vb.pp("head"))?;
+        let head = linear(hidden_dim, outputs, vb.pp("head"))?;
         Ok(Self { layers, head })
     }
 
-    /// `[batch, window, features]` → one forecast per window, `[batch]`.
+    /// `[batch, window, features]` → `outputs` forecasts per window, `[batch · outputs]`
+    /// (a window's outputs side by side).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_masked(x, None)
     }
@@ -57,7 +59,7 @@ impl GruForecaster {
             Some(m) => (last * m)?,
             None => last,
         };
-        self.head.forward(&last)?.squeeze(1)
+        self.head.forward(&last)?.flatten_all()
     }
 
     /// The same model cut from the autograd graph, for forward passes that need no gradients

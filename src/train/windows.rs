@@ -1,11 +1,12 @@
-//! Normalised series and the windows cut from them. Statistics come from the training split
-//! only, so nothing about the validation span leaks into training.
+//! Normalised series and the windows cut from them. Rows fall into three chronological spans:
+//! training, validation, and an optional test span at the end. Statistics come from the
+//! training split only, so nothing about the later spans leaks into training; nothing but the
+//! final test score ever reads the test span.
 
 use crate::data::Dataset;
 use crate::error::InputError;
 use crate::spec::{DataSpec, KeyLines};
 use serde::{Deserialize, Serialize};
-use std::ops::Range;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normalisation {
@@ -34,13 +35,29 @@ pub struct Prepared {
     pub stats: Normalisation,
     /// First row of the validation span; rows before it are the training split.
     pub split: usize,
+    /// First row of the test span (`rows()` when there is none).
+    pub val_end: usize,
+    /// Rows that follow rows dropped for missing values (ascending): windows never reach
+    /// across one.
+    pub breaks: Vec<usize>,
+    /// Target rows scored for selection, ascending: the validation span, less rows whose
+    /// window would reach across a break (see [`Prepared::score_reach`]).
+    val: Vec<usize>,
+    /// Target rows of the test span, under the same rule.
+    test: Vec<usize>,
 }
 
 impl Prepared {
+    /// Training and validation spans over every row: no test span.
     pub fn new(data: &Dataset, train_fraction: f64) -> Prepared {
         let rows = data.rows();
+        Prepared::with_spans(data, split_row(rows, train_fraction), rows)
+    }
+
+    /// Trains on rows `..split`, validates on `split..val_end`, tests on `val_end..`, with
+    /// statistics of the training rows.
+    pub fn with_spans(data: &Dataset, split: usize, val_end: usize) -> Prepared {
         let f = data.features.len();
-        let split = split_row(rows, train_fraction);
         let mut feature_mean = Vec::with_capacity(f);
         let mut feature_std = Vec::with_capacity(f);
         for c in 0..f {
@@ -50,71 +67,191 @@ impl Prepared {
             feature_std.push(s);
         }
         let (target_mean, target_std) = mean_std(data.targets[..split].iter().copied());
+        let stats = Normalisation {
+            feature_mean,
+            feature_std,
+            target_mean,
+            target_std,
+        };
+        Prepared::with_stats(data, split, val_end, stats)
+    }
+
+    /// The same spans normalised with given statistics: a model's own, when it trained on
+    /// other rows than these spans' training split.
+    pub fn with_stats(
+        data: &Dataset,
+        split: usize,
+        val_end: usize,
+        stats: Normalisation,
+    ) -> Prepared {
+        let f = data.features.len();
         let inputs = data
             .inputs
             .iter()
             .enumerate()
-            .map(|(i, &v)| ((v as f64 - feature_mean[i % f]) / feature_std[i % f]) as f32)
+            .map(|(i, &v)| {
+                ((v as f64 - stats.feature_mean[i % f]) / stats.feature_std[i % f]) as f32
+            })
             .collect();
         let targets = data
             .targets
             .iter()
-            .map(|&v| ((v as f64 - target_mean) / target_std) as f32)
+            .map(|&v| ((v as f64 - stats.target_mean) / stats.target_std) as f32)
             .collect();
         Prepared {
             n_features: f,
             inputs,
             targets,
             raw_targets: data.targets.clone(),
-            stats: Normalisation {
-                feature_mean,
-                feature_std,
-                target_mean,
-                target_std,
-            },
+            stats,
             split,
+            val_end,
+            breaks: data.breaks.clone(),
+            val: (split..val_end).collect(),
+            test: (val_end..data.rows()).collect(),
         }
+    }
+
+    /// Scores only rows whose window and horizon, up to `reach` rows back (the sweep's
+    /// longest window + horizon), stay within one unbroken stretch of rows. Every run of a
+    /// sweep is then scored on the same rows.
+    pub fn score_reach(mut self, reach: usize) -> Self {
+        let breaks = std::mem::take(&mut self.breaks);
+        self.val.retain(|&t| unbroken(&breaks, t, reach));
+        self.test.retain(|&t| unbroken(&breaks, t, reach));
+        self.breaks = breaks;
+        self
     }
 
     pub fn rows(&self) -> usize {
         self.targets.len()
     }
 
-    /// Target rows trained on: every row of the training split with a full window before it.
-    pub fn train_targets(&self, window: usize, horizon: usize) -> Range<usize> {
-        (window + horizon - 1).min(self.split)..self.split
+    /// Target rows trained on: every row of the training split with a full window before it
+    /// that reaches across no break.
+    pub fn train_targets(&self, window: usize, horizon: usize) -> Vec<usize> {
+        let reach = window + horizon;
+        ((window + horizon - 1).min(self.split)..self.split)
+            .filter(|&t| unbroken(&self.breaks, t, reach))
+            .collect()
     }
 
-    /// Target rows scored: the whole validation span.
-    pub fn val_targets(&self) -> Range<usize> {
-        self.split..self.rows()
+    /// Target rows scored for selection: the validation span (see [`Prepared::score_reach`]).
+    pub fn val_targets(&self) -> &[usize] {
+        &self.val
+    }
+
+    /// Target rows of the held-out test span; empty without one.
+    pub fn test_targets(&self) -> &[usize] {
+        &self.test
     }
 
     /// Inputs `[len, window, n_features]` and targets `[len]` for the given target rows.
     /// The window for target row `t` ends `horizon` rows before it.
     pub fn batch(&self, targets: &[usize], window: usize, horizon: usize) -> (Vec<f32>, Vec<f32>) {
+        self.batch_leads(targets, window, horizon, 1)
+    }
+
+    /// As [`Prepared::batch`] with `leads` targets per window: rows `t … t+leads-1`, where
+    /// `t` (the window's first forecast row) is `offset` rows after the window's last row.
+    pub fn batch_leads(
+        &self,
+        targets: &[usize],
+        window: usize,
+        offset: usize,
+        leads: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
         let f = self.n_features;
         let mut x = Vec::with_capacity(targets.len() * window * f);
-        let mut y = Vec::with_capacity(targets.len());
+        let mut y = Vec::with_capacity(targets.len() * leads);
         for &t in targets {
-            let start = t + 1 - horizon - window;
+            let start = t + 1 - offset - window;
             x.extend_from_slice(&self.inputs[start * f..(start + window) * f]);
-            y.push(self.targets[t]);
+            y.extend_from_slice(&self.targets[t..t + leads]);
         }
         (x, y)
     }
+}
+
+/// The first forecast rows of windows whose `leads` consecutive rows all lie in `rows`
+/// (ascending).
+pub fn anchors(rows: &[usize], leads: usize) -> Vec<usize> {
+    let leads = leads.max(1);
+    rows.iter()
+        .enumerate()
+        .filter(|&(i, &t)| rows.get(i + leads - 1) == Some(&(t + leads - 1)))
+        .map(|(_, &t)| t)
+        .collect()
+}
+
+/// Whether rows `t + 1 - reach ..= t` hold no break (a break is the first row after a gap, so
+/// a break at the first row of that span is harmless).
+fn unbroken(breaks: &[usize], t: usize, reach: usize) -> bool {
+    let first = (t + 1).saturating_sub(reach);
+    let i = breaks.partition_point(|&b| b <= first);
+    breaks.get(i).is_none_or(|&b| b > t)
+}
+
+/// RMSE and MAE per lead time of `predicted` (`leads` values per anchor, lead-major within
+/// each) against the targets, original units.
+pub fn lead_errors(
+    p: &Prepared,
+    predicted: &[f64],
+    anchors: &[usize],
+    leads: usize,
+) -> Vec<(f64, f64)> {
+    (0..leads)
+        .map(|k| {
+            let pred: Vec<f64> = predicted.iter().skip(k).step_by(leads).copied().collect();
+            let rows: Vec<usize> = anchors.iter().map(|t| t + k).collect();
+            rmse_mae(&pred, &actuals(p, &rows))
+        })
+        .collect()
+}
+
+/// The naive forecast's RMSE and MAE per lead: every lead repeats the last value the window
+/// saw, `offset` rows before the anchor.
+pub fn naive_lead_errors(
+    p: &Prepared,
+    anchors: &[usize],
+    offset: usize,
+    leads: usize,
+) -> Vec<(f64, f64)> {
+    let naive = naive_over(p, anchors, offset);
+    let repeated: Vec<f64> = naive
+        .iter()
+        .flat_map(|&v| std::iter::repeat_n(v, leads))
+        .collect();
+    lead_errors(p, &repeated, anchors, leads)
+}
+
+/// The mean over lead times of per-lead RMSE and MAE: a multi-step run's `val_rmse`.
+pub fn mean_over_leads(errors: &[(f64, f64)]) -> (f64, f64) {
+    let n = errors.len().max(1) as f64;
+    (
+        errors.iter().map(|e| e.0).sum::<f64>() / n,
+        errors.iter().map(|e| e.1).sum::<f64>() / n,
+    )
 }
 
 /// Loads a spec's data and prepares it for training: the one path from a `[data]` section
 /// to windows, shared by sweeps and by everything that reuses a trained model.
 pub fn prepare(spec: &DataSpec, lines: &KeyLines) -> Result<(Dataset, Prepared), InputError> {
     let data = crate::data::load(spec, lines)?;
-    let prepared = Prepared::new(&data, spec.train_fraction);
+    let (split, val_end) = spans(data.rows(), spec.train_fraction, spec.test_fraction);
+    let prepared = Prepared::with_spans(&data, split, val_end).score_reach(spec.reach);
     Ok((data, prepared))
 }
 
 pub fn split_row(rows: usize, train_fraction: f64) -> usize {
     ((rows as f64) * train_fraction).floor() as usize
+}
+
+/// `(split, val_end)`: the test span is the last `⌊rows·test_fraction⌋` rows; of the rows
+/// before it, the first `⌊·train_fraction⌋` train and the rest validate.
+pub fn spans(rows: usize, train_fraction: f64, test_fraction: f64) -> (usize, usize) {
+    let val_end = rows - split_row(rows, test_fraction);
+    (split_row(val_end, train_fraction), val_end)
 }
 
 /// Mean and population standard deviation; a constant column gets std 1 so it normalises to 0.
@@ -137,15 +274,25 @@ pub fn rmse_mae(predicted: &[f64], actual: &[f64]) -> (f64, f64) {
     ((se / n).sqrt(), ae / n)
 }
 
-/// The last-value forecast: the target `horizon` rows earlier, in original units.
+/// The last-value forecast over the validation span: the target `horizon` rows earlier.
 pub fn naive_forecast(p: &Prepared, horizon: usize) -> Vec<f64> {
-    p.val_targets()
-        .map(|t| p.raw_targets[t - horizon] as f64)
+    naive_over(p, p.val_targets(), horizon)
+}
+
+/// The last-value forecast for `rows`, in original units.
+pub fn naive_over(p: &Prepared, rows: &[usize], horizon: usize) -> Vec<f64> {
+    rows.iter()
+        .map(|&t| p.raw_targets[t - horizon] as f64)
         .collect()
 }
 
 pub fn val_actuals(p: &Prepared) -> Vec<f64> {
-    p.val_targets().map(|t| p.raw_targets[t] as f64).collect()
+    actuals(p, p.val_targets())
+}
+
+/// The targets of `rows` in original units.
+pub fn actuals(p: &Prepared, rows: &[usize]) -> Vec<f64> {
+    rows.iter().map(|&t| p.raw_targets[t] as f64).collect()
 }
 
 #[cfg(test)]
@@ -162,7 +309,13 @@ mod tests {
             targets,
             times: None,
             dropped_rows: 0,
+            breaks: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    fn rows(r: std::ops::Range<usize>) -> Vec<usize> {
+        r.collect()
     }
 
     #[test]
@@ -177,8 +330,8 @@ mod tests {
     #[test]
     fn windows_end_horizon_rows_before_their_target() {
         let p = Prepared::new(&dataset((0..10).map(|v| v as f32).collect()), 0.5);
-        assert_eq!(p.train_targets(3, 2), 4..5);
-        assert_eq!(p.val_targets(), 5..10);
+        assert_eq!(p.train_targets(3, 2), rows(4..5));
+        assert_eq!(p.val_targets(), rows(5..10));
         let (x, _) = p.batch(&[6], 3, 2);
         let raw: Vec<f64> = x
             .iter()
@@ -189,11 +342,77 @@ mod tests {
     }
 
     #[test]
+    fn the_test_span_is_the_last_rows_and_train_fraction_splits_the_rest() {
+        assert_eq!(spans(100, 0.8, 0.0), (80, 100));
+        assert_eq!(spans(100, 0.75, 0.2), (60, 80));
+        assert_eq!(spans(10, 0.5, 0.25), (4, 8), "⌊2.5⌋ = 2 test rows");
+        let data = dataset(vec![1.0, 3.0, 1.0, 3.0, 50.0, 60.0, 1e6, -1e6]);
+        let p = Prepared::with_spans(&data, 4, 6);
+        assert_eq!(
+            (p.val_targets(), p.test_targets()),
+            (&rows(4..6)[..], &rows(6..8)[..])
+        );
+        assert_eq!(
+            p.stats.target_mean, 2.0,
+            "statistics from training rows only"
+        );
+        assert_eq!(val_actuals(&p), vec![50.0, 60.0]);
+        assert_eq!(naive_over(&p, p.test_targets(), 1), vec![60.0, 1e6]);
+    }
+
+    #[test]
+    fn direct_windows_carry_every_lead_and_stay_inside_their_span() {
+        let p = Prepared::new(&dataset((0..10).map(|v| v as f32).collect()), 0.6);
+        assert_eq!(
+            anchors(p.val_targets(), 3),
+            rows(6..8),
+            "leads 6..9 fit, 8..11 would not"
+        );
+        assert_eq!(anchors(&[5], 3), rows(5..5));
+        assert_eq!(
+            anchors(&[1, 2, 3, 5, 6, 7], 3),
+            vec![1, 5],
+            "no window across a gap"
+        );
+        let (x, y) = p.batch_leads(&[6], 2, 1, 3);
+        let undo = |v: &f32, i: usize| -> i64 {
+            let (m, s) = if i == 0 {
+                (p.stats.feature_mean[0], p.stats.feature_std[0])
+            } else {
+                (p.stats.target_mean, p.stats.target_std)
+            };
+            (*v as f64 * s + m).round() as i64
+        };
+        let x: Vec<i64> = x.iter().map(|v| undo(v, 0)).collect();
+        let y: Vec<i64> = y.iter().map(|v| undo(v, 1)).collect();
+        assert_eq!((x, y), (vec![4, 5], vec![6, 7, 8]));
+        // Perfect forecasts have no error at any lead; the naive one grows with the lead.
+        let exact = [6.0, 7.0, 8.0, 7.0, 8.0, 9.0];
+        assert_eq!(lead_errors(&p, &exact, &[6, 7], 3), vec![(0.0, 0.0); 3]);
+        let naive = naive_lead_errors(&p, &[6, 7], 1, 3);
+        assert_eq!(naive, vec![(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]);
+        assert_eq!(mean_over_leads(&naive), (2.0, 2.0));
+    }
+
+    #[test]
     fn naive_forecast_repeats_the_value_horizon_rows_back() {
         let p = Prepared::new(&dataset(vec![1.0, 2.0, 4.0, 8.0]), 0.5);
         assert_eq!(naive_forecast(&p, 1), vec![2.0, 4.0]);
         let (rmse, mae) = rmse_mae(&naive_forecast(&p, 1), &val_actuals(&p));
         assert_eq!(mae, 3.0);
         assert!((rmse - 10f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn no_window_reaches_across_dropped_rows() {
+        // Rows 0..12; a gap (dropped rows) before row 4 and before row 9.
+        let mut d = dataset((0..12).map(|v| v as f32).collect());
+        d.breaks = vec![4, 9];
+        let p = Prepared::new(&d, 0.5).score_reach(3);
+        // window 2, horizon 1: target t uses rows t-2..=t, all within one stretch.
+        assert_eq!(p.train_targets(2, 1), vec![2, 3]);
+        assert_eq!(p.val_targets(), vec![6, 7, 8, 11]);
+        let p = Prepared::new(&d, 0.5);
+        assert_eq!(p.val_targets().len(), 6, "no reach given: the whole span");
     }
 }

@@ -242,7 +242,49 @@ pub fn begin_sweep(
             spec_hash: "0",
             data_path: "none.csv",
             data_hash: "0",
+            data_id: None,
+            data_rows: 0,
             n_jobs,
         })
         .expect("begin sweep")
+}
+
+/// A univariate spec (the target is the only input, horizon 1): recursive forecasts work.
+pub fn univariate_spec() -> String {
+    spec_text("[0.01]")
+        .replace(
+            "features = [\"temp_max\", \"temp_min\", \"precipitation\", \"wind\"]\n",
+            "",
+        )
+        .replace("seed = [0, 1]", "seed = [0]")
+        .replace("hidden_dim = [4, 8]", "hidden_dim = [4]")
+}
+
+/// The best run of the sandbox's store (`report --best --json`): (run id, val_rmse).
+pub fn best_run(sb: &Sandbox) -> (String, f64) {
+    let out = sb.cmd(&["report", "--best", "--json"]).assert().success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    (
+        v["run_id"].as_str().unwrap().to_string(),
+        v["metrics"]["val_rmse"].as_f64().unwrap(),
+    )
+}
+
+/// Runs `aerocast ARGS --json` and parses its stdout.
+pub fn json_of(sb: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = sb.cmd(&all).assert().success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.get_output().stdout)
+        )
+    })
+}
+
+/// Runs `aerocast ARGS`, expects exit 2, returns stderr.
+pub fn input_error(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.cmd(args).assert().code(2);
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
 }

@@ -10,7 +10,7 @@ impl Copies for Postgres {
         let rows = self.conn()?.query(
             "SELECT s.sweep_id, e.name, s.spec_path, s.spec_text, s.spec_hash, s.data_path,
                 s.data_hash, s.aerocast_version, s.host, s.pid, s.started_at, s.ended_at,
-                s.status, s.n_jobs, s.n_finished, s.n_failed, s.n_skipped
+                s.status, s.n_jobs, s.n_finished, s.n_failed, s.n_skipped, s.data_id, s.data_rows
              FROM sweeps s JOIN experiments e USING (experiment_id) ORDER BY s.started_at",
             &[],
         )?;
@@ -34,6 +34,8 @@ impl Copies for Postgres {
                 n_finished: r.get(14),
                 n_failed: r.get(15),
                 n_skipped: r.get(16),
+                data_id: r.get(17),
+                data_rows: r.get(18),
             })
             .collect())
     }
@@ -129,9 +131,9 @@ impl Copies for Postgres {
         tx.execute(
             "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
                 data_path, data_hash, aerocast_version, host, pid, started_at, ended_at, status,
-                n_jobs, n_finished, n_failed, n_skipped)
+                n_jobs, n_finished, n_failed, n_skipped, data_id, data_rows)
              SELECT $1, experiment_id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                $15, $16, $17 FROM experiments WHERE name = $2
+                $15, $16, $17, $18, $19 FROM experiments WHERE name = $2
              ON CONFLICT (sweep_id) DO NOTHING",
             &[
                 &s.sweep_id,
@@ -151,6 +153,8 @@ impl Copies for Postgres {
                 &s.n_finished,
                 &s.n_failed,
                 &s.n_skipped,
+                &s.data_id,
+                &s.data_rows,
             ],
         )?;
         tx.commit()?;

@@ -8,7 +8,9 @@
 //! to block on. TLS is not configured: the server is expected on loopback or a trusted network.
 
 mod dump;
+mod notes;
 mod query;
+mod registry;
 mod schema;
 mod write;
 

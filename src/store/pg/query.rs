@@ -4,9 +4,10 @@
 use super::Postgres;
 use crate::jobs::Params;
 use crate::spec::knobs::ParamValue;
+use crate::store::backend::Snapshots;
 use crate::store::backend::{IdTable, Reads, StoredArtifact};
 use crate::store::query::{HistoryPoint, RunFilter, RunRecord, SweepDetail, SweepRecord};
-use crate::store::{RunStatus, STUDY_TAG};
+use crate::store::{DATA_TAG, RunStatus, STUDY_TAG};
 use anyhow::{Context, Result};
 use postgres::types::ToSql;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -37,6 +38,16 @@ impl Clause {
         }
         if let Some(s) = &filter.sweep_id {
             c.and("r.sweep_id", s.clone());
+        }
+        if let Some(d) = &filter.data_id {
+            c.args.push(DATA_TAG.to_string());
+            c.args.push(d.clone());
+            let word = if c.sql.is_empty() { "WHERE" } else { "AND" };
+            c.sql += &format!(
+                " {word} r.run_id IN (SELECT run_id FROM tags WHERE key = ${} AND value = ${})",
+                c.args.len() - 1,
+                c.args.len()
+            );
         }
         c
     }
@@ -94,14 +105,27 @@ impl Reads for Postgres {
         Ok(self.runs_where(c)?.into_iter().next())
     }
 
-    fn best_run(&self, experiment: &str, metric: &str) -> Result<Option<RunRecord>> {
+    fn best_run(
+        &self,
+        experiment: &str,
+        metric: &str,
+        data_id: Option<&str>,
+    ) -> Result<Option<RunRecord>> {
         let best = self.conn()?.query_opt(
             "SELECT r.run_id FROM metrics m
              JOIN runs r ON r.run_id = m.run_id
              JOIN experiments e ON e.experiment_id = r.experiment_id
              WHERE m.key = $1 AND m.value IS NOT NULL AND e.name = $2 AND r.status = $3
+               AND ($4::TEXT IS NULL OR r.run_id IN
+                    (SELECT run_id FROM tags WHERE key = $5 AND value = $4))
              ORDER BY m.value, r.run_id COLLATE \"C\" LIMIT 1",
-            &[&metric, &experiment, &RunStatus::Finished.as_str()],
+            &[
+                &metric,
+                &experiment,
+                &RunStatus::Finished.as_str(),
+                &data_id,
+                &DATA_TAG,
+            ],
         )?;
         match best {
             Some(row) => self.run(row.get(0)),
@@ -156,23 +180,10 @@ impl Reads for Postgres {
         Ok(self
             .conn()?
             .query_opt(
-                "SELECT s.sweep_id, e.name, s.spec_path, s.spec_hash, s.data_path, s.data_hash,
-                    s.aerocast_version, s.started_at, s.ended_at, s.status
-                 FROM sweeps s JOIN experiments e USING (experiment_id) WHERE s.sweep_id = $1",
+                &format!("SELECT {SWEEP_COLUMNS} {SWEEP_FROM} WHERE s.sweep_id = $1"),
                 &[&sweep_id],
             )?
-            .map(|r| SweepRecord {
-                sweep_id: r.get(0),
-                experiment: r.get(1),
-                spec_path: r.get(2),
-                spec_hash: r.get(3),
-                data_path: r.get(4),
-                data_hash: r.get(5),
-                aerocast_version: r.get(6),
-                started_at: r.get(7),
-                ended_at: r.get(8),
-                status: r.get(9),
-            }))
+            .map(|r| sweep_from_row(&r)))
     }
 
     fn sweep_detail(&self, sweep_id: &str) -> Result<Option<SweepDetail>> {
@@ -376,5 +387,52 @@ impl Postgres {
             }
         }
         Ok(runs)
+    }
+}
+
+const SWEEP_COLUMNS: &str = "s.sweep_id, e.name, s.spec_path, s.spec_hash, s.data_path,
+    s.data_hash, s.aerocast_version, s.started_at, s.ended_at, s.status, s.data_id, s.data_rows";
+const SWEEP_FROM: &str = "FROM sweeps s JOIN experiments e USING (experiment_id)";
+
+fn sweep_from_row(r: &postgres::Row) -> SweepRecord {
+    SweepRecord {
+        sweep_id: r.get(0),
+        experiment: r.get(1),
+        spec_path: r.get(2),
+        spec_hash: r.get(3),
+        data_path: r.get(4),
+        data_hash: r.get(5),
+        aerocast_version: r.get(6),
+        started_at: r.get(7),
+        ended_at: r.get(8),
+        status: r.get(9),
+        data_id: r.get(10),
+        data_rows: r.get(11),
+    }
+}
+
+impl Snapshots for Postgres {
+    fn sweeps(&self, experiment: &str) -> Result<Vec<SweepRecord>> {
+        let rows = self.conn()?.query(
+            &format!(
+                "SELECT {SWEEP_COLUMNS} {SWEEP_FROM} WHERE e.name = $1
+                 ORDER BY s.started_at, s.sweep_id COLLATE \"C\""
+            ),
+            &[&experiment],
+        )?;
+        Ok(rows.iter().map(sweep_from_row).collect())
+    }
+
+    fn latest_snapshot(&self, experiment: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                &format!(
+                    "SELECT s.data_id {SWEEP_FROM} WHERE e.name = $1 AND s.data_id IS NOT NULL
+                     ORDER BY s.started_at DESC, s.sweep_id COLLATE \"C\" LIMIT 1"
+                ),
+                &[&experiment],
+            )?
+            .map(|r| r.get(0)))
     }
 }

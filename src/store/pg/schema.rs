@@ -6,7 +6,8 @@ use anyhow::{Context, Result, bail};
 use postgres::Client;
 
 /// Each entry upgrades the schema by one version. Append only: never edit a shipped migration.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE experiments (
     experiment_id BIGSERIAL PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -90,7 +91,53 @@ CREATE TABLE artifacts (
     content BYTEA NOT NULL,
     PRIMARY KEY (run_id, path)
 );
-"#];
+"#,
+    // Data snapshots: which data identity a sweep trained on, and how many rows it had.
+    r#"
+ALTER TABLE sweeps ADD COLUMN data_id TEXT;
+ALTER TABLE sweeps ADD COLUMN data_rows BIGINT;
+"#,
+    // Counting a job's failed and killed attempts (the retry budget, `[train] max_attempts`).
+    r#"
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs(experiment_id, job_key, status);
+"#,
+    // The model registry: versions 1, 2, 3… per name, each pointing at one run.
+    r#"
+CREATE TABLE IF NOT EXISTS models (
+    name       TEXT PRIMARY KEY,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_versions (
+    name       TEXT NOT NULL REFERENCES models(name),
+    version    BIGINT NOT NULL CHECK (version >= 1),
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    sweep_id   TEXT NOT NULL REFERENCES sweeps(sweep_id),
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX IF NOT EXISTS model_versions_by_run ON model_versions(run_id);
+CREATE TABLE IF NOT EXISTS model_aliases (
+    name       TEXT NOT NULL,
+    alias      TEXT NOT NULL,
+    version    BIGINT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (name, alias),
+    FOREIGN KEY (name, version) REFERENCES model_versions(name, version)
+);
+-- A registered run is pinned: whatever cleans up runs later cannot delete it (or its rows).
+CREATE OR REPLACE FUNCTION aerocast_refuse_pinned_delete() RETURNS trigger AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM model_versions WHERE run_id = OLD.run_id) THEN
+        RAISE EXCEPTION 'the run is a registered model version and cannot be deleted';
+    END IF;
+    RETURN OLD;
+END;
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS runs_pinned_by_registry ON runs;
+CREATE TRIGGER runs_pinned_by_registry BEFORE DELETE ON runs
+FOR EACH ROW EXECUTE FUNCTION aerocast_refuse_pinned_delete();
+"#,
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -4,6 +4,7 @@
 
 use super::Postgres;
 use crate::store::backend::{Alive, ArtifactFile, NewRun, Owner, Writes};
+use crate::store::budget::{self, Attempt};
 use crate::store::{Claim, RunStatus, SweepInfo, killed_reason, now};
 use anyhow::{Context, Result, bail};
 use postgres::Transaction;
@@ -25,8 +26,9 @@ impl Writes for Postgres {
             .get(0);
         tx.execute(
             "INSERT INTO sweeps (sweep_id, experiment_id, spec_path, spec_text, spec_hash,
-                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                data_path, data_hash, aerocast_version, host, pid, started_at, status, n_jobs,
+                data_id, data_rows)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             &[
                 &sweep_id,
                 &experiment_id,
@@ -41,6 +43,8 @@ impl Writes for Postgres {
                 &owner.heartbeat,
                 &RunStatus::Running.as_str(),
                 &(info.n_jobs as i64),
+                &info.data_id,
+                &(info.data_rows as i64),
             ],
         )?;
         tx.commit()?;
@@ -113,6 +117,10 @@ impl Writes for Postgres {
         let mut tx = conn.transaction()?;
         if let Some(decided) = existing_claim(&mut tx, run, alive)? {
             return Ok(decided);
+        }
+        if let Some((run_id, reason)) = give_up(&mut tx, run)? {
+            tx.commit()?;
+            return Ok(Claim::GaveUp { run_id, reason });
         }
         let inserted = tx.execute(
             "INSERT INTO runs (run_id, experiment_id, sweep_id, job_key, status, start_time,
@@ -273,6 +281,31 @@ fn existing_claim(tx: &mut Transaction, run: &NewRun, alive: Alive) -> Result<Op
         mark_killed(tx, &run_id, &owner)?;
     }
     Ok(None)
+}
+
+/// When the job's failed and killed attempts reach the budget: its latest attempt, marked
+/// `failed` with the history of every attempt, and the reason (see `store::budget`).
+fn give_up(tx: &mut Transaction, run: &NewRun) -> Result<Option<(String, String)>> {
+    let attempts: Vec<Attempt> = tx
+        .query(
+            "SELECT run_id, status, failure_reason FROM runs
+             WHERE experiment_id = $1 AND job_key = $2 AND status IN ('failed', 'killed')
+             ORDER BY start_time, run_id COLLATE \"C\"",
+            &[&run.experiment_id, &run.job.key],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let Some(verdict) = budget::judge(&attempts, run.max_attempts) else {
+        return Ok(None);
+    };
+    if verdict.record {
+        tx.execute(
+            "UPDATE runs SET status = 'failed', failure_reason = $2 WHERE run_id = $1",
+            &[&verdict.run_id, &verdict.reason],
+        )?;
+    }
+    Ok(Some((verdict.run_id, verdict.reason)))
 }
 
 fn owner(row: &postgres::Row, first: usize) -> Owner {

@@ -156,14 +156,20 @@ fn gate_row(
     );
     let (hp, h_next) = (&hp[..h], &mut h_next[..h]);
     let (r_o, z_o, n_o, hn_o) = (&mut r_o[..h], &mut z_o[..h], &mut n_o[..h], &mut hn_o[..h]);
+    // Three loops rather than one: each element's work is a long chain of dependent
+    // operations (exp, then a division, then the n gate's exp on top of r), and in one loop
+    // the out-of-order window held too few elements' chains to keep the units busy. Each gate
+    // alone is a short chain, and the same operations in the same order per element.
     for j in 0..h {
-        let r = sigmoid(gi_r[j] + b_r[j] + gh_r[j]);
-        let z = sigmoid(gi_z[j] + b_z[j] + gh_z[j]);
+        r_o[j] = sigmoid(gi_r[j] + b_r[j] + gh_r[j]);
+    }
+    for j in 0..h {
+        z_o[j] = sigmoid(gi_z[j] + b_z[j] + gh_z[j]);
+    }
+    for j in 0..h {
         let hn = gh_n[j] + b_hn[j];
-        let n = tanh(gi_n[j] + b_in[j] + r * hn);
-        h_next[j] = n + z * (hp[j] - n);
-        r_o[j] = r;
-        z_o[j] = z;
+        let n = tanh(gi_n[j] + b_in[j] + r_o[j] * hn);
+        h_next[j] = n + z_o[j] * (hp[j] - n);
         n_o[j] = n;
         hn_o[j] = hn;
     }

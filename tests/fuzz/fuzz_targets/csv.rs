@@ -31,9 +31,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(d.inputs.len(), d.rows() * d.features.len());
             assert!(d.inputs.iter().chain(&d.targets).all(|v| v.is_finite()));
             assert_eq!(d.times.as_ref().map(Vec::len), Some(d.rows()));
+            assert!(d.breaks.windows(2).all(|w| w[0] < w[1]));
+            assert!(d.breaks.iter().all(|&b| b > 0 && b < d.rows()));
             // The rest of planning works on whatever loaded.
             let p = aerocast::train::Prepared::new(&d, spec.data.train_fraction);
-            let _ = p.train_targets(2, 1).count();
+            let _ = p.train_targets(2, 1).len();
         }
         Err(e) => {
             let e = e.to_string();

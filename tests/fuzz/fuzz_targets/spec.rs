@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(spec) => {
             // A valid spec plans its trials as `aerocast sweep` does, and every proposal has a
             // usable training config and label.
-            let identity = DataIdentity::new(&spec.data, "0");
+            let identity = DataIdentity::new(&spec, "0");
             let mut trials = aerocast::search::trials(&spec, &identity);
             for slot in trials.slots.iter().take(MAX_TRIALS) {
                 let params = match &slot.params {

@@ -1,0 +1,143 @@
+//! `aerocast model …`: the registry's commands.
+
+use super::{
+    AliasArgs, EXIT_OK, ListArgs, ModelCommand, RegisterArgs, ShowArgs, open_store,
+    open_store_to_write,
+};
+use crate::forecast;
+use crate::predict::{self, Source};
+use crate::store::{ModelRef, ModelVersion};
+use anyhow::Result;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+
+pub fn run(cmd: ModelCommand) -> Result<ExitCode> {
+    match cmd {
+        ModelCommand::Register(a) => register(a),
+        ModelCommand::Alias(a) => alias(a),
+        ModelCommand::List(a) => list(a),
+        ModelCommand::Show(a) => show(a),
+    }
+}
+
+fn register(a: RegisterArgs) -> Result<ExitCode> {
+    let store = open_store_to_write(&a.store, &a.spec)?;
+    let source = match &a.which.run {
+        Some(r) => Source::Run(r.clone()),
+        None => Source::Best(a.experiment.clone()),
+    };
+    let chosen = predict::choose(&store, &source)?;
+    let v = store.register_version(&a.name, &chosen.run.run_id, &a.alias)?;
+    if a.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        crate::outln!(
+            "registered {} version {} → run {} (experiment {:?}, sweep {}){}",
+            v.name,
+            v.version,
+            v.run_id,
+            v.experiment,
+            &v.sweep_id[..8],
+            aliases_text(&v)
+        );
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn alias(a: AliasArgs) -> Result<ExitCode> {
+    let store = open_store_to_write(&a.store, &a.spec)?;
+    let before = store
+        .resolve_model(&ModelRef::Alias(a.name.clone(), a.alias.clone()))
+        .ok();
+    store.set_alias(&a.name, &a.alias, a.version)?;
+    let was = before.map_or(String::new(), |b| format!(" (was version {})", b.version));
+    crate::outln!("{}@{} → version {}{was}", a.name, a.alias, a.version);
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn list(a: ListArgs) -> Result<ExitCode> {
+    let store = open_store(&a.store, &a.spec)?;
+    let versions = store.versions(a.name.as_deref())?;
+    if a.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&versions)?);
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    if versions.is_empty() {
+        crate::outln!("no registered models (aerocast model register NAME --run ID)");
+    }
+    crate::outln!(
+        "{:<20} {:>7}  {:<36}  {:<20}  aliases",
+        "name",
+        "version",
+        "run",
+        "registered"
+    );
+    for v in &versions {
+        crate::outln!(
+            "{:<20} {:>7}  {:<36}  {:<20}  {}",
+            v.name,
+            v.version,
+            v.run_id,
+            when(v.created_at),
+            v.aliases.join(", ")
+        );
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn show(a: ShowArgs) -> Result<ExitCode> {
+    let store = open_store(&a.store, &a.spec)?;
+    let v = store.resolve_model(&ModelRef::parse(&a.reference)?)?;
+    let run = store.run(&v.run_id)?;
+    let card = forecast::load_model(&store, &v.run_id).ok().map(|m| m.card);
+    let mut out = serde_json::to_value(&v)?;
+    if let Some(c) = &card {
+        out["target"] = json!(c.target);
+        out["features"] = json!(c.features);
+        out["window"] = json!(c.window);
+        out["horizon"] = json!(c.horizon);
+        out["params"] = json!(c.params);
+    }
+    if let Some(r) = &run {
+        out["metrics"] = json!(r.metrics);
+    }
+    if a.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print_show(&v, &out);
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn print_show(v: &ModelVersion, out: &Value) {
+    crate::outln!("{} version {}{}", v.name, v.version, aliases_text(v));
+    crate::outln!("  run        {}", v.run_id);
+    crate::outln!("  experiment {}", v.experiment);
+    crate::outln!("  sweep      {}", v.sweep_id);
+    crate::outln!("  registered {}", when(v.created_at));
+    for key in ["target", "features", "window", "horizon"] {
+        if let Some(x) = out.get(key) {
+            crate::outln!("  {key:<10} {x}");
+        }
+    }
+    if let Some(Value::Object(m)) = out.get("metrics") {
+        for key in [crate::metrics::VAL_RMSE, crate::metrics::NAIVE_VAL_RMSE] {
+            if let Some(x) = m.get(key) {
+                crate::outln!("  {key:<10} {x}");
+            }
+        }
+    }
+}
+
+fn aliases_text(v: &ModelVersion) -> String {
+    if v.aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", v.aliases.join(", "))
+    }
+}
+
+fn when(t: f64) -> String {
+    let secs = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
+    humantime::format_rfc3339_seconds(secs).to_string()
+}

@@ -1,0 +1,169 @@
+//! Forecasting from given rows with a loaded model: inference only (weights detached, no
+//! autograd), the same normalisation arithmetic as training, so `predict`, `serve` and the
+//! report give the same numbers for the same rows.
+
+use super::RunModel;
+use crate::artifacts::ModelCard;
+use crate::error::InputError;
+use crate::train::GruForecaster;
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+
+/// Windows forecast per forward pass in a backtest: big enough to amortise the per-op cost,
+/// small enough to keep activations in cache.
+const CHUNK: usize = 256;
+
+/// A run's model ready to forecast: detached weights and the card that undoes normalisation.
+pub struct Forecaster {
+    pub run_id: String,
+    pub card: ModelCard,
+    model: GruForecaster,
+}
+
+/// One forecast: `step` rows past the last given row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    pub step: usize,
+    pub value: f64,
+}
+
+impl Forecaster {
+    pub fn new(run: RunModel) -> Forecaster {
+        Forecaster {
+            model: run.model.detached(),
+            run_id: run.run_id,
+            card: run.card,
+        }
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.card.features.len()
+    }
+
+    /// Whether recursive multi-step forecasts are possible: the model reads only its own
+    /// target and forecasts one step ahead, so each forecast can become the next input.
+    pub fn recursive(&self) -> bool {
+        self.card.features == [self.card.target.clone()] && self.card.horizon == 1
+    }
+
+    /// Checks a request for `steps` steps ahead from `rows` rows; `what` names the input.
+    pub fn check(&self, rows: usize, steps: usize, what: &str) -> Result<(), InputError> {
+        let c = &self.card;
+        if rows < c.window {
+            return Err(InputError::usage(
+                what,
+                format!(
+                    "{rows} rows given, but the model reads a window of {} rows",
+                    c.window
+                ),
+            ));
+        }
+        if steps < c.horizon {
+            return Err(InputError::usage(
+                "steps",
+                format!(
+                    "the model forecasts {} steps ahead; ask for at least that many",
+                    c.horizon
+                ),
+            ));
+        }
+        if steps > c.horizon && !self.recursive() {
+            return Err(InputError::usage(
+                "steps",
+                format!(
+                    "{steps} steps need a recursive forecast, which only works for a model whose only input is its target ({}) with horizon 1; this one reads [{}] with horizon {}, so it forecasts exactly {} step(s) ahead",
+                    c.target,
+                    c.features.join(", "),
+                    c.horizon,
+                    c.horizon
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Forecasts from the last `window` rows of `rows` (raw values, row-major
+    /// `[n, features]`): the one forecast at `horizon`, or with `steps > horizon` (recursive
+    /// models only, see [`Forecaster::check`]) each step from 1 to `steps`, feeding every
+    /// forecast back as the next row.
+    pub fn forecast(&self, rows: &[f32], steps: usize) -> Result<Vec<Forecast>> {
+        let f = self.n_features();
+        self.check(rows.len() / f, steps, "rows")?;
+        if steps == self.card.horizon {
+            let value = self.forward(&[self.last_window(rows)])?[0];
+            return Ok(vec![Forecast { step: steps, value }]);
+        }
+        let w = self.card.window;
+        let mut window: Vec<f32> = rows[rows.len() - w..].to_vec();
+        let mut out = Vec::with_capacity(steps);
+        for step in 1..=steps {
+            let value = self.forward(&[&window])?[0];
+            out.push(Forecast { step, value });
+            window.remove(0);
+            window.push(value as f32);
+        }
+        Ok(out)
+    }
+
+    /// One forecast per instance (each at least `window` rows), in one forward pass.
+    pub fn forecast_batch(&self, instances: &[&[f32]]) -> Result<Vec<f64>> {
+        if instances.is_empty() {
+            return Ok(Vec::new());
+        }
+        let windows: Vec<&[f32]> = instances.iter().map(|r| self.last_window(r)).collect();
+        self.forward(&windows)
+    }
+
+    /// Backtest over every window of `inputs`/`targets` (raw values): the forecast for each
+    /// target row that has a full window `horizon` rows before it. Returns
+    /// `(first target row, forecasts)`.
+    pub fn backtest(&self, inputs: &[f32], rows: usize) -> Result<(usize, Vec<f64>)> {
+        let (w, h, f) = (self.card.window, self.card.horizon, self.n_features());
+        let first = w + h - 1;
+        if rows <= first {
+            return Err(InputError::usage(
+                "--data",
+                format!(
+                    "{rows} rows are too few to backtest: a window of {w} rows and a horizon of {h} need at least {}",
+                    first + 1
+                ),
+            )
+            .into());
+        }
+        let mut out = Vec::with_capacity(rows - first);
+        let targets: Vec<usize> = (first..rows).collect();
+        for chunk in targets.chunks(CHUNK) {
+            let windows: Vec<&[f32]> = chunk
+                .iter()
+                .map(|&t| {
+                    let start = t + 1 - h - w;
+                    &inputs[start * f..(start + w) * f]
+                })
+                .collect();
+            out.extend(self.forward(&windows)?);
+        }
+        Ok((first, out))
+    }
+
+    /// The last `window` rows of `rows` (at least that many).
+    pub fn last_window<'a>(&self, rows: &'a [f32]) -> &'a [f32] {
+        let len = self.card.window * self.n_features();
+        &rows[rows.len() - len..]
+    }
+
+    /// Normalises each window as training did, runs one forward pass over all of them and
+    /// returns forecasts in the target's units.
+    fn forward(&self, windows: &[&[f32]]) -> Result<Vec<f64>> {
+        let stats = &self.card.normalisation;
+        let f = self.n_features();
+        let mut x = Vec::with_capacity(windows.len() * self.card.window * f);
+        for w in windows {
+            x.extend(w.iter().enumerate().map(|(i, &v)| {
+                ((v as f64 - stats.feature_mean[i % f]) / stats.feature_std[i % f]) as f32
+            }));
+        }
+        let x = Tensor::from_vec(x, (windows.len(), self.card.window, f), &Device::Cpu)?;
+        let y = self.model.forward(&x)?.to_vec1::<f32>()?;
+        Ok(y.into_iter().map(|v| stats.denormalise_target(v)).collect())
+    }
+}

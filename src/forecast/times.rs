@@ -1,0 +1,189 @@
+//! Time stamps of forecasts: the next times of a time column, inferred from its regular
+//! spacing. Whole numbers, dates (`2012-01-31`) and date-times (`2012-01-31 06:00:00`,
+//! `2012-01-31T06:00:00`, RFC 3339 with an offset) are understood; anything else, or uneven
+//! spacing, leaves forecasts with their step offset only.
+
+use super::Forecast;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeDelta};
+use serde::Serialize;
+
+/// A forecast as outputs show it: its step, and its time when the rows had regular times.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timed {
+    pub step: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    pub value: f64,
+}
+
+/// Gives each forecast its time when `times` (the rows' times, oldest first) are regularly
+/// spaced; otherwise the step offset alone and a note saying why.
+pub fn stamp(forecasts: &[Forecast], times: Option<&[String]>) -> (Vec<Timed>, Option<String>) {
+    let axis = times.map(TimeAxis::infer);
+    let note = match &axis {
+        Some(Err(why)) => Some(format!(
+            "{why}; forecasts carry their step offset instead of a time"
+        )),
+        _ => None,
+    };
+    let timed = forecasts
+        .iter()
+        .map(|f| Timed {
+            step: f.step,
+            time: match &axis {
+                Some(Ok(a)) => a.after(f.step),
+                _ => None,
+            },
+            value: f.value,
+        })
+        .collect();
+    (timed, note)
+}
+
+/// A regularly spaced time column, able to name the times after its last row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeAxis {
+    last: Stamp,
+    step: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Stamp {
+    Int(i64),
+    Date(NaiveDate, &'static str),
+    DateTime(NaiveDateTime, &'static str),
+    Offset(DateTime<FixedOffset>),
+}
+
+const DATE_FORMATS: [&str; 2] = ["%Y-%m-%d", "%Y/%m/%d"];
+const DATETIME_FORMATS: [&str; 3] = [
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+];
+
+fn parse(text: &str) -> Option<Stamp> {
+    let t = text.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Some(Stamp::Int(i));
+    }
+    for fmt in DATE_FORMATS {
+        if let Ok(d) = NaiveDate::parse_from_str(t, fmt) {
+            return Some(Stamp::Date(d, fmt));
+        }
+    }
+    for fmt in DATETIME_FORMATS {
+        if let Ok(d) = NaiveDateTime::parse_from_str(t, fmt) {
+            return Some(Stamp::DateTime(d, fmt));
+        }
+    }
+    DateTime::parse_from_rfc3339(t).ok().map(Stamp::Offset)
+}
+
+impl Stamp {
+    /// Position on one axis: the integer itself, days for dates, seconds for date-times.
+    fn ordinal(&self) -> i64 {
+        match self {
+            Stamp::Int(i) => *i,
+            Stamp::Date(d, _) => d.signed_duration_since(NaiveDate::MIN).num_days(),
+            Stamp::DateTime(d, _) => d.and_utc().timestamp(),
+            Stamp::Offset(d) => d.timestamp(),
+        }
+    }
+
+    fn same_kind(&self, other: &Stamp) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+
+    fn plus(&self, n: i64) -> Option<String> {
+        Some(match self {
+            Stamp::Int(i) => i.checked_add(n)?.to_string(),
+            Stamp::Date(d, fmt) => d
+                .checked_add_signed(TimeDelta::try_days(n)?)?
+                .format(fmt)
+                .to_string(),
+            Stamp::DateTime(d, fmt) => d
+                .checked_add_signed(TimeDelta::try_seconds(n)?)?
+                .format(fmt)
+                .to_string(),
+            Stamp::Offset(d) => d
+                .checked_add_signed(TimeDelta::try_seconds(n)?)?
+                .to_rfc3339(),
+        })
+    }
+}
+
+impl TimeAxis {
+    /// The axis of `times` (oldest first), or why there is none.
+    pub fn infer(times: &[String]) -> Result<TimeAxis, String> {
+        let stamps: Vec<Stamp> = times
+            .iter()
+            .map(|t| {
+                parse(t).ok_or_else(|| format!("time {t:?} is not a number, date or date-time"))
+            })
+            .collect::<Result<_, _>>()?;
+        let (Some(first), Some(last)) = (stamps.first(), stamps.last()) else {
+            return Err("no time stamps".into());
+        };
+        if stamps.len() < 2 {
+            return Err("one time stamp gives no spacing".into());
+        }
+        if !stamps.iter().all(|s| s.same_kind(first)) {
+            return Err("the time stamps mix formats".into());
+        }
+        let step = stamps[1].ordinal() - stamps[0].ordinal();
+        if step <= 0
+            || stamps
+                .windows(2)
+                .any(|p| p[1].ordinal() - p[0].ordinal() != step)
+        {
+            return Err("the time stamps are not evenly spaced".into());
+        }
+        Ok(TimeAxis {
+            last: last.clone(),
+            step,
+        })
+    }
+
+    /// The time `k` steps after the last row.
+    pub fn after(&self, k: usize) -> Option<String> {
+        self.last.plus(self.step.checked_mul(k as i64)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axis(times: &[&str]) -> Result<TimeAxis, String> {
+        TimeAxis::infer(&times.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn regular_spacing_gives_the_next_times() {
+        let a = axis(&["2012-12-30", "2012-12-31"]).unwrap();
+        assert_eq!(a.after(1).unwrap(), "2013-01-01");
+        assert_eq!(a.after(3).unwrap(), "2013-01-03");
+        let a = axis(&["2012/10/25", "2012/10/26"]).unwrap();
+        assert_eq!(a.after(1).unwrap(), "2012/10/27");
+        let a = axis(&["10", "15", "20"]).unwrap();
+        assert_eq!(a.after(2).unwrap(), "30");
+        let a = axis(&["2020-01-01 00:00:00", "2020-01-01 06:00:00"]).unwrap();
+        assert_eq!(a.after(3).unwrap(), "2020-01-02 00:00:00");
+        let a = axis(&["2020-01-01T00:00:00+01:00", "2020-01-01T01:00:00+01:00"]).unwrap();
+        assert_eq!(a.after(1).unwrap(), "2020-01-01T02:00:00+01:00");
+    }
+
+    #[test]
+    fn irregular_or_unreadable_times_say_why() {
+        assert!(
+            axis(&["2012-01-01", "2012-01-02", "2012-01-04"])
+                .unwrap_err()
+                .contains("evenly")
+        );
+        assert!(axis(&["3", "2"]).unwrap_err().contains("evenly"));
+        assert!(axis(&["monday", "tuesday"]).unwrap_err().contains("monday"));
+        assert!(axis(&["1", "2012-01-01"]).unwrap_err().contains("mix"));
+        assert!(axis(&["1"]).is_err());
+    }
+}

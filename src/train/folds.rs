@@ -1,0 +1,111 @@
+//! Rolling-origin folds over the rows before the test span. Windows expand: fold k trains on
+//! every row before its origin and validates on the next validation-length rows. The last
+//! fold is the single train/validation split; earlier origins step back `step` rows each.
+
+use super::Prepared;
+use crate::data::Dataset;
+use crate::spec::Refit;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fold {
+    /// First validated row; every row before it trains.
+    pub origin: usize,
+    /// One past the last validated row.
+    pub end: usize,
+}
+
+/// `count` folds whose last one validates `split..val_end`, origins `step` rows apart
+/// (default: the validation length). An error says why the rows do not fit.
+pub fn folds(
+    split: usize,
+    val_end: usize,
+    count: usize,
+    step: Option<usize>,
+) -> Result<Vec<Fold>, String> {
+    let len = val_end - split;
+    let step = step.unwrap_or(len);
+    let back = (count - 1) * step;
+    if back >= split {
+        return Err(format!(
+            "{count} folds {step} rows apart need more than {back} training rows before the \
+             last origin (row {split}); fewer folds or a smaller step fit"
+        ));
+    }
+    Ok((0..count)
+        .map(|k| {
+            let origin = split - (count - 1 - k) * step;
+            Fold {
+                origin,
+                end: origin + len,
+            }
+        })
+        .collect())
+}
+
+/// Each fold's rows, normalised as its model sees them: by the fold's own training rows
+/// when every fold trains anew, by the first fold's when one model scores them all.
+pub fn prepare(data: &Dataset, folds: &[Fold], refit: Refit) -> Vec<Prepared> {
+    let first = Prepared::with_spans(data, folds[0].origin, folds[0].end);
+    let mut out = Vec::with_capacity(folds.len());
+    for f in &folds[1..] {
+        out.push(match refit {
+            Refit::Each => Prepared::with_spans(data, f.origin, f.end),
+            Refit::Once => Prepared::with_stats(data, f.origin, f.end, first.stats.clone()),
+        });
+    }
+    out.insert(0, first);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_step_back_from_the_validation_split() {
+        // 100 rows before the test span, validation 80..100.
+        let f = folds(80, 100, 4, None).unwrap();
+        let spans: Vec<(usize, usize)> = f.iter().map(|f| (f.origin, f.end)).collect();
+        assert_eq!(spans, vec![(20, 40), (40, 60), (60, 80), (80, 100)]);
+        let f = folds(80, 100, 3, Some(7)).unwrap();
+        let spans: Vec<(usize, usize)> = f.iter().map(|f| (f.origin, f.end)).collect();
+        assert_eq!(spans, vec![(66, 86), (73, 93), (80, 100)]);
+        assert_eq!(
+            folds(80, 100, 1, None).unwrap(),
+            vec![Fold {
+                origin: 80,
+                end: 100
+            }]
+        );
+        let err = folds(80, 100, 5, None).unwrap_err();
+        assert!(err.contains("5 folds 20 rows apart"), "{err}");
+    }
+
+    #[test]
+    fn each_fold_normalises_by_its_own_training_rows_unless_refit_once() {
+        let targets: Vec<f32> = vec![1.0, 3.0, 5.0, 7.0, 9.0, 11.0];
+        let data = Dataset {
+            path: "d.csv".into(),
+            hash: String::new(),
+            features: vec!["y".into()],
+            target: "y".into(),
+            inputs: targets.clone(),
+            targets,
+            times: None,
+            dropped_rows: 0,
+            breaks: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let f = folds(4, 6, 2, Some(2)).unwrap();
+        let each = prepare(&data, &f, Refit::Each);
+        assert_eq!(each[0].stats.target_mean, 2.0);
+        assert_eq!(each[1].stats.target_mean, 4.0);
+        assert_eq!(
+            (each[0].val_targets(), each[1].val_targets()),
+            (&[2, 3][..], &[4, 5][..])
+        );
+        let once = prepare(&data, &f, Refit::Once);
+        assert_eq!(once[1].stats.target_mean, 2.0);
+        assert_eq!(once[1].val_targets(), [4, 5]);
+    }
+}
