@@ -5,7 +5,7 @@
 mod common;
 
 use common::pg::PgDb;
-use common::{Sandbox, spawn, spec_text, summary, wait_exit};
+use common::{Sandbox, best_run, json_of, spawn, spec_text, summary, wait_exit};
 use std::collections::BTreeMap;
 
 /// A scenario's store: `None` is the sandbox's SQLite folder.
@@ -265,4 +265,75 @@ fn a_wrong_password_or_a_newer_schema_is_an_input_error() {
         );
     }
     assert!(!sb.path("aerocast-runs").exists());
+}
+
+#[test]
+fn tags_registry_history_and_gc_work_alike() {
+    each_backend("features", |store| {
+        let sb = Sandbox::with_store(&spec(2), store);
+        sb.sweep().success();
+        let (best, _) = best_run(&sb);
+        let other = sb
+            .runs()
+            .iter()
+            .map(|r| r["run_id"].as_str().unwrap().to_string())
+            .find(|id| *id != best)
+            .unwrap();
+
+        // Tags and notes set after the fact.
+        sb.cmd(&["runs", "tag", &best[..8], "reviewed=yes"])
+            .assert()
+            .success();
+        sb.cmd(&["runs", "note", &best[..8], "keep this one"])
+            .assert()
+            .success();
+        let runs = sb.runs();
+        let run = runs.iter().find(|r| r["run_id"] == best.as_str()).unwrap();
+        assert_eq!(run["tags"]["reviewed"], "yes", "{run}");
+        assert_eq!(run["tags"]["aerocast.note"], "keep this one");
+
+        // The registry: versions count up, an alias moves, a reference resolves.
+        let v1 = json_of(
+            &sb,
+            &[
+                "model",
+                "register",
+                "m",
+                "--run",
+                &other[..8],
+                "--alias",
+                "production",
+            ],
+        );
+        assert_eq!(v1["version"], 1, "{v1}");
+        let v2 = json_of(&sb, &["model", "register", "m", "--run", &best[..8]]);
+        assert_eq!(v2["version"], 2, "{v2}");
+        sb.cmd(&["model", "alias", "m", "production", "2"])
+            .assert()
+            .success();
+        let shown = json_of(&sb, &["model", "show", "m@production"]);
+        assert_eq!(shown["run_id"], best.as_str(), "{shown}");
+        let missing = sb.cmd(&["model", "show", "m/7"]).assert().code(2);
+        let stderr = String::from_utf8_lossy(&missing.get_output().stderr).to_string();
+        assert!(stderr.contains("has no version 7"), "{stderr}");
+        // Predicting by reference reloads the model from the store alone.
+        if store.is_some() {
+            let _ = std::fs::remove_dir_all(sb.path("cache"));
+        }
+        let p = json_of(&sb, &["predict", "--model", "m@production"]);
+        assert!(p.to_string().contains(&best[..8]), "{p}");
+
+        // Two more sweeps: history lists three on one snapshot, and gc of the older sweeps
+        // deletes nothing on the latest snapshot.
+        sb.sweep().success();
+        sb.sweep().success();
+        let nights = json_of(&sb, &["history"]);
+        let nights = nights.as_array().unwrap();
+        assert_eq!(nights.len(), 3, "{nights:?}");
+        assert!(nights.iter().all(|n| n["data_rows"].as_i64() > Some(0)));
+        let gc = json_of(&sb, &["gc", "--keep-sweeps", "1"]);
+        assert_eq!(gc["runs"].as_array().map(Vec::len), Some(0), "{gc}");
+        assert_eq!(gc["kept_pinned"], 2, "{gc}");
+        assert_eq!(sb.runs().len(), 4);
+    });
 }
