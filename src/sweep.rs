@@ -440,8 +440,11 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     });
     progress.finish();
     // Runs write their files unsynced (an fsync per file costs more than a tiny run trains);
-    // one sync of the store's file system makes them all durable before the sweep ends.
-    Clock::time(&worker.clock.artifacts, || artifacts::sync_all(store.dir()))?;
+    // one sync of the store's file system makes them all durable before the sweep ends. A
+    // database store holds its artifacts in the database: its local files are only a cache.
+    if let Location::Folder(dir) = &opts.store {
+        Clock::time(&worker.clock.artifacts, || artifacts::sync_all(dir))?;
+    }
 
     let mut summary = SweepSummary {
         sweep_id: sweep_id.clone(),

@@ -337,3 +337,33 @@ fn tags_registry_history_and_gc_work_alike() {
         assert_eq!(sb.runs().len(), 4);
     });
 }
+
+#[test]
+fn a_job_failing_max_attempts_times_is_given_up_alike() {
+    each_backend("budget", |store| {
+        // lr 1e30 diverges at epoch 1, every time: four jobs fail on each sweep.
+        let spec =
+            spec_text("[1e30]").replace("batch_size = 32", "batch_size = 32\nmax_attempts = 2");
+        let sb = Sandbox::with_store(&spec, store);
+        for attempt in 1..=2 {
+            let s = summary(&sb.sweep().code(1));
+            assert_eq!(
+                (s["failed"].as_u64(), s["gave_up"].as_u64()),
+                (Some(4), Some(0)),
+                "{s}"
+            );
+            assert_eq!(sb.runs().len(), 4 * attempt);
+        }
+        let s = summary(&sb.sweep().code(1));
+        assert_eq!(s["gave_up"].as_u64(), Some(4), "{s}");
+        let runs = sb.runs();
+        assert_eq!(runs.len(), 8, "a given-up job is not run again");
+        let given_up: Vec<_> = runs
+            .iter()
+            .filter_map(|r| r["failure_reason"].as_str())
+            .filter(|r| r.starts_with("gave up after 2 attempts (max_attempts = 2)"))
+            .collect();
+        assert_eq!(given_up.len(), 4, "{runs:?}");
+        assert!(given_up.iter().all(|r| r.contains("1. failed: diverged")));
+    });
+}
