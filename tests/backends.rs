@@ -5,7 +5,7 @@
 mod common;
 
 use common::pg::PgDb;
-use common::{Sandbox, best_run, json_of, spawn, spec_text, summary, wait_exit};
+use common::{Sandbox, best_run, data_slice, json_of, spawn, spec_text, summary, wait_exit};
 use std::collections::BTreeMap;
 
 /// A scenario's store: `None` is the sandbox's SQLite folder.
@@ -365,5 +365,58 @@ fn a_job_failing_max_attempts_times_is_given_up_alike() {
             .collect();
         assert_eq!(given_up.len(), 4, "{runs:?}");
         assert!(given_up.iter().all(|r| r.contains("1. failed: diverged")));
+    });
+}
+
+#[test]
+fn gc_deletes_older_snapshots_runs_but_keeps_registered_ones_alike() {
+    each_backend("gc", |store| {
+        let sb = Sandbox::with_store(&spec(2), store);
+        data_slice(sb.dir.path(), 250);
+        sb.sweep().success();
+        let (first_best, _) = best_run(&sb);
+        let old: Vec<String> = sb
+            .runs()
+            .iter()
+            .map(|r| r["run_id"].as_str().unwrap().to_string())
+            .filter(|id| *id != first_best)
+            .collect();
+        assert_eq!(old.len(), 3);
+        data_slice(sb.dir.path(), 300);
+        sb.sweep().success();
+        sb.cmd(&["model", "register", "kept", "--run", &old[0]])
+            .assert()
+            .success();
+
+        let done = json_of(&sb, &["gc", "--keep-sweeps", "1"]);
+        let mut deleted: Vec<String> = done["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        deleted.sort();
+        let mut expected = old[1..].to_vec();
+        expected.sort();
+        assert_eq!(deleted, expected, "{done}");
+        assert_eq!(done["kept_pinned"], 1, "{done}");
+        let out = sb.cmd(&["runs", "--json", "--all-data"]).assert().success();
+        let all: Vec<serde_json::Value> = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let left: Vec<String> = all
+            .iter()
+            .map(|r| r["run_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            left.len(),
+            6,
+            "4 new runs, the old best and the registered one"
+        );
+        assert!(deleted.iter().all(|d| !left.contains(d)));
+        // The registered run's model still loads, from the store alone.
+        if store.is_some() {
+            let _ = std::fs::remove_dir_all(sb.path("cache"));
+        }
+        let p = json_of(&sb, &["predict", "--model", "kept"]);
+        assert_eq!(p["run_id"], old[0].as_str());
     });
 }
