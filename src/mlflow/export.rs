@@ -189,6 +189,10 @@ pub fn export_runs(
                 _ => todo.push(run),
             }
         }
+        // A database store's artifact paths point into this machine's cache: fill it first.
+        for run in &todo {
+            store.fetch_artifacts(&run.run_id)?;
+        }
         let planned = plan(store, &todo)?;
         let created_before = report.created;
         sync_all(client, &experiment, &planned, &existing, &mut report);
