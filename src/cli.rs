@@ -532,9 +532,10 @@ fn copy_cmd(src: &str, dst: &str, json: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
         println!(
-            "copied {} run(s) and {} sweep(s) from {} to {}; {} run(s) were already there, {} still running were left out",
+            "copied {} run(s), {} sweep(s) and {} model version(s) from {} to {}; {} run(s) were already there, {} still running were left out",
             s.copied,
             s.sweeps,
+            s.model_versions,
             src.location(),
             dst.location(),
             s.present,

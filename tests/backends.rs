@@ -158,6 +158,12 @@ fn store_copy_goes_there_and_back_idempotently() {
     each_backend("copy", |store| {
         let sb = Sandbox::new(&spec(2));
         summary(&sb.sweep().success());
+        let (best, _) = best_run(&sb);
+        for alias in ["staging", "production"] {
+            sb.cmd(&["model", "register", "m", "--run", &best, "--alias", alias])
+                .assert()
+                .success();
+        }
         let middle = store
             .map(str::to_string)
             .unwrap_or_else(|| sb.path("middle").display().to_string());
@@ -172,15 +178,45 @@ fn store_copy_goes_there_and_back_idempotently() {
         };
         let first = copy(&src, &middle);
         assert_eq!(
-            (first["copied"].as_u64(), first["sweeps"].as_u64()),
-            (Some(4), Some(1))
+            (
+                first["copied"].as_u64(),
+                first["sweeps"].as_u64(),
+                first["model_versions"].as_u64()
+            ),
+            (Some(4), Some(1), Some(2))
         );
         let again = copy(&src, &middle);
         assert_eq!(
-            (again["copied"].as_u64(), again["present"].as_u64()),
-            (Some(0), Some(4))
+            (
+                again["copied"].as_u64(),
+                again["present"].as_u64(),
+                again["model_versions"].as_u64()
+            ),
+            (Some(0), Some(4), Some(0))
         );
         copy(&middle, &back);
+        let models = |at: &str| -> Vec<(String, i64, String, Vec<String>)> {
+            let out = bare(&sb)
+                .args(["model", "list", "--json", "--store", at])
+                .assert()
+                .success();
+            let list: Vec<serde_json::Value> =
+                serde_json::from_slice(&out.get_output().stdout).unwrap();
+            list.iter()
+                .map(|v| {
+                    (
+                        v["name"].as_str().unwrap().to_string(),
+                        v["version"].as_i64().unwrap(),
+                        v["run_id"].as_str().unwrap().to_string(),
+                        serde_json::from_value(v["aliases"].clone()).unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let registered = models(&src);
+        assert_eq!(registered.len(), 2, "{registered:?}");
+        assert_eq!(models(&middle), registered);
+        assert_eq!(models(&back), registered);
 
         let listing = |at: &str| -> Vec<serde_json::Value> {
             let out = bare(&sb)
