@@ -223,7 +223,12 @@ min_runs = 3
         .filter_map(|l| {
             let mut cells = l.split_whitespace();
             cells.next()?.parse::<usize>().ok()?;
-            cells.next().map(String::from)
+            // A row's second cell is a short run id; a folded reason line starts with an id
+            // (which may be all digits) and goes on with words.
+            cells
+                .next()
+                .filter(|c| c.len() == 8 && c.chars().all(|ch| ch.is_ascii_hexdigit()))
+                .map(String::from)
         })
         .collect();
 
