@@ -274,6 +274,15 @@ pub enum RunsAction {
         /// The note's text.
         text: String,
     },
+    /// Everything about one run: params, metrics, per-epoch history, tags, artifacts, its
+    /// sweep and data, and the registered versions that point at it.
+    Show {
+        /// The run id, or any unique prefix of it.
+        run: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Which trained model a command uses: exactly one of --run, --model, --best.
@@ -455,10 +464,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 /// `runs tag` and `runs note`.
 fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCode> {
+    if let RunsAction::Show { run, json } = &action {
+        let store = open_store(store, &SpecArg { spec: None })?;
+        let detail = export::json::run_detail(&store, &store.resolve_run_id(run)?)?;
+        if *json {
+            crate::outln!("{}", serde_json::to_string_pretty(&detail)?);
+        } else {
+            crate::out!("{}", terminal::run_detail_text(&detail));
+        }
+        return Ok(ExitCode::from(EXIT_OK));
+    }
     let dir = store_flag(store).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
     let (done, run_id) = match action {
         RunsAction::Tag { run, tag } => ("tagged", annotate::tag(&dir, &run, &tag)?),
         RunsAction::Note { run, text } => ("noted", annotate::note(&dir, &run, &text)?),
+        RunsAction::Show { .. } => unreachable!("answered above"),
     };
     crate::outln!("{done} run {}", &run_id[..8.min(run_id.len())]);
     Ok(ExitCode::from(EXIT_OK))
