@@ -148,6 +148,17 @@ min_runs = 3
         3,
         "reasons are listed: {table}"
     );
+    // A pruned run was judged: a rerun (or another worker) never trains its job again.
+    let again = summary(
+        &sb.cmd(&["sweep", "spec.toml", "--json", "--jobs", "2"])
+            .assert()
+            .success(),
+    );
+    assert_eq!(
+        (count(&again, "skipped"), count(&again, "finished")),
+        (6, 0)
+    );
+    assert_eq!(sb.runs().len(), 6);
 }
 
 /// One rule ranks every output: a pruned run whose metric beats every finished run's still

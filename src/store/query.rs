@@ -330,15 +330,18 @@ pub const STUDY_TAG: &str = "aerocast.study";
 pub const TRIAL_TAG: &str = "aerocast.trial";
 
 impl Store {
-    /// Job keys with a finished run in `experiment`: what a rerun skips.
+    /// Job keys with a finished or pruned run in `experiment`: what a rerun skips.
     pub fn finished_keys(&self, experiment: &str) -> Result<HashSet<String>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT r.job_key FROM runs r JOIN experiments e USING (experiment_id)
-             WHERE e.name = ?1 AND r.status = ?2",
+             WHERE e.name = ?1 AND r.status IN (?2, ?3)",
         )?;
         let keys = stmt
-            .query_map(params![experiment, RunStatus::Finished], |r| r.get(0))?
+            .query_map(
+                params![experiment, RunStatus::Finished, RunStatus::Pruned],
+                |r| r.get(0),
+            )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(keys)
     }

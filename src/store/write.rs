@@ -176,20 +176,22 @@ impl Store {
         let active: Vec<(String, RunStatus, String, u32, f64)> = tx
             .prepare(
                 "SELECT run_id, status, host, pid, heartbeat FROM runs
-                 WHERE experiment_id = ?1 AND job_key = ?2 AND status IN (?3, ?4)",
+                 WHERE experiment_id = ?1 AND job_key = ?2 AND status IN (?3, ?4, ?5)",
             )?
             .query_map(
                 params![
                     experiment_id,
                     job.key,
                     RunStatus::Running,
-                    RunStatus::Finished
+                    RunStatus::Finished,
+                    RunStatus::Pruned
                 ],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )?
             .collect::<rusqlite::Result<_>>()?;
         for (run_id, status, host, pid, heartbeat) in active {
-            if status == RunStatus::Finished {
+            // A pruned run was judged: its job is done, as a finished one's is.
+            if matches!(status, RunStatus::Finished | RunStatus::Pruned) {
                 return Ok(Claim::Finished(run_id));
             }
             if self.owner_alive(&host, pid, heartbeat) {
