@@ -251,6 +251,22 @@ fn non_negative(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Which runs a reading command covers.
+#[derive(Args)]
+pub struct ScopeArgs {
+    /// Experiment [default: the one swept most recently]
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Only the runs of one sweep: its id, a unique prefix of it, or `latest` [default: the
+    /// experiment's runs on the latest data snapshot]
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Runs of every data snapshot, ranked together, each shown with its snapshot [default:
+    /// the snapshot of the experiment's latest sweep]
+    #[arg(long)]
+    pub all_data: bool,
+}
+
 #[derive(Args)]
 pub struct ReportArgs {
     /// Show only the best finished run.
@@ -260,27 +276,18 @@ pub struct ReportArgs {
     /// record it (rolling-origin evaluation), else val_rmse]
     #[arg(long)]
     pub metric: Option<String>,
-    /// Experiment [default: the one swept most recently]
-    #[arg(long)]
-    pub experiment: Option<String>,
     /// Print JSON (the best run, or the leaderboard as in leaderboard.json) instead of writing
     /// the report folder.
     #[arg(long)]
     pub json: bool,
-    /// Only the runs of this sweep (its id, or any unique prefix of it) [default: every run of
-    /// the experiment]
-    #[arg(long)]
-    pub sweep: Option<String>,
-    /// Rank runs of every data snapshot together (each shown with its snapshot) [default: the
-    /// snapshot of the experiment's latest sweep]
-    #[arg(long)]
-    pub all_data: bool,
     /// Report folder [default: <store>/reports/<experiment>/]
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Report format.
     #[arg(long, value_enum, default_value = "html")]
     pub format: Format,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     #[command(flatten)]
     pub store: StoreArg,
     #[command(flatten)]
@@ -291,18 +298,9 @@ pub struct ReportArgs {
 pub struct RunsArgs {
     #[command(subcommand)]
     pub action: Option<RunsAction>,
-    /// Experiment [default: the one swept most recently]
-    #[arg(long)]
-    pub experiment: Option<String>,
     /// Only runs with this status.
     #[arg(long, value_enum)]
     pub status: Option<RunStatus>,
-    /// Only runs of this sweep: its id, a unique prefix of it, or `latest`.
-    #[arg(long)]
-    pub sweep: Option<String>,
-    /// Runs of every data snapshot [default: the snapshot of the experiment's latest sweep]
-    #[arg(long)]
-    pub all_data: bool,
     /// Only runs matching, in MLflow's search syntax: "params.lr < 0.01 and metrics.val_rmse <
     /// 3 and status = 'finished'" (fields params.X, metrics.X, tags.X, status, experiment,
     /// sweep; = != < <= > >=; joined by `and`).
@@ -321,6 +319,8 @@ pub struct RunsArgs {
     /// Print a JSON array in the table's order (same as --format json).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     #[command(flatten)]
     pub store: StoreArg,
     #[command(flatten)]
@@ -342,6 +342,15 @@ pub enum RunsAction {
         run: String,
         /// The note's text.
         text: String,
+    },
+    /// Everything about one run: params, metrics, per-epoch history, tags, artifacts, its
+    /// sweep and data, and the registered versions that point at it.
+    Show {
+        /// The run id, or any unique prefix of it.
+        run: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -547,10 +556,21 @@ fn copy_cmd(src: &str, dst: &str, json: bool) -> Result<ExitCode> {
 
 /// `runs tag` and `runs note`.
 fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCode> {
+    if let RunsAction::Show { run, json } = &action {
+        let store = open_store(store, &SpecArg { spec: None })?;
+        let detail = export::json::run_detail(&store, &store.resolve_run_id(run)?)?;
+        if *json {
+            crate::outln!("{}", serde_json::to_string_pretty(&detail)?);
+        } else {
+            crate::out!("{}", terminal::run_detail_text(&detail));
+        }
+        return Ok(ExitCode::from(EXIT_OK));
+    }
     let at = store.location(None)?;
     let (done, run_id) = match action {
         RunsAction::Tag { run, tag } => ("tagged", annotate::tag(&at, &run, &tag)?),
         RunsAction::Note { run, text } => ("noted", annotate::note(&at, &run, &text)?),
+        RunsAction::Show { .. } => unreachable!("answered above"),
     };
     crate::outln!("{done} run {}", &run_id[..8.min(run_id.len())]);
     Ok(ExitCode::from(EXIT_OK))
@@ -841,15 +861,15 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
     let metric = match args.metric {
         Some(m) => m,
         None => {
-            let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
+            let experiment = export::resolve_experiment(&store, args.scope.experiment.as_deref())?;
             export::default_metric(&store, &experiment)?
         }
     };
     let scope = Scope {
-        experiment: args.experiment,
-        sweep: args.sweep,
+        experiment: args.scope.experiment,
+        sweep: args.scope.sweep,
         metric,
-        all_data: args.all_data,
+        all_data: args.scope.all_data,
     };
     let report = Report::load(&store, &scope)?;
     if args.json {
@@ -871,12 +891,12 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
 /// `report --best` asks the store for one run, so it stays fast on stores of any size; the
 /// store's ordering (lowest metric among finished runs, ties by run id) is the report's.
 fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
-    let experiment = export::resolve_experiment(store, args.experiment.as_deref())?;
+    let experiment = export::resolve_experiment(store, args.scope.experiment.as_deref())?;
     let metric = match &args.metric {
         Some(m) => m.clone(),
         None => export::default_metric(store, &experiment)?,
     };
-    let data_id = if args.all_data {
+    let data_id = if args.scope.all_data {
         None
     } else {
         store.latest_snapshot(&experiment)?
@@ -911,17 +931,18 @@ fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
         .map(|s| SortKey::parse(s).map_err(|e| InputError::usage("--sort", e.render(s))))
         .transpose()?;
     let store = open_store(&args.store, &args.spec)?;
-    let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
-    let sweep_id = match args.sweep.as_deref() {
-        Some("latest") => store.latest_sweep_id(&experiment)?,
-        Some(prefix) => Some(store.resolve_sweep_id(prefix)?),
-        None => None,
-    };
-    let data_id = if args.all_data || sweep_id.is_some() {
-        None
-    } else {
-        store.latest_snapshot(&experiment)?
-    };
+    let experiment = export::resolve_experiment(&store, args.scope.experiment.as_deref())?;
+    let sweep_id = export::model::resolve_sweep(&store, &experiment, args.scope.sweep.as_deref())?;
+    let data_id = export::model::snapshot_scope(
+        &store,
+        &experiment,
+        &Scope {
+            experiment: Some(experiment.clone()),
+            sweep: sweep_id.clone(),
+            metric: String::new(),
+            all_data: args.scope.all_data,
+        },
+    )?;
     let selection = RunFilter {
         experiment: Some(experiment.clone()),
         status: args.status,

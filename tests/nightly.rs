@@ -280,6 +280,17 @@ fn runs_are_found_with_mlflow_filters_sorted_and_limited() {
     let csv = String::from_utf8_lossy(&csv.get_output().stdout).to_string();
     assert_eq!(csv.lines().count(), 9, "{csv}");
 
+    // One run in full, by id prefix.
+    let id = best["run_id"].as_str().unwrap();
+    let shown = json(&sb, &["runs", "show", &id[..8], "--json"]);
+    assert_eq!(shown["run_id"], id);
+    assert_eq!(shown["history"]["val_loss"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["sweep"]["data_rows"], 300);
+    assert_eq!(shown["params"], best["params"]);
+    let text = sb.cmd(&["runs", "show", &id[..8]]).assert().success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    assert!(text.contains("history") && text.contains(id), "{text}");
+
     let bad = sb
         .cmd(&["runs", "--filter", "params.lr < < 3"])
         .assert()

@@ -221,31 +221,9 @@ fn loss_all(report: &Report, dir: &Path) -> Result<Chart> {
         }
         lines.push(line);
     }
-    if let Some(best) = report.best_run() {
-        let mut line = Line::new(
-            points(history(report, best, metrics::VAL_LOSS)),
-            RGBColor(0, 0, 0),
-        );
-        line.width = 3;
-        line.legend = Some("best run".to_string());
-        lines.push(line);
-    }
-    let file = "loss_all.svg";
-    let title = format!("Validation loss per epoch, {} runs", with_history.len());
-    line_chart(
-        &dir.join(file),
-        &LineChart {
-            title: &title,
-            x_desc: "epoch",
-            y_desc: "val loss (MSE, normalised)",
-            log_y: wants_log(&lines),
-            x_label: None,
-            legend_at: SeriesLabelPosition::UpperRight,
-        },
-        &lines,
-    )?;
+    let (file, title) = draw_val_losses(report, lines, with_history.len(), dir)?;
     Ok(Chart {
-        file: file.into(),
+        file,
         title,
         caption: format!(
             "One line per run{}; the best run in black; dashed lines are runs that did not finish.",
@@ -298,6 +276,24 @@ fn loss_spread(report: &Report, runs: &[&RunRecord], dir: &Path) -> Result<Chart
         line.legend = Some(format!("{name} of all {} runs", runs.len()));
         lines.push(line);
     }
+    let (file, title) = draw_val_losses(report, lines, runs.len(), dir)?;
+    Ok(Chart {
+        file,
+        title,
+        caption: format!(
+            "{} runs are too many to draw one by one: the grey lines are the 10th, 50th and 90th percentile of all runs at each epoch, the blue lines the {TOP_LINES} best, the best run in black.",
+            runs.len()
+        ),
+    })
+}
+
+/// Draws `lines` with the best run's curve on top as `loss_all.svg`: (file, title).
+fn draw_val_losses(
+    report: &Report,
+    mut lines: Vec<Line>,
+    runs: usize,
+    dir: &Path,
+) -> Result<(String, String)> {
     if let Some(best) = report.best_run() {
         let mut line = Line::new(
             points(history(report, best, metrics::VAL_LOSS)),
@@ -308,7 +304,7 @@ fn loss_spread(report: &Report, runs: &[&RunRecord], dir: &Path) -> Result<Chart
         lines.push(line);
     }
     let file = "loss_all.svg";
-    let title = format!("Validation loss per epoch, {} runs", runs.len());
+    let title = format!("Validation loss per epoch, {runs} runs");
     line_chart(
         &dir.join(file),
         &LineChart {
@@ -321,14 +317,7 @@ fn loss_spread(report: &Report, runs: &[&RunRecord], dir: &Path) -> Result<Chart
         },
         &lines,
     )?;
-    Ok(Chart {
-        file: file.into(),
-        title,
-        caption: format!(
-            "{} runs are too many to draw one by one: the grey lines are the 10th, 50th and 90th percentile of all runs at each epoch, the blue lines the {TOP_LINES} best, the best run in black.",
-            runs.len()
-        ),
-    })
+    Ok((file.to_string(), title))
 }
 
 fn loss_best(report: &Report, dir: &Path) -> Result<Chart> {

@@ -28,7 +28,7 @@ impl Exporter for Html {
 
 const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-  margin: 0 auto; padding: 1.5rem 2rem 4rem; max-width: 1240px; color: #1d1d1f; line-height: 1.45; }
+  margin: 0 auto; padding: 1.5rem 1.5rem 4rem; max-width: 1320px; color: #1d1d1f; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin: 0 0 .8rem; word-break: break-word; }
 h2 { font-size: 1.25rem; margin: 2.2rem 0 .6rem; border-bottom: 1px solid #ddd; padding-bottom: .25rem; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1.2rem; margin: 0; font-size: .92rem; }
@@ -37,8 +37,8 @@ dl.facts dt { color: #666; } dl.facts dd { margin: 0; word-break: break-all; }
 .muted { color: #666; font-size: .9rem; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: .88rem; font-variant-numeric: tabular-nums; }
-th, td { padding: .3rem .6rem; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
-th { background: #f4f4f6; position: sticky; top: 0; }
+th, td { padding: .3rem .5rem; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
+th { background: #f4f4f6; position: sticky; top: 0; white-space: normal; vertical-align: bottom; min-width: 3.2rem; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th::after { content: " \2195"; color: #aaa; }
 table.sortable th.asc::after { content: " \2191"; color: #333; }
@@ -240,10 +240,14 @@ fn td(cell: &Cell) -> Markup {
                     (match b { Some(true) => "✓ yes", Some(false) => "✗ no", None => "-" })
                 }
             }
+            // The status word only, so rows stay one line on a laptop screen; the reason is in
+            // the cell's tooltip and in full under the table.
             Cell::Status(run, _) if run.failure_reason.is_some() => {
-                td.reason title=(cell.text()) { (cell.text()) }
+                td.reason title=(cell.text()) { (run.status) }
             }
-            Cell::Status(..) => { td.text { (cell.text()) } }
+            Cell::Status(run, best) => {
+                td.text { (run.status) @if *best { " ★" } }
+            }
             Cell::Param(_) => { td data-sort=(cell.raw()) title=(cell.raw()) { (cell.text()) } }
             _ => { td data-sort=(cell.raw()) { (cell.text()) } }
         }

@@ -106,3 +106,44 @@ pub fn best(run: &RunRecord, metric: &str) -> serde_json::Value {
         "duration_s": run.duration(),
     })
 }
+
+/// One run in full, for `runs show --json`.
+pub fn run_detail(store: &crate::store::Store, run_id: &str) -> anyhow::Result<serde_json::Value> {
+    let run = store
+        .run(run_id)?
+        .ok_or_else(|| anyhow::anyhow!("run {run_id} vanished from the store"))?;
+    let mut doc = self::run(&run);
+    let history: serde_json::Map<String, serde_json::Value> =
+        [metrics::TRAIN_LOSS, metrics::VAL_LOSS]
+            .iter()
+            .map(|k| {
+                let points = store.history(run_id, k).unwrap_or_default();
+                let pairs: Vec<serde_json::Value> =
+                    points.iter().map(|p| json!([p.step, p.value])).collect();
+                (k.to_string(), serde_json::Value::Array(pairs))
+            })
+            .collect();
+    doc["history"] = serde_json::Value::Object(history);
+    doc["tags"] = json!(store.tags(&[run_id])?.remove(run_id).unwrap_or_default());
+    doc["sweep"] = match store.sweep(&run.sweep_id)? {
+        Some(s) => json!({
+            "sweep_id": s.sweep_id,
+            "spec_path": s.spec_path,
+            "spec_sha256": s.spec_hash,
+            "data_path": s.data_path,
+            "data_rows": s.data_rows,
+            "started_at": s.started_at,
+            "status": s.status,
+            "aerocast_version": s.aerocast_version,
+        }),
+        None => serde_json::Value::Null,
+    };
+    let registered: Vec<String> = store
+        .versions(None)?
+        .into_iter()
+        .filter(|v| v.run_id == run_id)
+        .map(|v| format!("{} v{}", v.name, v.version))
+        .collect();
+    doc["registered"] = json!(registered);
+    Ok(doc)
+}

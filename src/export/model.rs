@@ -412,8 +412,23 @@ fn user_tags(store: &Store, runs: &[RunRecord]) -> Result<HashMap<String, String
         .collect())
 }
 
+/// The sweep a `--sweep` names: `latest` (the experiment's most recent), or an id or unique
+/// prefix of one.
+pub fn resolve_sweep(
+    store: &Store,
+    experiment: &str,
+    asked: Option<&str>,
+) -> Result<Option<String>> {
+    match asked {
+        Some("latest") => store.latest_sweep_id(experiment),
+        Some(prefix) => Ok(Some(store.resolve_sweep_id(prefix)?)),
+        None => Ok(None),
+    }
+}
+
 fn sweep_of(store: &Store, asked: &str, experiment: &str) -> Result<SweepDetail> {
-    let id = store.resolve_sweep_id(asked)?;
+    let id = resolve_sweep(store, experiment, Some(asked))?
+        .ok_or_else(|| InputError::usage("--sweep", "the experiment has no sweep yet"))?;
     let detail = store
         .sweep_detail(&id)?
         .ok_or_else(|| InputError::usage("--sweep", format!("no sweep {asked} in the store")))?;

@@ -92,3 +92,53 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
     }
     out
 }
+
+/// `runs show`: the JSON of [`super::json::run_detail`] as indented text.
+pub fn run_detail_text(detail: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    };
+    for key in [
+        "run_id",
+        "experiment",
+        "status",
+        "failure_reason",
+        "data_sha256",
+    ] {
+        let _ = writeln!(out, "{key:<16} {}", text(&detail[key]));
+    }
+    for section in ["params", "metrics", "tags", "sweep"] {
+        let _ = writeln!(out, "{section}");
+        if let Some(map) = detail[section].as_object() {
+            for (k, v) in map {
+                let shown = match v.as_f64() {
+                    Some(f) if section == "metrics" => num(Some(f)),
+                    _ => text(v),
+                };
+                let _ = writeln!(out, "  {k:<24} {shown}");
+            }
+        }
+    }
+    let _ = writeln!(out, "history");
+    if let Some(map) = detail["history"].as_object() {
+        for (k, points) in map {
+            let values: Vec<String> = points
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| num(p[1].as_f64()))
+                .collect();
+            let _ = writeln!(out, "  {k:<24} {}", values.join(" "));
+        }
+    }
+    for list in ["artifacts", "registered"] {
+        let _ = writeln!(out, "{list}");
+        for item in detail[list].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "  {}", text(item));
+        }
+    }
+    out
+}
