@@ -327,6 +327,12 @@ fn tags_registry_history_and_gc_work_alike() {
         let run = runs.iter().find(|r| r["run_id"] == best.as_str()).unwrap();
         assert_eq!(run["tags"]["reviewed"], "yes", "{run}");
         assert_eq!(run["tags"]["aerocast.note"], "keep this one");
+        let shown = json_of(&sb, &["runs", "show", &best[..8]]);
+        assert_eq!(shown["run_id"], best.as_str(), "{shown}");
+        assert_eq!(
+            shown["history"]["val_loss"].as_array().map(Vec::len),
+            Some(2)
+        );
 
         // The registry: versions count up, an alias moves, a reference resolves.
         let v1 = json_of(
