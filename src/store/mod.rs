@@ -408,11 +408,17 @@ impl Store {
         run_id: &str,
         aliases: &[String],
     ) -> Result<ModelVersion> {
+        // Names are checked here, once, so every backend stores only what is valid.
+        check_name(name, "model name").map_err(|m| InputError::usage("model register", m))?;
+        for a in aliases {
+            check_alias(a).map_err(|m| InputError::usage("--alias", m))?;
+        }
         self.backend.register_version(name, run_id, aliases)
     }
 
     /// Points `alias` of `name` at `version` (moving it if it pointed elsewhere).
     pub fn set_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
+        check_alias(alias).map_err(|m| InputError::usage("model alias", m))?;
         self.backend.set_alias(name, alias, version)
     }
 

@@ -137,10 +137,6 @@ impl Registry for Sqlite {
         run_id: &str,
         aliases: &[String],
     ) -> Result<ModelVersion> {
-        check_name(name, "model name").map_err(|m| InputError::usage("model register", m))?;
-        for a in aliases {
-            check_alias(a).map_err(|m| InputError::usage("--alias", m))?;
-        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let status: Option<RunStatus> = tx
@@ -188,7 +184,6 @@ impl Registry for Sqlite {
 
     /// Points `alias` of `name` at `version` (moving it if it pointed elsewhere).
     fn set_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
-        check_alias(alias).map_err(|m| InputError::usage("model alias", m))?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists: bool = tx.query_row(

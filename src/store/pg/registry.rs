@@ -3,7 +3,7 @@
 use super::Postgres;
 use crate::error::InputError;
 use crate::store::backend::Registry;
-use crate::store::registry::{ModelRef, ModelVersion, check_alias, check_name};
+use crate::store::registry::{ModelRef, ModelVersion};
 use crate::store::{RunStatus, now};
 use anyhow::Result;
 use postgres::Transaction;
@@ -41,10 +41,6 @@ impl Registry for Postgres {
         run_id: &str,
         aliases: &[String],
     ) -> Result<ModelVersion> {
-        check_name(name, "model name").map_err(|m| InputError::usage("model register", m))?;
-        for a in aliases {
-            check_alias(a).map_err(|m| InputError::usage("--alias", m))?;
-        }
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REGISTRY_LOCK])?;
@@ -89,7 +85,6 @@ impl Registry for Postgres {
     }
 
     fn set_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
-        check_alias(alias).map_err(|m| InputError::usage("model alias", m))?;
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
         let exists = tx
