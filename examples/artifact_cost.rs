@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
         Ok(aerocast::train::Next::Continue)
     })?;
     let params = Default::default();
-    let card = ModelCard::new("run", &cfg, &params, &data, &prepared.stats);
+    let card = ModelCard::new("run", &cfg, &params, &data, &prepared);
     let tmp = tempfile::tempdir_in(".")?;
     let dir = tmp.path();
 

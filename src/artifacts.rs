@@ -9,7 +9,7 @@
 //! store's recent transactions (SQLite WAL with `synchronous = NORMAL`).
 
 use crate::jobs::Params;
-use crate::train::{GruForecaster, Normalisation, TrainConfig, Trained};
+use crate::train::{GruForecaster, Normalisation, Prepared, TrainConfig, Trained};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
@@ -35,9 +35,21 @@ pub struct ModelCard {
     pub outputs: usize,
     pub hidden_dim: usize,
     pub num_layers: usize,
+    /// The statistics that normalised the model's rows: the first series' for a model of
+    /// several series, whose own are in `series`.
     pub normalisation: Normalisation,
+    /// Each series' name and statistics, for a model trained on several (`[data] series`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SeriesStats>,
     pub data_sha256: String,
     pub params: Params,
+}
+
+/// One series' normalisation, as a model card records it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SeriesStats {
+    pub name: String,
+    pub normalisation: Normalisation,
 }
 
 /// Writes every artifact of a finished run into `dir`; returns `(file name, kind)` pairs.
@@ -90,8 +102,20 @@ impl ModelCard {
         cfg: &TrainConfig,
         params: &Params,
         data: &crate::data::Dataset,
-        normalisation: &Normalisation,
+        prepared: &Prepared,
     ) -> Self {
+        let series = if data.has_series() {
+            prepared
+                .segments
+                .iter()
+                .map(|s| SeriesStats {
+                    name: s.name.clone(),
+                    normalisation: s.stats.clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         ModelCard {
             format: 1,
             aerocast_version: crate::VERSION.to_string(),
@@ -103,10 +127,40 @@ impl ModelCard {
             outputs: cfg.outputs,
             hidden_dim: cfg.hidden_dim,
             num_layers: cfg.num_layers,
-            normalisation: normalisation.clone(),
+            normalisation: prepared.stats().clone(),
+            series,
             data_sha256: data.hash.clone(),
             params: params.clone(),
         }
+    }
+}
+
+impl ModelCard {
+    /// The statistics for the series `name`; for a model of one series, its only ones. An
+    /// error names the series the model knows.
+    pub fn stats_for(&self, name: &str) -> Result<&Normalisation, String> {
+        if self.series.is_empty() {
+            return Ok(&self.normalisation);
+        }
+        self.series
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| &s.normalisation)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.series.iter().map(|s| s.name.as_str()).collect();
+                format!(
+                    "the model did not train on a series \"{name}\" (it knows {})",
+                    known.join(", ")
+                )
+            })
+    }
+
+    /// The statistics for each series of `data`, in its order.
+    pub fn stats_for_data(&self, data: &crate::data::Dataset) -> Result<Vec<Normalisation>, String> {
+        data.series
+            .iter()
+            .map(|s| self.stats_for(&s.name).cloned())
+            .collect()
     }
 }
 

@@ -96,8 +96,13 @@ fn seasonal_naive_over(
         return None;
     }
     let back = season * horizon.div_ceil(season);
+    // A season back must stay within the row's own series.
     rows.iter()
-        .map(|t| t.checked_sub(back).map(|s| p.raw_targets[s] as f64))
+        .map(|&t| {
+            t.checked_sub(back)
+                .filter(|&s| s >= p.segment_of(t).spans.start)
+                .map(|s| p.raw_targets[s] as f64)
+        })
         .collect()
 }
 
@@ -119,14 +124,16 @@ fn linear_over(p: &Prepared, rows: &[usize], window: usize, horizon: usize) -> O
     let width = inputs - 1;
     Some(
         x.chunks(width)
-            .map(|row| {
+            .zip(rows)
+            .map(|(row, &t)| {
                 let z = beta[width]
                     + row
                         .iter()
                         .zip(&beta)
                         .map(|(&v, b)| v as f64 * b)
                         .sum::<f64>();
-                z * p.stats.target_std + p.stats.target_mean
+                let stats = &p.segment_of(t).stats;
+                z * stats.target_std + stats.target_mean
             })
             .collect(),
     )
@@ -202,18 +209,7 @@ mod tests {
     use crate::data::Dataset;
 
     fn prepared(values: Vec<f32>, train_fraction: f64) -> Prepared {
-        let data = Dataset {
-            path: "d.csv".into(),
-            hash: String::new(),
-            features: vec!["y".into()],
-            target: "y".into(),
-            inputs: values.clone(),
-            targets: values,
-            times: None,
-            dropped_rows: 0,
-            breaks: Vec::new(),
-            warnings: Vec::new(),
-        };
+        let data = Dataset::in_memory(vec!["y".into()], "y", values.clone(), values);
         Prepared::new(&data, train_fraction)
     }
 

@@ -387,6 +387,9 @@ pub struct PredictArgs {
     /// Also forecast every window of the validation span (or of --data) and score it.
     #[arg(long)]
     pub backtest: bool,
+    /// With data of several series ([data] series): forecast this one only (default: each).
+    #[arg(long)]
+    pub series: Option<String>,
     /// Print one JSON object.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
@@ -1054,6 +1057,7 @@ fn predict_cmd(args: PredictArgs) -> Result<ExitCode> {
         data: args.data,
         steps: args.steps,
         backtest: args.backtest,
+        series: args.series,
     };
     let p = predict::run(&store, &opts)?;
     if args.json {
@@ -1063,8 +1067,12 @@ fn predict_cmd(args: PredictArgs) -> Result<ExitCode> {
     } else {
         crate::out!("{}", predict::to_text(&p));
     }
-    if let (Some(n), true) = (&p.note, args.json || args.csv) {
-        eprintln!("note: {n}");
+    if args.json || args.csv {
+        for s in &p.series {
+            if let Some(n) = &s.note {
+                eprintln!("note: {n}");
+            }
+        }
     }
     Ok(ExitCode::from(EXIT_OK))
 }

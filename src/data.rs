@@ -2,10 +2,14 @@
 //! content hash so every run records exactly what it trained on.
 
 use crate::error::InputError;
-use crate::spec::{DataSpec, KeyLines, MissingPolicy};
+use crate::spec::{DataSpec, GapPolicy, KeyLines, MissingPolicy};
 use std::path::{Path, PathBuf};
 
+mod series;
+pub mod stamp;
 mod time;
+
+pub use series::SeriesRows;
 
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -21,16 +25,44 @@ pub struct Dataset {
     pub times: Option<Vec<String>>,
     /// Rows removed by `missing = "drop"`.
     pub dropped_rows: usize,
-    /// Row indices (into the kept rows) that follow dropped rows, ascending: no window may
-    /// reach across one of them.
+    /// Row indices (into the kept rows), ascending, that no window may reach across: rows
+    /// after dropped rows, rows after a gap in the time column, and each series' first row.
     pub breaks: Vec<usize>,
+    /// The rows that follow a gap in the time column (a subset of `breaks`).
+    pub gaps: Vec<usize>,
+    /// Each series' rows, in row order: several with `[data] series`, else one unnamed.
+    pub series: Vec<SeriesRows>,
     /// Things that are legal but look like a mistake (a wide table, say), for the user.
     pub warnings: Vec<String>,
 }
 
 impl Dataset {
+    /// One series of rows, read from nowhere: for tools and tests that build data in memory.
+    pub fn in_memory(features: Vec<String>, target: &str, inputs: Vec<f32>, targets: Vec<f32>) -> Self {
+        let rows = targets.len();
+        Dataset {
+            path: PathBuf::from("memory"),
+            hash: String::new(),
+            features,
+            target: target.to_string(),
+            inputs,
+            targets,
+            times: None,
+            dropped_rows: 0,
+            breaks: Vec::new(),
+            gaps: Vec::new(),
+            series: vec![SeriesRows::whole(rows)],
+            warnings: Vec::new(),
+        }
+    }
+
     pub fn rows(&self) -> usize {
         self.targets.len()
+    }
+
+    /// Whether the rows hold several named series (`[data] series`).
+    pub fn has_series(&self) -> bool {
+        self.series.iter().any(|s| !s.name.is_empty())
     }
 }
 
@@ -131,18 +163,46 @@ pub fn load_bytes(spec: &DataSpec, lines: &KeyLines, bytes: &[u8]) -> Result<Dat
         .map(|t| column(t, "data.time"))
         .transpose()?;
 
+    let series_col = spec
+        .series
+        .as_deref()
+        .map(|c| column(c, "data.series"))
+        .transpose()?;
+
     let mut records = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(file, &e))?;
         let line = record.position().map_or(0, |p| p.line() as usize);
         records.push((line, record));
     }
-    if let Some(col) = time_col {
-        time::order(&mut records, col, &header[col], spec.sort, file)?;
-    }
     let mut table = Table::new(spec, feature_cols, target_col, time_col);
-    for (line, record) in &records {
-        table.push(record, *line, &header, file)?;
+    let mut series = Vec::new();
+    for (name, mut group) in series::group(records, series_col, file)? {
+        if let Some(col) = time_col {
+            time::order(&mut group, col, &header[col], spec.sort, file)
+                .map_err(|e| series::hint_long_format(e, spec.series.is_some()))?;
+        }
+        let gaps = match (time_col, spec.gaps) {
+            (Some(col), GapPolicy::Drop) => {
+                stamp::gaps(group.iter().map(|(_, r)| r.get(col).unwrap_or("")))
+            }
+            _ => Vec::new(),
+        };
+        let start = table.start_series();
+        let mut gaps = gaps.into_iter().peekable();
+        for (i, (line, record)) in group.iter().enumerate() {
+            if gaps.next_if_eq(&i).is_some() {
+                table.after_gap = true;
+            }
+            table.push(record, *line, &header, file)?;
+        }
+        if table.targets.len() > start {
+            series.push(SeriesRows {
+                name,
+                start,
+                end: table.targets.len(),
+            });
+        }
     }
     if table.targets.is_empty() {
         return Err(InputError::in_file(
@@ -160,6 +220,8 @@ pub fn load_bytes(spec: &DataSpec, lines: &KeyLines, bytes: &[u8]) -> Result<Dat
         times: time_col.map(|_| table.times),
         dropped_rows: table.dropped,
         breaks: table.breaks,
+        gaps: table.gaps,
+        series,
         warnings: wide_table_warning(&header, file).into_iter().collect(),
     })
 }
@@ -175,8 +237,13 @@ struct Table {
     times: Vec<String>,
     dropped: usize,
     breaks: Vec<usize>,
+    gaps: Vec<usize>,
     /// A row was dropped since the last kept one.
     after_drop: bool,
+    /// The time column stepped over a gap since the last kept row.
+    after_gap: bool,
+    /// The current series' first row.
+    series_start: usize,
     /// Last seen value per used column (features, then target), for forward fill.
     last: Vec<Option<f32>>,
 }
@@ -199,9 +266,26 @@ impl Table {
             times: Vec::new(),
             dropped: 0,
             breaks: Vec::new(),
+            gaps: Vec::new(),
             after_drop: false,
+            after_gap: false,
+            series_start: 0,
             last: vec![None; used],
         }
+    }
+
+    /// Starts a new series at the next kept row, which no window may reach behind and which
+    /// forward-fills nothing from the series before; returns that row.
+    fn start_series(&mut self) -> usize {
+        let start = self.targets.len();
+        if start > 0 && self.breaks.last() != Some(&start) {
+            self.breaks.push(start);
+        }
+        self.last.iter_mut().for_each(|v| *v = None);
+        self.after_drop = false;
+        self.after_gap = false;
+        self.series_start = start;
+        start
     }
 
     fn push(
@@ -234,7 +318,7 @@ impl Table {
                             file,
                             line,
                             format!(
-                                "column \"{}\" is missing in the first row, so there is nothing to forward-fill",
+                                "column \"{}\" is missing in the first row (of its series), so there is nothing to forward-fill",
                                 shown(&header[col])
                             ),
                         ));
@@ -267,8 +351,16 @@ impl Table {
         for (slot, v) in values.iter().enumerate() {
             self.last[slot] = Some(*v);
         }
-        if std::mem::take(&mut self.after_drop) && !self.targets.is_empty() {
-            self.breaks.push(self.targets.len());
+        let row = self.targets.len();
+        let after_gap = std::mem::take(&mut self.after_gap);
+        if (std::mem::take(&mut self.after_drop) || after_gap)
+            && row > 0
+            && self.breaks.last() != Some(&row)
+        {
+            self.breaks.push(row);
+        }
+        if after_gap && row > self.series_start {
+            self.gaps.push(row);
         }
         let target = values.pop().expect("target is the last used column");
         self.inputs.extend(values);

@@ -41,6 +41,8 @@ pub struct SpanForecast {
     pub naive: Vec<f64>,
     /// The time stamp of each row, when the data has a time column.
     pub times: Option<Vec<String>>,
+    /// Each row's series, for data of several series.
+    pub series: Option<Vec<String>>,
 }
 
 impl SpanForecast {
@@ -87,14 +89,11 @@ pub fn load_run_data(store: &Store, run: &RunRecord, card: &ModelCard) -> Result
                 check_hash(&loaded.data, card)?;
                 // A model kept after rolling-origin evaluation trained on every row before
                 // the test span: its inputs are normalised by those rows, as its card says.
-                if loaded.prepared.stats != card.normalisation {
-                    let p = &loaded.prepared;
-                    loaded.prepared = Prepared::with_stats(
-                        &loaded.data,
-                        p.split,
-                        p.val_end,
-                        card.normalisation.clone(),
-                    );
+                let stats = card.stats_for_data(&loaded.data).map_err(|e| anyhow!(e))?;
+                let p = &loaded.prepared;
+                if p.segments.iter().map(|s| &s.stats).ne(stats.iter()) {
+                    loaded.prepared = Prepared::with_stats(&loaded.data, &p.spans(), stats)
+                        .score_reach(loaded.spec.data.reach);
                 }
                 return Ok(loaded);
             }
@@ -139,21 +138,29 @@ pub fn validation_span(model: &RunModel, data: &RunData) -> Result<SpanForecast>
     let p = &data.prepared;
     let leads = model.cfg.outputs;
     let targets = windows::anchors(p.val_targets(), leads);
-    let predicted = train::predict(&model.model, p, &targets, &model.cfg, &Device::Cpu)?
+    let normalised = train::predict(&model.model, p, &targets, &model.cfg, &Device::Cpu)?;
+    let predicted = p
+        .denormalise_all(&targets, leads, &normalised)
         .into_iter()
         .step_by(leads)
-        .map(|v| model.card.normalisation.denormalise_target(v))
         .collect();
     let times = data
         .data
         .times
         .as_ref()
         .map(|t| targets.iter().map(|&i| t[i].clone()).collect());
+    let series = data.data.has_series().then(|| {
+        targets
+            .iter()
+            .map(|&t| p.segment_of(t).name.clone())
+            .collect()
+    });
     Ok(SpanForecast {
         predicted,
         actual: windows::actuals(p, &targets),
         naive: windows::naive_over(p, &targets, model.cfg.offset()),
         times,
+        series,
     })
 }
 
@@ -185,16 +192,32 @@ pub fn read_csv(spec: &Spec, path: &Path) -> Result<Dataset> {
 }
 
 /// A backtest on any data read like the run's: a forecast for every row with a full window
-/// before it, beside the actual value and the naive forecast.
+/// before it (within its series), beside the actual value and the naive forecast.
 pub fn backtest(model: &Forecaster, data: &Dataset) -> Result<SpanForecast> {
-    let (first, predicted) = model.backtest(&data.inputs, data.rows())?;
     let h = model.card.horizon;
-    Ok(SpanForecast {
-        predicted,
-        actual: data.targets[first..].iter().map(|&v| v as f64).collect(),
-        naive: (first..data.rows())
-            .map(|t| data.targets[t - h] as f64)
-            .collect(),
-        times: data.times.as_ref().map(|t| t[first..].to_vec()),
-    })
+    let f = data.features.len();
+    let mut out = SpanForecast {
+        predicted: Vec::new(),
+        actual: Vec::new(),
+        naive: Vec::new(),
+        times: data.times.as_ref().map(|_| Vec::new()),
+        series: data.has_series().then(Vec::new),
+    };
+    for s in &data.series {
+        let inputs = &data.inputs[s.start * f..s.end * f];
+        let (first, predicted) = model.backtest(inputs, s.len(), &s.name)?;
+        let rows = s.start + first..s.end;
+        out.predicted.extend(predicted);
+        out.actual
+            .extend(data.targets[rows.clone()].iter().map(|&v| v as f64));
+        out.naive
+            .extend(rows.clone().map(|t| data.targets[t - h] as f64));
+        if let (Some(all), Some(times)) = (&mut out.times, &data.times) {
+            all.extend_from_slice(&times[rows.clone()]);
+        }
+        if let Some(names) = &mut out.series {
+            names.extend(rows.map(|_| s.name.clone()));
+        }
+    }
+    Ok(out)
 }

@@ -32,6 +32,8 @@ pub struct PredictOptions {
     pub data: Option<PathBuf>,
     pub steps: Option<usize>,
     pub backtest: bool,
+    /// Forecast this series only (a model of several series forecasts each by default).
+    pub series: Option<String>,
 }
 
 /// A run with a model, and the registered version it was reached through, if any.
@@ -75,9 +77,17 @@ pub fn choose(store: &Store, source: &Source) -> Result<Chosen> {
 pub struct Prediction {
     pub chosen: Chosen,
     pub target: String,
+    /// One entry per series forecast; one unnamed entry for data of one series.
+    pub series: Vec<SeriesForecasts>,
+    pub backtest: Option<SpanForecast>,
+}
+
+/// Forecasts past the end of one series' rows.
+pub struct SeriesForecasts {
+    /// Empty for data of one series.
+    pub name: String,
     pub forecasts: Vec<Timed>,
     pub note: Option<String>,
-    pub backtest: Option<SpanForecast>,
 }
 
 pub fn run(store: &Store, opts: &PredictOptions) -> Result<Prediction> {
@@ -101,30 +111,81 @@ pub fn run(store: &Store, opts: &PredictOptions) -> Result<Prediction> {
         (None, false) => None,
     };
     let steps = opts.steps.unwrap_or(model.card.horizon);
-    let what = data.path.display().to_string();
-    model.check(data.rows(), steps, &what)?;
-    let raw = model.forecast(&data.inputs, steps)?;
-    let (forecasts, note) = forecast::stamp(&raw, data.times.as_deref());
+    let series = forecast_each(&model, &data, steps, opts.series.as_deref())?;
     Ok(Prediction {
         chosen,
         target: model.card.target.clone(),
-        forecasts,
-        note,
+        series,
         backtest,
     })
+}
+
+/// Forecasts past the end of each series of `data` (or of the one named `only`).
+fn forecast_each(
+    model: &Forecaster,
+    data: &crate::data::Dataset,
+    steps: usize,
+    only: Option<&str>,
+) -> Result<Vec<SeriesForecasts>> {
+    if let Some(name) = only
+        && !data.series.iter().any(|s| s.name == name)
+    {
+        let names: Vec<&str> = data.series.iter().map(|s| s.name.as_str()).collect();
+        let message = if data.has_series() {
+            format!("no series \"{name}\" in {} (it has {})", data.path.display(), names.join(", "))
+        } else {
+            format!("{} holds one series: --series applies to data of several", data.path.display())
+        };
+        return Err(InputError::usage("--series", message).into());
+    }
+    let f = data.features.len();
+    let mut out = Vec::new();
+    for s in data.series.iter().filter(|s| only.is_none_or(|n| n == s.name)) {
+        let what = match s.name.as_str() {
+            "" => data.path.display().to_string(),
+            name => format!("{} (series {name})", data.path.display()),
+        };
+        model.check(s.len(), steps, &what)?;
+        let raw = model.forecast(&data.inputs[s.start * f..s.end * f], steps, &s.name)?;
+        let times = data.times.as_ref().map(|t| &t[s.rows()]);
+        let (forecasts, note) = forecast::stamp(&raw, times);
+        out.push(SeriesForecasts {
+            name: s.name.clone(),
+            forecasts,
+            note,
+        });
+    }
+    Ok(out)
 }
 
 pub fn to_json(p: &Prediction) -> Value {
     let mut v = json!({
         "run_id": p.chosen.run.run_id,
         "target": p.target,
-        "forecasts": p.forecasts,
     });
+    match p.series.as_slice() {
+        [one] if one.name.is_empty() => {
+            v["forecasts"] = json!(one.forecasts);
+            if let Some(n) = &one.note {
+                v["note"] = json!(n);
+            }
+        }
+        many => {
+            let list: Vec<Value> = many
+                .iter()
+                .map(|s| {
+                    let mut e = json!({"series": s.name, "forecasts": s.forecasts});
+                    if let Some(n) = &s.note {
+                        e["note"] = json!(n);
+                    }
+                    e
+                })
+                .collect();
+            v["series"] = json!(list);
+        }
+    }
     if let Some(m) = &p.chosen.model {
         v["model"] = json!({"name": m.name, "version": m.version});
-    }
-    if let Some(n) = &p.note {
-        v["note"] = json!(n);
     }
     if let Some(b) = &p.backtest {
         let rows: Vec<Value> = (0..b.actual.len())
@@ -136,6 +197,9 @@ pub fn to_json(p: &Prediction) -> Value {
                 });
                 if let Some(t) = &b.times {
                     r["time"] = json!(t[i]);
+                }
+                if let Some(s) = &b.series {
+                    r["series"] = json!(s[i]);
                 }
                 r
             })
@@ -154,22 +218,32 @@ pub fn to_csv(p: &Prediction) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     match &p.backtest {
         Some(b) => {
-            w.write_record(["time", "actual", "forecast", "naive"])?;
+            let named = b.series.is_some();
+            let header = ["series", "time", "actual", "forecast", "naive"];
+            w.write_record(&header[usize::from(!named)..])?;
             for i in 0..b.actual.len() {
                 let time = b.times.as_ref().map_or(String::new(), |t| t[i].clone());
-                w.write_record([
+                let series = b.series.as_ref().map(|s| s[i].clone());
+                let row = [
                     time,
                     b.actual[i].to_string(),
                     b.predicted[i].to_string(),
                     b.naive[i].to_string(),
-                ])?;
+                ];
+                w.write_record(series.into_iter().chain(row))?;
             }
         }
         None => {
-            w.write_record(["step", "time", "value"])?;
-            for f in &p.forecasts {
-                let time = f.time.clone().unwrap_or_default();
-                w.write_record([f.step.to_string(), time, f.value.to_string()])?;
+            let named = p.series.iter().any(|s| !s.name.is_empty());
+            let header = ["series", "step", "time", "value"];
+            w.write_record(&header[usize::from(!named)..])?;
+            for s in &p.series {
+                for f in &s.forecasts {
+                    let time = f.time.clone().unwrap_or_default();
+                    let row = [f.step.to_string(), time, f.value.to_string()];
+                    let series = named.then(|| s.name.clone());
+                    w.write_record(series.into_iter().chain(row))?;
+                }
             }
         }
     }
@@ -191,13 +265,18 @@ pub fn to_text(p: &Prediction) -> String {
             b.actual.len()
         );
     }
-    if let Some(n) = &p.note {
-        let _ = writeln!(s, "note: {n}");
-    }
-    let _ = writeln!(s, "{:>5}  {:<26} {:>12}", "step", "time", "forecast");
-    for f in &p.forecasts {
-        let time = f.time.as_deref().unwrap_or("-");
-        let _ = writeln!(s, "{:>5}  {time:<26} {:>12.4}", f.step, f.value);
+    for series in &p.series {
+        if !series.name.is_empty() {
+            let _ = writeln!(s, "series {}:", series.name);
+        }
+        if let Some(n) = &series.note {
+            let _ = writeln!(s, "note: {n}");
+        }
+        let _ = writeln!(s, "{:>5}  {:<26} {:>12}", "step", "time", "forecast");
+        for f in &series.forecasts {
+            let time = f.time.as_deref().unwrap_or("-");
+            let _ = writeln!(s, "{:>5}  {time:<26} {:>12.4}", f.step, f.value);
+        }
     }
     s
 }

@@ -188,13 +188,9 @@ fn score_on(spec: &Spec, m: &RunModel, rows: &[usize], _test: bool) -> Result<f6
     let mut data_spec = spec.data.clone();
     data_spec.features = m.card.features.clone();
     let data = crate::data::load(&data_spec, &spec.lines)?;
-    let (split, val_end) = windows::spans(
-        data.rows(),
-        spec.data.train_fraction,
-        spec.data.test_fraction,
-    );
-    let p = Prepared::with_stats(&data, split, val_end, m.card.normalisation.clone())
-        .score_reach(spec.data.reach);
+    let spans = windows::series_spans(&data, spec.data.train_fraction, spec.data.test_fraction);
+    let stats = m.card.stats_for_data(&data).map_err(|e| anyhow::anyhow!(e))?;
+    let p = Prepared::with_stats(&data, &spans, stats).score_reach(spec.data.reach);
     let rows: Vec<usize> = rows.iter().copied().filter(|&t| t < p.rows()).collect();
     let (rmse, _) = train::score(&m.model, &p, &rows, &m.cfg)?;
     Ok(rmse)

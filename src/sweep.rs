@@ -19,6 +19,7 @@ use crate::store::{
     Claim, DATA_TAG, Location, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG,
     TRIAL_TAG,
 };
+use crate::train::windows::Spans;
 use crate::train::{self, Next, Prepared, TrainConfig, windows};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -204,14 +205,23 @@ fn plan_folds(
         return Ok((Vec::new(), None));
     }
     let key = spec.lines.first_recorded(&["eval.step", "eval.folds"]);
-    let folds = train::folds::folds(p.split, p.val_end, eval.folds, eval.step)
+    let folds = train::folds::series_folds(&p.spans(), eval.folds, eval.step)
         .map_err(|m| spec.lines.error(key, m))?;
-    let prepared = train::folds::prepare(data, &folds, eval.refit);
+    let prepared = train::folds::prepare(data, &folds, eval.refit, spec.data.reach);
     // The first fold trains on the fewest rows: if its windows fit, every fold's do.
     check_windows(spec, &prepared[0])?;
+    // The kept model trains on every row before each series' test span.
+    let through_validation: Vec<Spans> = p
+        .spans()
+        .into_iter()
+        .map(|s| Spans {
+            split: s.val_end,
+            ..s
+        })
+        .collect();
     Ok((
         prepared,
-        Some(Prepared::with_spans(data, p.val_end, p.val_end)),
+        Some(Prepared::from_spans(data, &through_validation).score_reach(spec.data.reach)),
     ))
 }
 
@@ -246,12 +256,23 @@ fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
             ),
         ));
     }
-    if p.val_targets().is_empty() || p.split == 0 {
+    let short = p
+        .segments
+        .iter()
+        .find(|s| s.spans.split == s.spans.start || s.spans.val_end == s.spans.split);
+    if p.val_targets().is_empty() || short.is_some() {
+        let s = short.unwrap_or(&p.segments[0]);
+        let of = if s.name.is_empty() {
+            String::new()
+        } else {
+            format!(" of series \"{}\"", s.name)
+        };
         return Err(spec.lines.error(
             "data.train_fraction",
             format!(
-                "train_fraction {} of the {} rows before the test span leaves an empty split",
-                spec.data.train_fraction, p.val_end
+                "train_fraction {} of the {} rows{of} before the test span leaves an empty split",
+                spec.data.train_fraction,
+                s.spans.val_end - s.spans.start
             ),
         ));
     }
@@ -280,7 +301,7 @@ fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
                     key,
                     format!(
                         "window {w} with horizon {h} leaves no training windows: the training split has {} rows",
-                        p.split
+                        p.train_rows()
                     ),
                 ));
             }
@@ -808,7 +829,7 @@ fn train_and_save(
         log_epochs: true,
     };
     let trained = fit(w, run_id, cfg, w.prepared, view, &mut log, how)?;
-    let artifacts = save(w, run_id, cfg, job, label, &trained, &w.prepared.stats)?;
+    let artifacts = save(w, run_id, cfg, job, label, &trained, w.prepared)?;
     let mut metrics = epoch_metrics(&trained);
     metrics.extend(test_metrics(&trained.model, w.prepared, cfg)?);
     let epochs_saved = match trained.stopped {
@@ -890,9 +911,9 @@ fn save(
     job: &Job,
     label: &str,
     trained: &train::Trained,
-    stats: &train::Normalisation,
+    rows: &Prepared,
 ) -> Result<Vec<(String, &'static str)>> {
-    let card = ModelCard::new(run_id, cfg, &job.params, w.data, stats);
+    let card = ModelCard::new(run_id, cfg, &job.params, w.data, rows);
     let dir = w.store.artifact_dir(run_id);
     let title = format!("{} — {label}", w.spec.experiment);
     let files = Clock::time(&w.clock.artifacts, || {

@@ -113,7 +113,7 @@ fn saved_model_reproduces_the_recorded_val_rmse() {
     let spec = aerocast::spec::Spec::load(&sb.path("spec.toml")).unwrap();
     let plan = aerocast::sweep::plan(&spec).unwrap();
     assert_eq!(card.data_sha256, plan.data.hash);
-    assert_eq!(card.normalisation, plan.prepared.stats);
+    assert_eq!(card.normalisation, *plan.prepared.stats());
     let cfg = aerocast::train::TrainConfig::from_params(&card.params).unwrap();
     let val: Vec<usize> = plan.prepared.val_targets().to_vec();
     let pred = aerocast::train::predict(

@@ -43,18 +43,7 @@ pub fn series() -> Vec<f32> {
 /// The series as an in-memory univariate dataset (the value is both feature and target).
 pub fn dataset() -> Dataset {
     let values = series();
-    Dataset {
-        path: "reference.csv".into(),
-        hash: String::new(),
-        features: vec!["value".into()],
-        target: "value".into(),
-        inputs: values.clone(),
-        targets: values,
-        times: None,
-        dropped_rows: 0,
-        breaks: Vec::new(),
-        warnings: Vec::new(),
-    }
+    Dataset::in_memory(vec!["value".into()], "value", values.clone(), values)
 }
 
 /// z-normalised with the first 80%'s statistics: 3,952 training windows, 1,000 validation.

@@ -4,6 +4,7 @@
 
 use super::RunModel;
 use crate::artifacts::ModelCard;
+use crate::train::Normalisation;
 use crate::error::InputError;
 use crate::train::GruForecaster;
 use anyhow::Result;
@@ -58,7 +59,7 @@ impl Forecaster {
                 ),
             ));
         }
-        if steps < c.horizon {
+        if steps < c.horizon && c.outputs <= 1 {
             return Err(InputError::usage(
                 "steps",
                 format!(
@@ -82,22 +83,62 @@ impl Forecaster {
         Ok(())
     }
 
+    /// The statistics that normalise the rows of series `series` ("" for a model of one
+    /// series). A model of several series needs a name it trained on.
+    pub fn stats(&self, series: &str) -> Result<&Normalisation, InputError> {
+        let c = &self.card;
+        match (c.series.is_empty(), series.is_empty()) {
+            (true, true) => Ok(&c.normalisation),
+            (true, false) => Err(InputError::usage(
+                "series",
+                format!("the model trained on one series; it has no series \"{series}\""),
+            )),
+            (false, true) => Err(InputError::usage(
+                "series",
+                format!(
+                    "the model forecasts several series ({}): name one",
+                    self.series_names().join(", ")
+                ),
+            )),
+            (false, false) => c
+                .stats_for(series)
+                .map_err(|m| InputError::usage("series", m)),
+        }
+    }
+
+    /// The series the model trained on; empty for a model of one series.
+    pub fn series_names(&self) -> Vec<&str> {
+        self.card.series.iter().map(|s| s.name.as_str()).collect()
+    }
+
     /// Forecasts from the last `window` rows of `rows` (raw values, row-major
-    /// `[n, features]`): the one forecast at `horizon`, or with `steps > horizon` (recursive
-    /// models only, see [`Forecaster::check`]) each step from 1 to `steps`, feeding every
-    /// forecast back as the next row.
-    pub fn forecast(&self, rows: &[f32], steps: usize) -> Result<Vec<Forecast>> {
+    /// `[n, features]`) of series `series`: the one forecast at `horizon`, or with
+    /// `steps > horizon` (recursive models only, see [`Forecaster::check`]) each step from
+    /// 1 to `steps`, feeding every forecast back as the next row.
+    pub fn forecast(&self, rows: &[f32], steps: usize, series: &str) -> Result<Vec<Forecast>> {
         let f = self.n_features();
         self.check(rows.len() / f, steps, "rows")?;
+        let stats = self.stats(series)?;
+        let outputs = self.outputs();
+        if outputs > 1 {
+            // A direct head forecasts every step from 1 to its horizon in one pass.
+            let values = self.forward(&[(self.last_window(rows), stats)])?;
+            return Ok(values
+                .into_iter()
+                .take(steps)
+                .enumerate()
+                .map(|(k, value)| Forecast { step: k + 1, value })
+                .collect());
+        }
         if steps == self.card.horizon {
-            let value = self.forward(&[self.last_window(rows)])?[0];
+            let value = self.forward(&[(self.last_window(rows), stats)])?[0];
             return Ok(vec![Forecast { step: steps, value }]);
         }
         let w = self.card.window;
         let mut window: Vec<f32> = rows[rows.len() - w..].to_vec();
         let mut out = Vec::with_capacity(steps);
         for step in 1..=steps {
-            let value = self.forward(&[&window])?[0];
+            let value = self.forward(&[(&window, stats)])?[0];
             out.push(Forecast { step, value });
             window.remove(0);
             window.push(value as f32);
@@ -105,20 +146,36 @@ impl Forecaster {
         Ok(out)
     }
 
-    /// One forecast per instance (each at least `window` rows), in one forward pass.
-    pub fn forecast_batch(&self, instances: &[&[f32]]) -> Result<Vec<f64>> {
+    /// One forecast per instance (each at least `window` rows, with its series), in one
+    /// forward pass.
+    pub fn forecast_batch(&self, instances: &[(&[f32], &str)]) -> Result<Vec<f64>> {
         if instances.is_empty() {
             return Ok(Vec::new());
         }
-        let windows: Vec<&[f32]> = instances.iter().map(|r| self.last_window(r)).collect();
-        self.forward(&windows)
+        let windows = instances
+            .iter()
+            .map(|&(r, series)| Ok((self.last_window(r), self.stats(series)?)))
+            .collect::<Result<Vec<_>, InputError>>()?;
+        Ok(self.at_horizon(self.forward(&windows)?))
+    }
+
+    /// Values forecast per window: `horizon` for a direct head, else 1.
+    fn outputs(&self) -> usize {
+        self.card.outputs.max(1)
+    }
+
+    /// Each window's forecast at the model's horizon: a direct head's last output.
+    fn at_horizon(&self, values: Vec<f64>) -> Vec<f64> {
+        let k = self.outputs();
+        values.into_iter().skip(k - 1).step_by(k).collect()
     }
 
     /// Backtest over every window of `inputs`/`targets` (raw values): the forecast for each
     /// target row that has a full window `horizon` rows before it. Returns
     /// `(first target row, forecasts)`.
-    pub fn backtest(&self, inputs: &[f32], rows: usize) -> Result<(usize, Vec<f64>)> {
+    pub fn backtest(&self, inputs: &[f32], rows: usize, series: &str) -> Result<(usize, Vec<f64>)> {
         let (w, h, f) = (self.card.window, self.card.horizon, self.n_features());
+        let stats = self.stats(series)?;
         let first = w + h - 1;
         if rows <= first {
             return Err(InputError::usage(
@@ -133,14 +190,14 @@ impl Forecaster {
         let mut out = Vec::with_capacity(rows - first);
         let targets: Vec<usize> = (first..rows).collect();
         for chunk in targets.chunks(CHUNK) {
-            let windows: Vec<&[f32]> = chunk
+            let windows: Vec<(&[f32], &Normalisation)> = chunk
                 .iter()
                 .map(|&t| {
                     let start = t + 1 - h - w;
-                    &inputs[start * f..(start + w) * f]
+                    (&inputs[start * f..(start + w) * f], stats)
                 })
                 .collect();
-            out.extend(self.forward(&windows)?);
+            out.extend(self.at_horizon(self.forward(&windows)?));
         }
         Ok((first, out))
     }
@@ -151,19 +208,22 @@ impl Forecaster {
         &rows[rows.len() - len..]
     }
 
-    /// Normalises each window as training did, runs one forward pass over all of them and
-    /// returns forecasts in the target's units.
-    fn forward(&self, windows: &[&[f32]]) -> Result<Vec<f64>> {
-        let stats = &self.card.normalisation;
+    /// Normalises each window as training did (by its series' statistics), runs one forward
+    /// pass over all of them and returns forecasts in the target's units.
+    fn forward(&self, windows: &[(&[f32], &Normalisation)]) -> Result<Vec<f64>> {
         let f = self.n_features();
         let mut x = Vec::with_capacity(windows.len() * self.card.window * f);
-        for w in windows {
+        for (w, stats) in windows {
             x.extend(w.iter().enumerate().map(|(i, &v)| {
                 ((v as f64 - stats.feature_mean[i % f]) / stats.feature_std[i % f]) as f32
             }));
         }
         let x = Tensor::from_vec(x, (windows.len(), self.card.window, f), &Device::Cpu)?;
         let y = self.model.forward(&x)?.to_vec1::<f32>()?;
-        Ok(y.into_iter().map(|v| stats.denormalise_target(v)).collect())
+        let k = self.outputs();
+        Ok(y.into_iter()
+            .enumerate()
+            .map(|(i, v)| windows[i / k].1.denormalise_target(v))
+            .collect())
     }
 }

@@ -4,7 +4,7 @@
 //! spacing, leaves forecasts with their step offset only.
 
 use super::Forecast;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeDelta};
+use crate::data::stamp::{Stamp, parse};
 use serde::Serialize;
 
 /// A forecast as outputs show it: its step, and its time when the rows had regular times.
@@ -45,72 +45,6 @@ pub fn stamp(forecasts: &[Forecast], times: Option<&[String]>) -> (Vec<Timed>, O
 pub struct TimeAxis {
     last: Stamp,
     step: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Stamp {
-    Int(i64),
-    Date(NaiveDate, &'static str),
-    DateTime(NaiveDateTime, &'static str),
-    Offset(DateTime<FixedOffset>),
-}
-
-const DATE_FORMATS: [&str; 2] = ["%Y-%m-%d", "%Y/%m/%d"];
-const DATETIME_FORMATS: [&str; 3] = [
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y/%m/%d %H:%M:%S",
-];
-
-fn parse(text: &str) -> Option<Stamp> {
-    let t = text.trim();
-    if let Ok(i) = t.parse::<i64>() {
-        return Some(Stamp::Int(i));
-    }
-    for fmt in DATE_FORMATS {
-        if let Ok(d) = NaiveDate::parse_from_str(t, fmt) {
-            return Some(Stamp::Date(d, fmt));
-        }
-    }
-    for fmt in DATETIME_FORMATS {
-        if let Ok(d) = NaiveDateTime::parse_from_str(t, fmt) {
-            return Some(Stamp::DateTime(d, fmt));
-        }
-    }
-    DateTime::parse_from_rfc3339(t).ok().map(Stamp::Offset)
-}
-
-impl Stamp {
-    /// Position on one axis: the integer itself, days for dates, seconds for date-times.
-    fn ordinal(&self) -> i64 {
-        match self {
-            Stamp::Int(i) => *i,
-            Stamp::Date(d, _) => d.signed_duration_since(NaiveDate::MIN).num_days(),
-            Stamp::DateTime(d, _) => d.and_utc().timestamp(),
-            Stamp::Offset(d) => d.timestamp(),
-        }
-    }
-
-    fn same_kind(&self, other: &Stamp) -> bool {
-        std::mem::discriminant(self) == std::mem::discriminant(other)
-    }
-
-    fn plus(&self, n: i64) -> Option<String> {
-        Some(match self {
-            Stamp::Int(i) => i.checked_add(n)?.to_string(),
-            Stamp::Date(d, fmt) => d
-                .checked_add_signed(TimeDelta::try_days(n)?)?
-                .format(fmt)
-                .to_string(),
-            Stamp::DateTime(d, fmt) => d
-                .checked_add_signed(TimeDelta::try_seconds(n)?)?
-                .format(fmt)
-                .to_string(),
-            Stamp::Offset(d) => d
-                .checked_add_signed(TimeDelta::try_seconds(n)?)?
-                .to_rfc3339(),
-        })
-    }
 }
 
 impl TimeAxis {

@@ -135,6 +135,8 @@ async fn answer(
     for inst in instances {
         fc.check(inst.inputs.len() / f, inst.steps, "rows")
             .map_err(|e| (StatusCode::BAD_REQUEST, e.message))?;
+        fc.stats(&inst.series)
+            .map_err(|e| (StatusCode::BAD_REQUEST, e.message))?;
     }
     let internal = |m: String| (StatusCode::INTERNAL_SERVER_ERROR, m);
     let horizon = fc.card.horizon;
@@ -144,7 +146,11 @@ async fn answer(
         let window = fc.last_window(&inst.inputs).to_vec();
         served
             .batcher
-            .send(Job { window, reply })
+            .send(Job {
+                window,
+                series: inst.series.clone(),
+                reply,
+            })
             .map_err(|_| internal("the model's inference thread has stopped".into()))?;
         pending.push(answer);
     }
@@ -166,7 +172,7 @@ async fn answer(
                     value: direct.next().expect("one per direct instance"),
                 }]
             } else {
-                fc.forecast(&inst.inputs, inst.steps)
+                fc.forecast(&inst.inputs, inst.steps, &inst.series)
                     .map_err(|e| internal(format!("the forecast failed: {e:#}")))?
             };
             let (timed, note) = forecast::stamp(&forecasts, inst.times.as_deref());

@@ -17,6 +17,8 @@ pub const MAX_BATCH: usize = 32;
 /// One window (raw values, `[window, features]`) and where its forecast goes.
 pub struct Job {
     pub window: Vec<f32>,
+    /// The window's series ("" for a model of one series).
+    pub series: String,
     pub reply: oneshot::Sender<Result<f64, String>>,
 }
 
@@ -39,7 +41,10 @@ fn run(model: &Forecaster, rx: &Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let windows: Vec<&[f32]> = jobs.iter().map(|j| j.window.as_slice()).collect();
+        let windows: Vec<(&[f32], &str)> = jobs
+            .iter()
+            .map(|j| (j.window.as_slice(), j.series.as_str()))
+            .collect();
         match model.forecast_batch(&windows) {
             Ok(values) => {
                 for (job, v) in jobs.into_iter().zip(values) {

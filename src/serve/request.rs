@@ -18,6 +18,8 @@ pub struct Instance {
     /// Every row's `"time"`, when the rows carry one.
     pub times: Option<Vec<String>>,
     pub steps: usize,
+    /// The series the rows belong to, for a model of several series ("" otherwise).
+    pub series: String,
 }
 
 /// The body: `{"rows": […]}` (one instance) or `{"instances": [{"rows": […]}, …]}`.
@@ -45,7 +47,7 @@ pub fn parse(bytes: &[u8], card: &ModelCard) -> Result<Body, String> {
         (Some(_), Some(_)) => Err("give \"rows\" or \"instances\", not both".into()),
         (Some(rows), None) => Ok(Body {
             batch: false,
-            instances: vec![instance(&rows, top.steps.as_ref(), "", card)?],
+            instances: vec![instance(&rows, top.steps.as_ref(), top.series, "", card)?],
         }),
         (None, Some(list)) => {
             if list.is_empty() || list.len() > MAX_INSTANCES {
@@ -62,7 +64,7 @@ pub fn parse(bytes: &[u8], card: &ModelCard) -> Result<Body, String> {
                     let Some(rows) = &item.rows else {
                         return Err(format!("{at}rows is missing"));
                     };
-                    instance(rows, item.steps.as_ref(), &at, card)
+                    instance(rows, item.steps.as_ref(), item.series.clone(), &at, card)
                 })
                 .collect::<Result<_, _>>()?;
             Ok(Body {
@@ -82,6 +84,7 @@ struct Top<'a> {
     #[serde(borrow)]
     rows: Option<Vec<Row<'a>>>,
     steps: Option<Value>,
+    series: Option<String>,
     #[serde(borrow)]
     instances: Option<Vec<Item<'a>>>,
 }
@@ -91,6 +94,7 @@ struct Item<'a> {
     #[serde(borrow)]
     rows: Option<Vec<Row<'a>>>,
     steps: Option<Value>,
+    series: Option<String>,
 }
 
 /// One row object: `(key, cell)` pairs in order; rows have a handful of keys, so a linear
@@ -112,6 +116,7 @@ impl<'a> Row<'a> {
 fn instance(
     rows: &[Row],
     steps: Option<&Value>,
+    series: Option<String>,
     at: &str,
     card: &ModelCard,
 ) -> Result<Instance, String> {
@@ -157,6 +162,7 @@ fn instance(
         inputs,
         times,
         steps,
+        series: series.unwrap_or_default(),
     })
 }
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use eval::{EvalSpec, Refit};
-pub use raw::{MissingPolicy, OutputMode};
+pub use raw::{GapPolicy, MissingPolicy, OutputMode};
 pub use search::{Method, PruneMethod, PruneSpec, SearchSpec};
 
 #[derive(Debug, Clone)]
@@ -61,6 +61,10 @@ pub struct DataSpec {
     pub sort: bool,
     /// Rows per season (7 for weekly in daily data): enables the seasonal naive baseline.
     pub season: Option<usize>,
+    /// The column naming each row's series (long format); `None` for one series.
+    pub series: Option<String>,
+    /// Windows across gaps in the time column: dropped (the default) or allowed.
+    pub gaps: GapPolicy,
     /// The sweep's longest window + horizon: how far back from a scored row its window and
     /// horizon reach (see `Prepared::score_reach`).
     pub reach: usize,
@@ -335,6 +339,11 @@ fn data_spec(
         }
         None => None,
     };
+    let series = raw.series.as_ref().map(|s| {
+        lines.record("data.series".into(), text, s.span());
+        s.get_ref().clone()
+    });
+    settings::check_series_column(series.as_deref(), &target, &features, time.as_deref(), lines)?;
     Ok(DataSpec {
         path: base.join(raw.path.get_ref()),
         target,
@@ -347,6 +356,8 @@ fn data_spec(
         delimiter,
         sort,
         season,
+        series,
+        gaps: raw.gaps.unwrap_or_default(),
         reach: 0,
     })
 }

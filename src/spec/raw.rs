@@ -89,6 +89,9 @@ pub struct RawData {
     /// Sort rows by the time column instead of refusing rows out of order.
     pub sort: Option<Spanned<bool>>,
     pub season: Option<Spanned<i64>>,
+    /// The column naming each row's series, for long-format data with several series.
+    pub series: Option<Spanned<String>>,
+    pub gaps: Option<GapPolicy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +131,17 @@ pub enum MissingPolicy {
     Drop,
     /// Carry the last seen value forward.
     Ffill,
+}
+
+/// What windows do at a gap in the time column (a step longer than the series' regular spacing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GapPolicy {
+    /// No window reaches across a gap; the windows lost are counted in each run's record.
+    #[default]
+    Drop,
+    /// Rows are read as consecutive steps whatever their times.
+    Allow,
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<RawSpec, InputError> {

@@ -116,6 +116,44 @@ pub fn check_time_column(
     Ok(())
 }
 
+/// The series column names the series; it is neither forecast nor a model input, and it
+/// needs a time column to order each series' rows.
+pub fn check_series_column(
+    series: Option<&str>,
+    target: &str,
+    features: &[String],
+    time: Option<&str>,
+    lines: &KeyLines,
+) -> Result<(), InputError> {
+    let Some(series) = series else {
+        return Ok(());
+    };
+    let clash = if series == target {
+        Some("the target")
+    } else if features.iter().any(|f| f == series) {
+        Some("a feature")
+    } else if time == Some(series) {
+        Some("the time column")
+    } else {
+        None
+    };
+    if let Some(role) = clash {
+        return Err(lines.error(
+            "data.series",
+            format!(
+                "\"{series}\" names each row's series, so it cannot also be {role}"
+            ),
+        ));
+    }
+    if time.is_none() {
+        return Err(lines.error(
+            "data.series",
+            "series needs a time column to order each series' rows: set [data] time",
+        ));
+    }
+    Ok(())
+}
+
 /// `[data] delimiter` as the byte the CSV reader splits on.
 pub fn delimiter(
     raw: Option<&Spanned<String>>,

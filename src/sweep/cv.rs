@@ -52,7 +52,7 @@ pub(super) fn cross_validate(
             && k + 1 < folds
         {
             // The pruned trial keeps the model of the fold it stopped at.
-            let artifacts = save(w, run_id, cfg, job, label, m, &fold.stats)?;
+            let artifacts = save(w, run_id, cfg, job, label, m, fold)?;
             let trainings_left = if each { folds - k - 1 } else { 0 } + 1;
             return Ok(Done {
                 metrics: scores.metrics(),
@@ -73,7 +73,7 @@ pub(super) fn cross_validate(
     let mut kept = fit(w, run_id, cfg, rows, view, &mut log, only_train)?;
     // The kept model has no validation span; its loss plot shows the last fold's curves.
     kept.history = last.history.clone();
-    let artifacts = save(w, run_id, cfg, job, label, &kept, &rows.stats)?;
+    let artifacts = save(w, run_id, cfg, job, label, &kept, rows)?;
     let mut metrics = epoch_metrics(&last);
     // val_rmse and val_mae are the last fold's: the single split's validation span.
     let (rmse, mae) = scores.last();

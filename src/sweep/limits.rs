@@ -18,7 +18,7 @@ pub fn check_memory(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
     let hidden = largest(spec, "hidden_dim");
     let layers = largest(spec, "num_layers");
     let window = largest(spec, "window");
-    let batch = largest(spec, "batch_size").min(p.split.max(1));
+    let batch = largest(spec, "batch_size").min(p.train_rows().max(1));
     let bytes = run_bytes(p.n_features, hidden, layers, window, batch);
     let budget = machine_memory() * SHARE_OF_MEMORY;
     if bytes <= budget {

@@ -3,6 +3,7 @@
 //! fold is the single train/validation split; earlier origins step back `step` rows each.
 
 use super::Prepared;
+use super::windows::Spans;
 use crate::data::Dataset;
 use crate::spec::Refit;
 
@@ -42,19 +43,49 @@ pub fn folds(
         .collect())
 }
 
+/// Fold k of every series together: each series' own [`folds`] over its rows, as spans.
+pub fn series_folds(
+    spans: &[Spans],
+    count: usize,
+    step: Option<usize>,
+) -> Result<Vec<Vec<Spans>>, String> {
+    let per_series = spans
+        .iter()
+        .map(|s| folds(s.split - s.start, s.val_end - s.start, count, step))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..count)
+        .map(|k| {
+            spans
+                .iter()
+                .zip(&per_series)
+                .map(|(s, f)| Spans {
+                    start: s.start,
+                    split: s.start + f[k].origin,
+                    val_end: s.start + f[k].end,
+                    end: s.end,
+                })
+                .collect()
+        })
+        .collect())
+}
+
 /// Each fold's rows, normalised as its model sees them: by the fold's own training rows
-/// when every fold trains anew, by the first fold's when one model scores them all.
-pub fn prepare(data: &Dataset, folds: &[Fold], refit: Refit) -> Vec<Prepared> {
-    let first = Prepared::with_spans(data, folds[0].origin, folds[0].end);
+/// when every fold trains anew, by the first fold's when one model scores them all. Rows
+/// whose window of `reach` rows would cross a break are not scored, as on the single split.
+pub fn prepare(data: &Dataset, folds: &[Vec<Spans>], refit: Refit, reach: usize) -> Vec<Prepared> {
+    let first = Prepared::from_spans(data, &folds[0]);
     let mut out = Vec::with_capacity(folds.len());
     for f in &folds[1..] {
         out.push(match refit {
-            Refit::Each => Prepared::with_spans(data, f.origin, f.end),
-            Refit::Once => Prepared::with_stats(data, f.origin, f.end, first.stats.clone()),
+            Refit::Each => Prepared::from_spans(data, f),
+            Refit::Once => {
+                let stats = first.segments.iter().map(|s| s.stats.clone()).collect();
+                Prepared::with_stats(data, f, stats)
+            }
         });
     }
     out.insert(0, first);
-    out
+    out.into_iter().map(|p| p.score_reach(reach)).collect()
 }
 
 #[cfg(test)]
@@ -84,28 +115,18 @@ mod tests {
     #[test]
     fn each_fold_normalises_by_its_own_training_rows_unless_refit_once() {
         let targets: Vec<f32> = vec![1.0, 3.0, 5.0, 7.0, 9.0, 11.0];
-        let data = Dataset {
-            path: "d.csv".into(),
-            hash: String::new(),
-            features: vec!["y".into()],
-            target: "y".into(),
-            inputs: targets.clone(),
-            targets,
-            times: None,
-            dropped_rows: 0,
-            breaks: Vec::new(),
-            warnings: Vec::new(),
-        };
-        let f = folds(4, 6, 2, Some(2)).unwrap();
-        let each = prepare(&data, &f, Refit::Each);
-        assert_eq!(each[0].stats.target_mean, 2.0);
-        assert_eq!(each[1].stats.target_mean, 4.0);
+        let data = Dataset::in_memory(vec!["y".into()], "y", targets.clone(), targets);
+        let spans = Prepared::with_spans(&data, 4, 6).spans();
+        let f = series_folds(&spans, 2, Some(2)).unwrap();
+        let each = prepare(&data, &f, Refit::Each, 1);
+        assert_eq!(each[0].stats().target_mean, 2.0);
+        assert_eq!(each[1].stats().target_mean, 4.0);
         assert_eq!(
             (each[0].val_targets(), each[1].val_targets()),
             (&[2, 3][..], &[4, 5][..])
         );
-        let once = prepare(&data, &f, Refit::Once);
-        assert_eq!(once[1].stats.target_mean, 2.0);
+        let once = prepare(&data, &f, Refit::Once, 1);
+        assert_eq!(once[1].stats().target_mean, 2.0);
         assert_eq!(once[1].val_targets(), [4, 5]);
     }
 }

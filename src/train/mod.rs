@@ -196,10 +196,7 @@ pub fn train(
         }
         Keep::Last => (history.len(), last_normalised),
     };
-    let predictions: Vec<f64> = normalised
-        .iter()
-        .map(|&v| data.stats.denormalise_target(v))
-        .collect();
+    let predictions = data.denormalise_all(&val, leads, &normalised);
     let lead_errors = windows::lead_errors(data, &predictions, &val, leads);
     let (val_rmse, val_mae) = windows::mean_over_leads(&lead_errors);
     Ok(Trained {
@@ -312,10 +309,8 @@ pub fn score(
     cfg: &TrainConfig,
 ) -> candle_core::Result<(f64, f64)> {
     let targets = windows::anchors(rows, cfg.outputs);
-    let predicted: Vec<f64> = predict(model, data, &targets, cfg, &Device::Cpu)?
-        .into_iter()
-        .map(|v| data.stats.denormalise_target(v))
-        .collect();
+    let normalised = predict(model, data, &targets, cfg, &Device::Cpu)?;
+    let predicted = data.denormalise_all(&targets, cfg.outputs, &normalised);
     let errors = windows::lead_errors(data, &predicted, &targets, cfg.outputs);
     Ok(windows::mean_over_leads(&errors))
 }

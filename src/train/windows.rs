@@ -22,6 +22,26 @@ impl Normalisation {
     }
 }
 
+/// Where one series' rows fall: training `start..split`, validation `split..val_end`, test
+/// `val_end..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spans {
+    pub start: usize,
+    pub split: usize,
+    pub val_end: usize,
+    pub end: usize,
+}
+
+/// One series of a prepared dataset: where its rows fall, and the statistics of its own
+/// training rows that normalise them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// The series' name; empty for data of one series.
+    pub name: String,
+    pub spans: Spans,
+    pub stats: Normalisation,
+}
+
 /// A dataset ready for training: shared by every job of a sweep.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -32,84 +52,130 @@ pub struct Prepared {
     pub targets: Vec<f32>,
     /// Targets in original units, for metrics.
     pub raw_targets: Vec<f32>,
-    pub stats: Normalisation,
-    /// First row of the validation span; rows before it are the training split.
-    pub split: usize,
-    /// First row of the test span (`rows()` when there is none).
-    pub val_end: usize,
-    /// Rows that follow rows dropped for missing values (ascending): windows never reach
-    /// across one.
+    /// Every series in row order (one for data without a series column).
+    pub segments: Vec<Segment>,
+    /// Rows that no window reaches across (ascending): after dropped rows, after a gap in the
+    /// time column, and each series' first row.
     pub breaks: Vec<usize>,
-    /// Target rows scored for selection, ascending: the validation span, less rows whose
+    /// The rows after a gap in the time column (a subset of `breaks`).
+    pub gaps: Vec<usize>,
+    /// Target rows scored for selection, ascending: the validation spans, less rows whose
     /// window would reach across a break (see [`Prepared::score_reach`]).
     val: Vec<usize>,
-    /// Target rows of the test span, under the same rule.
+    /// Target rows of the test spans, under the same rule.
     test: Vec<usize>,
 }
 
 impl Prepared {
-    /// Training and validation spans over every row: no test span.
+    /// Training and validation spans over every row of each series: no test span.
     pub fn new(data: &Dataset, train_fraction: f64) -> Prepared {
-        let rows = data.rows();
-        Prepared::with_spans(data, split_row(rows, train_fraction), rows)
+        Prepared::from_spans(data, &series_spans(data, train_fraction, 0.0))
     }
 
-    /// Trains on rows `..split`, validates on `split..val_end`, tests on `val_end..`, with
-    /// statistics of the training rows.
+    /// One series trained on rows `..split`, validated on `split..val_end` and tested on
+    /// `val_end..`, with statistics of its training rows.
     pub fn with_spans(data: &Dataset, split: usize, val_end: usize) -> Prepared {
-        let f = data.features.len();
-        let mut feature_mean = Vec::with_capacity(f);
-        let mut feature_std = Vec::with_capacity(f);
-        for c in 0..f {
-            let col = (0..split).map(|r| data.inputs[r * f + c]);
-            let (m, s) = mean_std(col);
-            feature_mean.push(m);
-            feature_std.push(s);
-        }
-        let (target_mean, target_std) = mean_std(data.targets[..split].iter().copied());
-        let stats = Normalisation {
-            feature_mean,
-            feature_std,
-            target_mean,
-            target_std,
+        let spans = Spans {
+            start: 0,
+            split,
+            val_end,
+            end: data.rows(),
         };
-        Prepared::with_stats(data, split, val_end, stats)
+        Prepared::from_spans(data, &[spans])
     }
 
-    /// The same spans normalised with given statistics: a model's own, when it trained on
-    /// other rows than these spans' training split.
-    pub fn with_stats(
-        data: &Dataset,
-        split: usize,
-        val_end: usize,
-        stats: Normalisation,
-    ) -> Prepared {
+    /// Each series (`spans`, in the data's series order) normalised by the statistics of its
+    /// own training rows.
+    pub fn from_spans(data: &Dataset, spans: &[Spans]) -> Prepared {
+        let stats = spans.iter().map(|s| statistics(data, s)).collect();
+        Prepared::with_stats(data, spans, stats)
+    }
+
+    /// The same spans normalised with given statistics (one per series): a model's own,
+    /// when it trained on other rows than these spans' training split.
+    pub fn with_stats(data: &Dataset, spans: &[Spans], stats: Vec<Normalisation>) -> Prepared {
         let f = data.features.len();
-        let inputs = data
-            .inputs
+        let segments: Vec<Segment> = spans
             .iter()
+            .zip(stats)
             .enumerate()
-            .map(|(i, &v)| {
-                ((v as f64 - stats.feature_mean[i % f]) / stats.feature_std[i % f]) as f32
+            .map(|(i, (&spans, stats))| Segment {
+                name: data.series.get(i).map(|s| s.name.clone()).unwrap_or_default(),
+                spans,
+                stats,
             })
             .collect();
-        let targets = data
-            .targets
+        let mut inputs = Vec::with_capacity(data.inputs.len());
+        let mut targets = Vec::with_capacity(data.rows());
+        for seg in &segments {
+            let st = &seg.stats;
+            let rows = seg.spans.start..seg.spans.end;
+            inputs.extend(data.inputs[rows.start * f..rows.end * f].iter().enumerate().map(
+                |(i, &v)| ((v as f64 - st.feature_mean[i % f]) / st.feature_std[i % f]) as f32,
+            ));
+            targets.extend(
+                data.targets[rows]
+                    .iter()
+                    .map(|&v| ((v as f64 - st.target_mean) / st.target_std) as f32),
+            );
+        }
+        let val = segments
             .iter()
-            .map(|&v| ((v as f64 - stats.target_mean) / stats.target_std) as f32)
+            .flat_map(|s| s.spans.split..s.spans.val_end)
+            .collect();
+        let test = segments
+            .iter()
+            .flat_map(|s| s.spans.val_end..s.spans.end)
             .collect();
         Prepared {
             n_features: f,
             inputs,
             targets,
             raw_targets: data.targets.clone(),
-            stats,
-            split,
-            val_end,
+            segments,
             breaks: data.breaks.clone(),
-            val: (split..val_end).collect(),
-            test: (val_end..data.rows()).collect(),
+            gaps: data.gaps.clone(),
+            val,
+            test,
         }
+    }
+
+    /// The statistics of the first series: the only one for data without a series column.
+    pub fn stats(&self) -> &Normalisation {
+        &self.segments[0].stats
+    }
+
+    /// Each series' spans, in row order.
+    pub fn spans(&self) -> Vec<Spans> {
+        self.segments.iter().map(|s| s.spans).collect()
+    }
+
+    /// The series holding row `t`.
+    pub fn segment_of(&self, t: usize) -> &Segment {
+        let i = self.segments.partition_point(|s| s.spans.start <= t);
+        &self.segments[i.saturating_sub(1)]
+    }
+
+    /// A normalised forecast for target row `t`, in the target's units.
+    pub fn denormalise(&self, t: usize, v: f32) -> f64 {
+        self.segment_of(t).stats.denormalise_target(v)
+    }
+
+    /// Normalised forecasts, `leads` per anchor row, in the target's units.
+    pub fn denormalise_all(&self, anchors: &[usize], leads: usize, values: &[f32]) -> Vec<f64> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| self.denormalise(anchors[i / leads.max(1)], v))
+            .collect()
+    }
+
+    /// Rows that train, over every series.
+    pub fn train_rows(&self) -> usize {
+        self.segments
+            .iter()
+            .map(|s| s.spans.split - s.spans.start)
+            .sum()
     }
 
     /// Scores only rows whose window and horizon, up to `reach` rows back (the sweep's
@@ -131,9 +197,24 @@ impl Prepared {
     /// that reaches across no break.
     pub fn train_targets(&self, window: usize, horizon: usize) -> Vec<usize> {
         let reach = window + horizon;
-        ((window + horizon - 1).min(self.split)..self.split)
+        self.segments
+            .iter()
+            .flat_map(|s| (s.spans.start + reach - 1).min(s.spans.split)..s.spans.split)
             .filter(|&t| unbroken(&self.breaks, t, reach))
             .collect()
+    }
+
+    /// Target rows, of every span, whose window of `reach` rows reaches across a gap in the
+    /// time column but not outside its series: the windows the gap rule drops.
+    pub fn windows_across_gaps(&self, reach: usize) -> usize {
+        if self.gaps.is_empty() {
+            return 0;
+        }
+        self.segments
+            .iter()
+            .flat_map(|s| (s.spans.start + reach - 1).min(s.spans.end)..s.spans.end)
+            .filter(|&t| !unbroken(&self.gaps, t, reach))
+            .count()
     }
 
     /// Target rows scored for selection: the validation span (see [`Prepared::score_reach`]).
@@ -238,9 +319,42 @@ pub fn mean_over_leads(errors: &[(f64, f64)]) -> (f64, f64) {
 /// to windows, shared by sweeps and by everything that reuses a trained model.
 pub fn prepare(spec: &DataSpec, lines: &KeyLines) -> Result<(Dataset, Prepared), InputError> {
     let data = crate::data::load(spec, lines)?;
-    let (split, val_end) = spans(data.rows(), spec.train_fraction, spec.test_fraction);
-    let prepared = Prepared::with_spans(&data, split, val_end).score_reach(spec.reach);
+    let spans = series_spans(&data, spec.train_fraction, spec.test_fraction);
+    let prepared = Prepared::from_spans(&data, &spans).score_reach(spec.reach);
     Ok((data, prepared))
+}
+
+/// Each series' spans: [`spans`] over its own rows, so every series trains on its early
+/// rows and is scored on its late ones.
+pub fn series_spans(data: &Dataset, train_fraction: f64, test_fraction: f64) -> Vec<Spans> {
+    data.series
+        .iter()
+        .map(|s| {
+            let (split, val_end) = spans(s.len(), train_fraction, test_fraction);
+            Spans {
+                start: s.start,
+                split: s.start + split,
+                val_end: s.start + val_end,
+                end: s.end,
+            }
+        })
+        .collect()
+}
+
+/// Normalisation statistics of one series' training rows.
+fn statistics(data: &Dataset, spans: &Spans) -> Normalisation {
+    let f = data.features.len();
+    let train = spans.start..spans.split;
+    let (feature_mean, feature_std) = (0..f)
+        .map(|c| mean_std(train.clone().map(|r| data.inputs[r * f + c])))
+        .unzip();
+    let (target_mean, target_std) = mean_std(data.targets[train].iter().copied());
+    Normalisation {
+        feature_mean,
+        feature_std,
+        target_mean,
+        target_std,
+    }
 }
 
 pub fn split_row(rows: usize, train_fraction: f64) -> usize {
@@ -300,18 +414,7 @@ mod tests {
     use super::*;
 
     fn dataset(targets: Vec<f32>) -> Dataset {
-        Dataset {
-            path: "d.csv".into(),
-            hash: String::new(),
-            features: vec!["y".into()],
-            target: "y".into(),
-            inputs: targets.clone(),
-            targets,
-            times: None,
-            dropped_rows: 0,
-            breaks: Vec::new(),
-            warnings: Vec::new(),
-        }
+        Dataset::in_memory(vec!["y".into()], "y", targets.clone(), targets)
     }
 
     fn rows(r: std::ops::Range<usize>) -> Vec<usize> {
@@ -321,9 +424,9 @@ mod tests {
     #[test]
     fn statistics_come_from_the_training_split_only() {
         let p = Prepared::new(&dataset(vec![1.0, 3.0, 1.0, 3.0, 100.0]), 0.8);
-        assert_eq!(p.split, 4);
-        assert_eq!(p.stats.target_mean, 2.0);
-        assert_eq!(p.stats.target_std, 1.0);
+        assert_eq!(p.segments[0].spans.split, 4);
+        assert_eq!(p.stats().target_mean, 2.0);
+        assert_eq!(p.stats().target_std, 1.0);
         assert_eq!(p.targets[4], 98.0);
     }
 
@@ -335,7 +438,7 @@ mod tests {
         let (x, _) = p.batch(&[6], 3, 2);
         let raw: Vec<f64> = x
             .iter()
-            .map(|&v| v as f64 * p.stats.feature_std[0] + p.stats.feature_mean[0])
+            .map(|&v| v as f64 * p.stats().feature_std[0] + p.stats().feature_mean[0])
             .collect();
         let rounded: Vec<i64> = raw.iter().map(|v| v.round() as i64).collect();
         assert_eq!(rounded, vec![2, 3, 4]);
@@ -353,7 +456,7 @@ mod tests {
             (&rows(4..6)[..], &rows(6..8)[..])
         );
         assert_eq!(
-            p.stats.target_mean, 2.0,
+            p.stats().target_mean, 2.0,
             "statistics from training rows only"
         );
         assert_eq!(val_actuals(&p), vec![50.0, 60.0]);
@@ -377,9 +480,9 @@ mod tests {
         let (x, y) = p.batch_leads(&[6], 2, 1, 3);
         let undo = |v: &f32, i: usize| -> i64 {
             let (m, s) = if i == 0 {
-                (p.stats.feature_mean[0], p.stats.feature_std[0])
+                (p.stats().feature_mean[0], p.stats().feature_std[0])
             } else {
-                (p.stats.target_mean, p.stats.target_std)
+                (p.stats().target_mean, p.stats().target_std)
             };
             (*v as f64 * s + m).round() as i64
         };
