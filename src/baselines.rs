@@ -36,6 +36,7 @@ pub fn metrics(
             (metrics::LINEAR_VAL_RMSE, rmse),
             (metrics::LINEAR_VAL_MAE, mae),
         ]);
+        out.extend(by_series(p, p.val_targets(), &forecast, metrics::LINEAR_VAL_RMSE));
     }
     if let Some(forecast) = season.and_then(|s| seasonal_naive_forecast(p, horizon, s)) {
         let (rmse, mae) = rmse_mae(&forecast, &actual);
@@ -43,6 +44,12 @@ pub fn metrics(
             (metrics::SEASONAL_NAIVE_VAL_RMSE, rmse),
             (metrics::SEASONAL_NAIVE_VAL_MAE, mae),
         ]);
+        out.extend(by_series(
+            p,
+            p.val_targets(),
+            &forecast,
+            metrics::SEASONAL_NAIVE_VAL_RMSE,
+        ));
     }
     out.extend(test_metrics(p, window, horizon, season));
     out
@@ -68,6 +75,7 @@ fn test_metrics(
             (metrics::LINEAR_TEST_RMSE, rmse),
             (metrics::LINEAR_TEST_MAE, mae),
         ]);
+        out.extend(by_series(p, rows, &forecast, metrics::LINEAR_TEST_RMSE));
     }
     if let Some(forecast) = season.and_then(|s| seasonal_naive_over(p, rows, horizon, s)) {
         let (rmse, mae) = rmse_mae(&forecast, &actual);
@@ -75,8 +83,29 @@ fn test_metrics(
             (metrics::SEASONAL_NAIVE_TEST_RMSE, rmse),
             (metrics::SEASONAL_NAIVE_TEST_MAE, mae),
         ]);
+        out.extend(by_series(p, rows, &forecast, metrics::SEASONAL_NAIVE_TEST_RMSE));
     }
     out
+}
+
+/// The RMSE of `forecast` (one value per row of `rows`) on each series, as `metric` of that
+/// series; nothing for data of one series.
+pub fn by_series(
+    p: &Prepared,
+    rows: &[usize],
+    forecast: &[f64],
+    metric: &str,
+) -> Vec<(&'static str, f64)> {
+    if p.segments.len() < 2 {
+        return Vec::new();
+    }
+    p.series_ranges(rows)
+        .into_iter()
+        .map(|(seg, r)| {
+            let (rmse, _) = rmse_mae(&forecast[r.clone()], &actuals(p, &rows[r]));
+            (metrics::of_series(&seg.name, metric), rmse)
+        })
+        .collect()
 }
 
 /// The value one season back (several seasons when the horizon is longer than one), in

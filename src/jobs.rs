@@ -5,7 +5,7 @@
 
 use crate::hash::sha256_hex;
 use crate::spec::knobs::ParamValue;
-use crate::spec::{DataSpec, Dimension, EvalSpec, MissingPolicy, OutputMode, Spec};
+use crate::spec::{DataSpec, Dimension, EvalSpec, GapPolicy, MissingPolicy, OutputMode, Spec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -48,6 +48,17 @@ pub struct DataIdentity {
     /// means and what ranks. Absent for one split, so older stores keep their keys.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eval: Option<EvalSpec>,
+    /// The series column of long-format data; absent for one series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    /// Absent at the default (windows never cross a gap), which for data without gaps reads
+    /// the rows exactly as stores from before the gap rule did.
+    #[serde(skip_serializing_if = "is_drop")]
+    pub gaps: GapPolicy,
+}
+
+fn is_drop(g: &GapPolicy) -> bool {
+    *g == GapPolicy::Drop
 }
 
 fn is_comma(d: &u8) -> bool {
@@ -82,7 +93,18 @@ impl DataIdentity {
             scored_reach: (data.missing == MissingPolicy::Drop).then_some(data.reach),
             output: data.output,
             eval: None,
+            series: data.series.clone(),
+            gaps: data.gaps,
         }
+    }
+
+    /// Which rows are scored depends on the sweep's longest window + horizon whenever the
+    /// data holds breaks (dropped rows, gaps, several series), so the identity records it.
+    pub fn with_breaks(mut self, data: &crate::data::Dataset, reach: usize) -> Self {
+        if !data.breaks.is_empty() {
+            self.scored_reach = Some(reach);
+        }
+        self
     }
 
     /// A short id of the identity, for tags and grouping.

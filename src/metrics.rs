@@ -1,6 +1,8 @@
 //! Names of the metrics a run records, spelled once. Per-epoch curves are `TRAIN_LOSS` and
 //! `VAL_LOSS` (normalised MSE); the final values sit beside them under the same names.
 
+use std::collections::BTreeMap;
+
 pub const TRAIN_LOSS: &str = "train_loss";
 pub const VAL_LOSS: &str = "val_loss";
 /// The objective: ranks runs, drives adaptive samplers. In the target's units.
@@ -8,6 +10,8 @@ pub const VAL_RMSE: &str = "val_rmse";
 pub const VAL_MAE: &str = "val_mae";
 pub const NAIVE_VAL_RMSE: &str = "naive_val_rmse";
 pub const NAIVE_VAL_MAE: &str = "naive_val_mae";
+/// Windows a run could not use because they reach across a gap in the time column.
+pub const WINDOWS_DROPPED_AT_GAPS: &str = "windows_dropped_at_gaps";
 /// Scores on the held-out test span: recorded, shown, never used to rank, prune or propose.
 pub const TEST_RMSE: &str = "test_rmse";
 pub const TEST_MAE: &str = "test_mae";
@@ -123,10 +127,49 @@ pub fn selection_score(get: impl Fn(&str) -> Option<f64>) -> Option<f64> {
 /// A direct multi-step run's metric at lead time `k` (from 1): `val_rmse_h3`. Names are
 /// interned, so each distinct name is allocated once per process.
 pub fn at_lead(base: &str, k: usize) -> &'static str {
+    intern(format!("{base}_h{k}"))
+}
+
+/// Per-series metrics are named `series/<name>/<metric>`: MLflow-style keys that keep a run's
+/// pooled metrics (the unprefixed ones, which rank runs) apart from each series' own.
+pub const SERIES_PREFIX: &str = "series/";
+
+/// The name of `metric` of series `series`: `series/EWR/val_rmse`.
+pub fn of_series(series: &str, metric: &str) -> &'static str {
+    intern(format!("{SERIES_PREFIX}{series}/{metric}"))
+}
+
+/// A run's metrics split into the pooled ones and each series' own (by series name).
+pub fn split_series<'a, V: Clone + 'a>(
+    metrics: impl IntoIterator<Item = (&'a String, &'a V)>,
+) -> (BTreeMap<String, V>, BTreeMap<String, BTreeMap<String, V>>) {
+    let mut pooled = BTreeMap::new();
+    let mut series: BTreeMap<String, BTreeMap<String, V>> = BTreeMap::new();
+    for (k, v) in metrics {
+        let v = v.clone();
+        match k
+            .strip_prefix(SERIES_PREFIX)
+            .and_then(|rest| rest.rsplit_once('/'))
+        {
+            Some((name, metric)) => {
+                series
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(metric.to_string(), v);
+            }
+            None => {
+                pooled.insert(k.clone(), v);
+            }
+        }
+    }
+    (pooled, series)
+}
+
+/// Each distinct name is allocated once per process, however many runs record it.
+fn intern(name: String) -> &'static str {
     use std::collections::HashSet;
     use std::sync::{LazyLock, Mutex};
     static NAMES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
-    let name = format!("{base}_h{k}");
     let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(n) = names.get(name.as_str()) {
         return n;

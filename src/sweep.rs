@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 mod cv;
 mod limits;
+mod series;
 
 pub struct SweepOptions {
     pub store: Location,
@@ -169,7 +170,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, InputError> {
     check_windows(spec, &prepared)?;
     limits::check_memory(spec, &prepared)?;
     let (folds, final_rows) = plan_folds(spec, &data, &prepared)?;
-    let identity = DataIdentity::new(spec, &data.hash);
+    let identity = DataIdentity::new(spec, &data.hash).with_breaks(&data, spec.data.reach);
     let trials = search::trials(spec, &identity);
     Ok(Plan {
         data,
@@ -831,6 +832,15 @@ fn train_and_save(
     let trained = fit(w, run_id, cfg, w.prepared, view, &mut log, how)?;
     let artifacts = save(w, run_id, cfg, job, label, &trained, w.prepared)?;
     let mut metrics = epoch_metrics(&trained);
+    let val = windows::anchors(w.prepared.val_targets(), cfg.outputs);
+    metrics.extend(series::scores(
+        w.prepared,
+        &val,
+        &trained.predictions,
+        cfg.outputs,
+        cfg.offset(),
+        &series::VALIDATION,
+    ));
     metrics.extend(test_metrics(&trained.model, w.prepared, cfg)?);
     let epochs_saved = match trained.stopped {
         Some(_) => cfg.epochs.saturating_sub(trained.history.len()),
@@ -1037,8 +1047,21 @@ fn test_metrics(model: &train::GruForecaster, p: &Prepared, cfg: &TrainConfig) -
     if p.test_targets().is_empty() {
         return Ok(Vec::new());
     }
-    let (rmse, mae) = train::score(model, p, p.test_targets(), cfg)?;
-    Ok(vec![(metrics::TEST_RMSE, rmse), (metrics::TEST_MAE, mae)])
+    let anchors = windows::anchors(p.test_targets(), cfg.outputs);
+    let normalised = train::predict(model, p, &anchors, cfg, &candle_core::Device::Cpu)?;
+    let predicted = p.denormalise_all(&anchors, cfg.outputs, &normalised);
+    let errors = windows::lead_errors(p, &predicted, &anchors, cfg.outputs);
+    let (rmse, mae) = windows::mean_over_leads(&errors);
+    let mut out = vec![(metrics::TEST_RMSE, rmse), (metrics::TEST_MAE, mae)];
+    out.extend(series::scores(
+        p,
+        &anchors,
+        &predicted,
+        cfg.outputs,
+        cfg.offset(),
+        &series::TEST,
+    ));
+    Ok(out)
 }
 
 /// The baselines' scores for a run of `cfg`. The naive forecast's come from
@@ -1052,6 +1075,11 @@ fn baselines(w: &Worker, cfg: &TrainConfig) -> Metrics {
     };
     m.retain(|(k, _)| !k.starts_with("naive_"));
     m.extend(naive_metrics(w.prepared, cfg));
+    // Recorded with the baselines so that a failed run's record holds it too.
+    if !w.prepared.gaps.is_empty() {
+        let dropped = w.prepared.windows_across_gaps(cfg.window + cfg.offset());
+        m.push((metrics::WINDOWS_DROPPED_AT_GAPS, dropped as f64));
+    }
     m
 }
 

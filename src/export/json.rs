@@ -42,7 +42,7 @@ pub fn leaderboard(r: &Report) -> serde_json::Value {
                 "metric": r.metric_of(run),
                 "naive": r.naive_of(run),
                 "beats_naive": r.beats_naive(run),
-                "metrics": run.metrics,
+                "metrics": metrics::split_series(&run.metrics).0,
                 "duration_s": run.duration(),
                 "sweep_id": run.sweep_id,
             })
@@ -58,9 +58,10 @@ pub fn leaderboard(r: &Report) -> serde_json::Value {
     })
 }
 
-/// A run as `runs --json` lists it.
+/// A run as `runs --json` lists it: per-series metrics under `series`, by series name.
 pub fn run(run: &RunRecord) -> serde_json::Value {
-    json!({
+    let (pooled, series) = metrics::split_series(&run.metrics);
+    let mut doc = json!({
         "run_id": run.run_id,
         "experiment": run.experiment,
         "sweep_id": run.sweep_id,
@@ -70,30 +71,34 @@ pub fn run(run: &RunRecord) -> serde_json::Value {
         "start_time": run.start_time,
         "end_time": run.end_time,
         "params": run.params,
-        "metrics": run.metrics,
+        "metrics": pooled,
         "artifacts": run.artifacts,
         "data_sha256": run.data_hash,
         "aerocast_version": run.aerocast_version,
-    })
+    });
+    if !series.is_empty() {
+        doc["series"] = json!(series);
+    }
+    doc
 }
 
 /// The best run by `metric`, for `report --best --json`. Its test-span scores are also under
 /// `not_used_for_selection`, so no reader mistakes them for what picked the run.
 pub fn best(run: &RunRecord, metric: &str) -> serde_json::Value {
-    let held_out: serde_json::Map<String, serde_json::Value> = run
-        .metrics
+    let (pooled, series) = metrics::split_series(&run.metrics);
+    let held_out: serde_json::Map<String, serde_json::Value> = pooled
         .iter()
         .filter(|(k, _)| crate::metrics::is_test_span(k))
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    json!({
+    let mut doc = json!({
         "not_used_for_selection": held_out,
         "run_id": run.run_id,
         "experiment": run.experiment,
         "metric": metric,
         "status": run.status,
         "params": run.params,
-        "metrics": run.metrics,
+        "metrics": pooled,
         "beats_naive": beats_naive(run, metric),
         "beats": metrics::BASELINES
             .iter()
@@ -104,7 +109,11 @@ pub fn best(run: &RunRecord, metric: &str) -> serde_json::Value {
         "data_sha256": run.data_hash,
         "aerocast_version": run.aerocast_version,
         "duration_s": run.duration(),
-    })
+    });
+    if !series.is_empty() {
+        doc["series"] = json!(series);
+    }
+    doc
 }
 
 /// One run in full, for `runs show --json`.

@@ -170,6 +170,20 @@ impl Prepared {
             .collect()
     }
 
+    /// The series of `rows` (ascending target rows): each series with the index range of
+    /// its rows in `rows`, for series that have any.
+    pub fn series_ranges(&self, rows: &[usize]) -> Vec<(&Segment, std::ops::Range<usize>)> {
+        self.segments
+            .iter()
+            .map(|s| {
+                let from = rows.partition_point(|&t| t < s.spans.start);
+                let to = rows.partition_point(|&t| t < s.spans.end);
+                (s, from..to)
+            })
+            .filter(|(_, r)| !r.is_empty())
+            .collect()
+    }
+
     /// Rows that train, over every series.
     pub fn train_rows(&self) -> usize {
         self.segments
