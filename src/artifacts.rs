@@ -156,7 +156,10 @@ impl ModelCard {
     }
 
     /// The statistics for each series of `data`, in its order.
-    pub fn stats_for_data(&self, data: &crate::data::Dataset) -> Result<Vec<Normalisation>, String> {
+    pub fn stats_for_data(
+        &self,
+        data: &crate::data::Dataset,
+    ) -> Result<Vec<Normalisation>, String> {
         data.series
             .iter()
             .map(|s| self.stats_for(&s.name).cloned())

@@ -36,7 +36,12 @@ pub fn metrics(
             (metrics::LINEAR_VAL_RMSE, rmse),
             (metrics::LINEAR_VAL_MAE, mae),
         ]);
-        out.extend(by_series(p, p.val_targets(), &forecast, metrics::LINEAR_VAL_RMSE));
+        out.extend(by_series(
+            p,
+            p.val_targets(),
+            &forecast,
+            metrics::LINEAR_VAL_RMSE,
+        ));
     }
     if let Some(forecast) = season.and_then(|s| seasonal_naive_forecast(p, horizon, s)) {
         let (rmse, mae) = rmse_mae(&forecast, &actual);
@@ -83,7 +88,12 @@ fn test_metrics(
             (metrics::SEASONAL_NAIVE_TEST_RMSE, rmse),
             (metrics::SEASONAL_NAIVE_TEST_MAE, mae),
         ]);
-        out.extend(by_series(p, rows, &forecast, metrics::SEASONAL_NAIVE_TEST_RMSE));
+        out.extend(by_series(
+            p,
+            rows,
+            &forecast,
+            metrics::SEASONAL_NAIVE_TEST_RMSE,
+        ));
     }
     out
 }

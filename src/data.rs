@@ -38,7 +38,12 @@ pub struct Dataset {
 
 impl Dataset {
     /// One series of rows, read from nowhere: for tools and tests that build data in memory.
-    pub fn in_memory(features: Vec<String>, target: &str, inputs: Vec<f32>, targets: Vec<f32>) -> Self {
+    pub fn in_memory(
+        features: Vec<String>,
+        target: &str,
+        inputs: Vec<f32>,
+        targets: Vec<f32>,
+    ) -> Self {
         let rows = targets.len();
         Dataset {
             path: PathBuf::from("memory"),

@@ -132,22 +132,35 @@ fn forecast_each(
     {
         let names: Vec<&str> = data.series.iter().map(|s| s.name.as_str()).collect();
         let message = if data.has_series() {
-            format!("no series \"{name}\" in {} (it has {})", data.path.display(), names.join(", "))
+            format!(
+                "no series \"{name}\" in {} (it has {})",
+                data.path.display(),
+                names.join(", ")
+            )
         } else {
-            format!("{} holds one series: --series applies to data of several", data.path.display())
+            format!(
+                "{} holds one series: --series applies to data of several",
+                data.path.display()
+            )
         };
         return Err(InputError::usage("--series", message).into());
     }
     let f = data.features.len();
     let mut out = Vec::new();
-    for s in data.series.iter().filter(|s| only.is_none_or(|n| n == s.name)) {
+    for s in data
+        .series
+        .iter()
+        .filter(|s| only.is_none_or(|n| n == s.name))
+    {
         let what = match s.name.as_str() {
             "" => data.path.display().to_string(),
             name => format!("{} (series {name})", data.path.display()),
         };
         model.check(s.len(), steps, &what)?;
         let raw = model.forecast(&data.inputs[s.start * f..s.end * f], steps, &s.name)?;
-        let times = data.times.as_ref().map(|t| &t[s.rows()]);
+        // The window's own times name the next ones: a gap earlier in the file is no matter.
+        let window = s.end - model.card.window.max(2).min(s.len())..s.end;
+        let times = data.times.as_ref().map(|t| &t[window]);
         let (forecasts, note) = forecast::stamp(&raw, times);
         out.push(SeriesForecasts {
             name: s.name.clone(),

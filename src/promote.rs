@@ -189,7 +189,10 @@ fn score_on(spec: &Spec, m: &RunModel, rows: &[usize], _test: bool) -> Result<f6
     data_spec.features = m.card.features.clone();
     let data = crate::data::load(&data_spec, &spec.lines)?;
     let spans = windows::series_spans(&data, spec.data.train_fraction, spec.data.test_fraction);
-    let stats = m.card.stats_for_data(&data).map_err(|e| anyhow::anyhow!(e))?;
+    let stats = m
+        .card
+        .stats_for_data(&data)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let p = Prepared::with_stats(&data, &spans, stats).score_reach(spec.data.reach);
     let rows: Vec<usize> = rows.iter().copied().filter(|&t| t < p.rows()).collect();
     let (rmse, _) = train::score(&m.model, &p, &rows, &m.cfg)?;

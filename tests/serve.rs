@@ -402,3 +402,45 @@ fn startup_errors_are_input_errors() {
     let e = input_error(&sb, &["serve", "--model", "temp", "--addr", &addr]);
     assert!(e.contains("cannot listen on"), "{e}");
 }
+
+#[test]
+fn a_model_of_several_series_serves_each_in_its_own_units() {
+    let sb = common::stations("horizon = 1");
+    sb.sweep().success();
+    let (best, _) = best_run(&sb);
+    sb.cmd(&["model", "register", "stations", "--run", &best])
+        .assert()
+        .success();
+    let predicted = json_of(&sb, &["predict", "--model", "stations"]);
+    let server = start(&sb, &["--model", "stations"]);
+    let csv = common::long_format_csv();
+    for (i, name) in ["north", "south"].iter().enumerate() {
+        let own: Vec<&str> = csv
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name},")))
+            .collect();
+        let last: Vec<Value> = own[own.len() - 4..]
+            .iter()
+            .map(|l| json!({"y": l.rsplit(',').next().unwrap().parse::<f64>().unwrap()}))
+            .collect();
+        let body = json!({"rows": last, "series": name}).to_string();
+        let (status, v) = post(&server, "/v1/models/stations/predict", &body);
+        assert_eq!(status, 200, "{v}");
+        let want = predicted["series"][i]["forecasts"][0]["value"]
+            .as_f64()
+            .unwrap();
+        let got = v["forecasts"][0]["value"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-9 * want.abs().max(1.0),
+            "{name}: {got} vs {want}"
+        );
+    }
+    let rows: Vec<Value> = (0..4).map(|_| json!({"y": 5.0})).collect();
+    let (status, v) = post(
+        &server,
+        "/v1/models/stations/predict",
+        &json!({ "rows": rows }).to_string(),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("name one"), "{v}");
+}

@@ -70,7 +70,6 @@ impl Stamp {
     }
 }
 
-
 /// The rows that follow a gap: `i` where the step from row `i - 1` is longer than the times'
 /// regular spacing (their most common step, the shorter on a tie). Empty when the times are
 /// not all stamps of one kind, since no spacing can be told then.

@@ -47,6 +47,7 @@ td.text, th.text { text-align: left; }
 td.reason { max-width: 14rem; overflow: hidden; text-overflow: ellipsis; color: #a1260d; text-align: left; }
 details.reasons { font-size: .88rem; margin: .5rem 0 0; } details.reasons li { margin: .15rem 0; }
 tr.best td { background: #e3f3e0; font-weight: 600; }
+tr.flagged td { background: #fdecea; }
 tr.failed td { color: #888; }
 tr.failed td.reason { color: #a1260d; }
 tr.pruned td { color: #8a6d00; font-style: italic; }
@@ -117,6 +118,7 @@ fn page(r: &Report, charts: &Charts) -> Markup {
                     }
                 }
                 (leaderboard(r))
+                (by_series(r))
                 h2 id="loss" { "Loss curves" }
                 (figure(&charts.loss_all))
                 (figure(&charts.loss_best))
@@ -201,6 +203,35 @@ fn leaderboard(r: &Report) -> Markup {
 
 /// Every failure and pruning reason in full, folded under the table: the status column
 /// shows the first words, so rows stay one line high.
+/// The best run series by series (data of several series only), worst first.
+fn by_series(r: &Report) -> Markup {
+    let rows = r
+        .best
+        .map(|i| super::series::rows(&r.runs[i]))
+        .unwrap_or_default();
+    html! {
+        @if !rows.is_empty() {
+            h2 id="series" { "By series" }
+            p.muted {
+                "The best run on each series, worst first. A flagged row is a series where a "
+                "baseline scores lower than the model."
+            }
+            table {
+                thead { tr { @for h in super::series::head(&rows) { th { (h) } } } }
+                tbody {
+                    @for row in &rows {
+                        tr class=[(!row.beaten_by.is_empty()).then_some("flagged")] {
+                            @for (i, c) in super::series::cells(row, &rows).into_iter().enumerate() {
+                                td class=(if i == 0 { "text" } else { "num" }) { (c) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn reasons(r: &Report) -> Markup {
     let with_reason: Vec<_> = r
         .runs

@@ -48,6 +48,24 @@ impl Exporter for Markdown {
         });
         table(&mut out, &head, rows);
 
+        if let Some(best) = r.best.map(|i| &r.runs[i]) {
+            let series = super::series::rows(best);
+            if !series.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "\n## By series\n\nThe best run on each series, worst first; \"beaten by\" names the baselines that score lower there.\n"
+                );
+                let head = super::series::head(&series);
+                let rows = series.iter().map(|row| {
+                    super::series::cells(row, &series)
+                        .into_iter()
+                        .map(|c| text(&c))
+                        .collect::<Vec<_>>()
+                });
+                table(&mut out, &head, rows);
+            }
+        }
+
         let _ = writeln!(out, "\n## Loss curves\n");
         image(&mut out, &charts.loss_all);
         image(&mut out, &charts.loss_best);

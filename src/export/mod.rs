@@ -11,6 +11,7 @@ mod html;
 pub mod json;
 mod markdown;
 pub mod model;
+pub mod series;
 pub mod table;
 pub mod terminal;
 

@@ -65,8 +65,9 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
         let _ = writeln!(out, "    {k:<14} {}", v.short());
     }
     let _ = writeln!(out, "  metrics");
-    let width = run.metrics.keys().map(String::len).max().unwrap_or(0);
-    for (k, v) in &run.metrics {
+    let (pooled, _) = metrics::split_series(&run.metrics);
+    let width = pooled.keys().map(String::len).max().unwrap_or(0);
+    for (k, v) in &pooled {
         let note = if metrics::is_test_span(k) {
             "  (test span, not used for selection)"
         } else {
@@ -84,6 +85,18 @@ pub fn best_text(run: &RunRecord, metric: &str) -> String {
                 num(run.metric(metric)),
                 num(run.metric(&metrics::baseline_of(baseline, metric)))
             );
+        }
+    }
+    let rows = super::series::rows(run);
+    if !rows.is_empty() {
+        let _ = writeln!(out, "  by series (worst first)");
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| super::series::cells(r, &rows))
+            .collect();
+        let table = fixed_width(&super::series::head(&rows), &cells);
+        for line in table.lines() {
+            let _ = writeln!(out, "    {line}");
         }
     }
     let _ = writeln!(out, "  artifacts");

@@ -4,9 +4,9 @@
 
 use super::RunModel;
 use crate::artifacts::ModelCard;
-use crate::train::Normalisation;
 use crate::error::InputError;
 use crate::train::GruForecaster;
+use crate::train::Normalisation;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 

@@ -343,7 +343,13 @@ fn data_spec(
         lines.record("data.series".into(), text, s.span());
         s.get_ref().clone()
     });
-    settings::check_series_column(series.as_deref(), &target, &features, time.as_deref(), lines)?;
+    settings::check_series_column(
+        series.as_deref(),
+        &target,
+        &features,
+        time.as_deref(),
+        lines,
+    )?;
     Ok(DataSpec {
         path: base.join(raw.path.get_ref()),
         target,

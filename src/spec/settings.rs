@@ -140,9 +140,7 @@ pub fn check_series_column(
     if let Some(role) = clash {
         return Err(lines.error(
             "data.series",
-            format!(
-                "\"{series}\" names each row's series, so it cannot also be {role}"
-            ),
+            format!("\"{series}\" names each row's series, so it cannot also be {role}"),
         ));
     }
     if time.is_none() {

@@ -41,7 +41,8 @@ pub fn scores(
     let mut out = Vec::new();
     for (seg, r) in p.series_ranges(anchors) {
         let rows = &anchors[r.clone()];
-        let errors = windows::lead_errors(p, &predicted[r.start * leads..r.end * leads], rows, leads);
+        let errors =
+            windows::lead_errors(p, &predicted[r.start * leads..r.end * leads], rows, leads);
         let (rmse, mae) = windows::mean_over_leads(&errors);
         let naive = windows::naive_lead_errors(p, rows, offset, leads);
         let (naive_rmse, _) = windows::mean_over_leads(&naive);

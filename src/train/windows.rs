@@ -100,7 +100,11 @@ impl Prepared {
             .zip(stats)
             .enumerate()
             .map(|(i, (&spans, stats))| Segment {
-                name: data.series.get(i).map(|s| s.name.clone()).unwrap_or_default(),
+                name: data
+                    .series
+                    .get(i)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default(),
                 spans,
                 stats,
             })
@@ -110,9 +114,14 @@ impl Prepared {
         for seg in &segments {
             let st = &seg.stats;
             let rows = seg.spans.start..seg.spans.end;
-            inputs.extend(data.inputs[rows.start * f..rows.end * f].iter().enumerate().map(
-                |(i, &v)| ((v as f64 - st.feature_mean[i % f]) / st.feature_std[i % f]) as f32,
-            ));
+            inputs.extend(
+                data.inputs[rows.start * f..rows.end * f]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        ((v as f64 - st.feature_mean[i % f]) / st.feature_std[i % f]) as f32
+                    }),
+            );
             targets.extend(
                 data.targets[rows]
                     .iter()
@@ -470,7 +479,8 @@ mod tests {
             (&rows(4..6)[..], &rows(6..8)[..])
         );
         assert_eq!(
-            p.stats().target_mean, 2.0,
+            p.stats().target_mean,
+            2.0,
             "statistics from training rows only"
         );
         assert_eq!(val_actuals(&p), vec![50.0, 60.0]);

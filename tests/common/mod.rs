@@ -288,3 +288,49 @@ pub fn input_error(sb: &Sandbox, args: &[&str]) -> String {
     let out = sb.cmd(args).assert().code(2);
     String::from_utf8_lossy(&out.get_output().stderr).to_string()
 }
+
+/// Long-format data: two stations of very different scale over integer times, `south` missing time 60.
+pub fn long_format_csv() -> String {
+    let mut csv = String::from("station,t,y\n");
+    for (name, level, amp) in [("north", 100.0, 20.0), ("south", 5.0, 0.5)] {
+        for t in 0..120 {
+            if name == "south" && t == 60 {
+                continue;
+            }
+            let v = level + amp * (t as f64 * 0.5).sin() + amp * 0.1 * ((t * 7 % 5) as f64);
+            csv.push_str(&format!("{name},{t},{v:.3}\n"));
+        }
+    }
+    csv
+}
+
+pub fn series_spec(extra: &str) -> String {
+    format!(
+        r#"[experiment]
+name = "stations"
+
+[data]
+path = "stations.csv"
+series = "station"
+time = "t"
+target = "y"
+window = 4
+test_fraction = 0.2
+{extra}
+
+[train]
+epochs = 2
+batch_size = 16
+hidden_dim = 4
+lr = 0.01
+seed = 0
+"#
+    )
+}
+
+/// A sandbox holding the station data and a one-run spec over it.
+pub fn stations(extra: &str) -> Sandbox {
+    let sb = Sandbox::new(&series_spec(extra));
+    std::fs::write(sb.path("stations.csv"), long_format_csv()).unwrap();
+    sb
+}
