@@ -41,6 +41,10 @@ pub struct ModelCard {
     /// Each series' name and statistics, for a model trained on several (`[data] series`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<SeriesStats>,
+    /// The last features that mark each row's series (`series_feature`), one per series in
+    /// `series` order: inputs the model needs beside the measured ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub indicator_columns: usize,
     pub data_sha256: String,
     pub params: Params,
 }
@@ -129,6 +133,7 @@ impl ModelCard {
             num_layers: cfg.num_layers,
             normalisation: prepared.stats().clone(),
             series,
+            indicator_columns: data.indicator_columns,
             data_sha256: data.hash.clone(),
             params: params.clone(),
         }
@@ -165,6 +170,10 @@ impl ModelCard {
             .map(|s| self.stats_for(&s.name).cloned())
             .collect()
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn one() -> usize {

@@ -32,6 +32,10 @@ pub struct Dataset {
     pub gaps: Vec<usize>,
     /// Each series' rows, in row order: several with `[data] series`, else one unnamed.
     pub series: Vec<SeriesRows>,
+    /// Trailing feature columns that say which series a row is of (`series_feature`): one
+    /// per series, 1 in its own rows and 0 elsewhere. They are inputs as they are, never
+    /// normalised.
+    pub indicator_columns: usize,
     /// Things that are legal but look like a mistake (a wide table, say), for the user.
     pub warnings: Vec<String>,
 }
@@ -57,12 +61,41 @@ impl Dataset {
             breaks: Vec::new(),
             gaps: Vec::new(),
             series: vec![SeriesRows::whole(rows)],
+            indicator_columns: 0,
             warnings: Vec::new(),
         }
     }
 
     pub fn rows(&self) -> usize {
         self.targets.len()
+    }
+
+    /// Rebuilds the series indicator columns over `names` (a model's series, in its order)
+    /// instead of the series this file happens to hold, so a file of fewer series feeds the
+    /// model the columns it trained with. An error names a series the list lacks.
+    pub fn set_indicators(&mut self, names: &[&str]) -> Result<(), String> {
+        let measured = self.features.len() - self.indicator_columns;
+        let mut inputs = Vec::with_capacity(self.rows() * (measured + names.len()));
+        for s in &self.series {
+            let Some(j) = names.iter().position(|n| *n == s.name) else {
+                return Err(format!(
+                    "series \"{}\" is not one the model trained on ({})",
+                    s.name,
+                    names.join(", ")
+                ));
+            };
+            let f = self.features.len();
+            for r in s.rows() {
+                inputs.extend_from_slice(&self.inputs[r * f..r * f + measured]);
+                inputs.extend((0..names.len()).map(|i| if i == j { 1.0 } else { 0.0 }));
+            }
+        }
+        self.inputs = inputs;
+        self.features.truncate(measured);
+        self.features
+            .extend(names.iter().map(|n| series::indicator_name(n)));
+        self.indicator_columns = names.len();
+        Ok(())
     }
 
     /// Whether the rows hold several named series (`[data] series`).
@@ -215,18 +248,28 @@ pub fn load_bytes(spec: &DataSpec, lines: &KeyLines, bytes: &[u8]) -> Result<Dat
             "the file has a header but no data rows",
         ));
     }
+    let mut features = spec.features.clone();
+    let mut inputs = table.inputs;
+    let indicator_columns = if spec.series_feature {
+        inputs = series::with_indicators(&inputs, features.len(), &series);
+        features.extend(series.iter().map(|s| series::indicator_name(&s.name)));
+        series.len()
+    } else {
+        0
+    };
     Ok(Dataset {
         path: spec.path.clone(),
         hash,
-        features: spec.features.clone(),
+        features,
         target: spec.target.clone(),
-        inputs: table.inputs,
+        inputs,
         targets: table.targets,
         times: time_col.map(|_| table.times),
         dropped_rows: table.dropped,
         breaks: table.breaks,
         gaps: table.gaps,
         series,
+        indicator_columns,
         warnings: wide_table_warning(&header, file).into_iter().collect(),
     })
 }

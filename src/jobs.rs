@@ -55,6 +55,8 @@ pub struct DataIdentity {
     /// the rows exactly as stores from before the gap rule did.
     #[serde(skip_serializing_if = "is_drop")]
     pub gaps: GapPolicy,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub series_feature: bool,
 }
 
 fn is_drop(g: &GapPolicy) -> bool {
@@ -95,6 +97,7 @@ impl DataIdentity {
             eval: None,
             series: data.series.clone(),
             gaps: data.gaps,
+            series_feature: data.series_feature,
         }
     }
 

@@ -105,6 +105,11 @@ pub fn run(store: &Store, opts: &PredictOptions) -> Result<Prediction> {
         (None, false) => (crate::data::load(&spec.data, &spec.lines)?, None),
     };
     let model = Forecaster::new(run_model);
+    let mut data = data;
+    if model.card.indicator_columns > 0 {
+        data.set_indicators(&model.series_names())
+            .map_err(|m| InputError::usage("--data", m))?;
+    }
     let backtest = match (backtest, opts.backtest) {
         (Some(span), _) => Some(span),
         (None, true) => Some(forecast::backtest(&model, &data)?),

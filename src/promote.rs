@@ -186,8 +186,15 @@ fn score_on(spec: &Spec, m: &RunModel, rows: &[usize], _test: bool) -> Result<f6
         spec.data.target
     );
     let mut data_spec = spec.data.clone();
-    data_spec.features = m.card.features.clone();
-    let data = crate::data::load(&data_spec, &spec.lines)?;
+    let card = &m.card;
+    data_spec.features = card.features[..card.features.len() - card.indicator_columns].to_vec();
+    data_spec.series_feature = false;
+    let mut data = crate::data::load(&data_spec, &spec.lines)?;
+    if card.indicator_columns > 0 {
+        let names: Vec<&str> = card.series.iter().map(|s| s.name.as_str()).collect();
+        data.set_indicators(&names)
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
     let spans = windows::series_spans(&data, spec.data.train_fraction, spec.data.test_fraction);
     let stats = m
         .card

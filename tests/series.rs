@@ -235,3 +235,44 @@ fn bad_series_input_names_the_line_and_writes_nothing() {
     let e = input_error(&sb, &["sweep", "spec.toml"]);
     assert!(e.contains("set [data] series"), "{e}");
 }
+
+#[test]
+fn series_feature_gives_the_model_each_rows_station() {
+    let sb = stations("horizon = 1\nseries_feature = true");
+    sb.sweep().success();
+    let run = &sb.runs()[0];
+    let dir = run["artifacts"][0].as_str().unwrap();
+    let dir = Path::new(dir).parent().unwrap();
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
+    assert_eq!(
+        card["features"],
+        serde_json::json!(["y", "series=north", "series=south"])
+    );
+    // Indicators go in as 0/1, never normalised: per-series statistics would zero them.
+    for s in card["series"].as_array().unwrap() {
+        let n = &s["normalisation"];
+        assert_eq!(
+            n["feature_mean"],
+            serde_json::json!([n["feature_mean"][0], 0.0, 0.0])
+        );
+        assert_eq!(
+            n["feature_std"],
+            serde_json::json!([n["feature_std"][0], 1.0, 1.0])
+        );
+    }
+    // A file of south alone is fed the indicators the model trained with.
+    let all = json_of(&sb, &["predict", "--best"]);
+    let south: String = long_format_csv()
+        .lines()
+        .filter(|l| !l.starts_with("north,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(sb.path("south.csv"), south).unwrap();
+    let alone = json_of(&sb, &["predict", "--best", "--data", "south.csv"]);
+    assert_eq!(alone["series"][0]["series"], "south");
+    assert_eq!(
+        alone["series"][0]["forecasts"][0]["value"],
+        all["series"][1]["forecasts"][0]["value"]
+    );
+}

@@ -75,3 +75,21 @@ pub fn hint_long_format(mut e: InputError, has_series: bool) -> InputError {
     }
     e
 }
+
+/// The input column that marks the rows of series `name`.
+pub fn indicator_name(name: &str) -> String {
+    format!("series={name}")
+}
+
+/// Row-major `inputs` of `f` columns with one indicator column per series appended.
+pub fn with_indicators(inputs: &[f32], f: usize, series: &[SeriesRows]) -> Vec<f32> {
+    let k = series.len();
+    let mut out = Vec::with_capacity(inputs.len() / f.max(1) * (f + k));
+    for (i, s) in series.iter().enumerate() {
+        for r in s.rows() {
+            out.extend_from_slice(&inputs[r * f..(r + 1) * f]);
+            out.extend((0..k).map(|j| if j == i { 1.0 } else { 0.0 }));
+        }
+    }
+    out
+}

@@ -138,11 +138,21 @@ fn instance(
     let f = card.features.len();
     let mut inputs = Vec::with_capacity(rows.len() * f);
     let mut times = Vec::new();
+    // Series indicators are not measurements: they come from the request's "series".
+    let measured = f - card.indicator_columns;
+    let series = series.unwrap_or_default();
     for (r, row) in rows.iter().enumerate() {
-        for name in &card.features {
+        for name in &card.features[..measured] {
             let value = number(row.get(name), card)
                 .map_err(|problem| format!("{at}rows[{r}].{name} {problem}"))?;
             inputs.push(value);
+        }
+        if card.indicator_columns > 0 {
+            inputs.extend(
+                card.series
+                    .iter()
+                    .map(|s| f32::from(u8::from(s.name == series))),
+            );
         }
         match row.get("time") {
             Some(Cell::Text(t)) => times.push(t.to_string()),
@@ -162,7 +172,7 @@ fn instance(
         inputs,
         times,
         steps,
-        series: series.unwrap_or_default(),
+        series,
     })
 }
 

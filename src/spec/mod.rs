@@ -63,6 +63,8 @@ pub struct DataSpec {
     pub season: Option<usize>,
     /// The column naming each row's series (long format); `None` for one series.
     pub series: Option<String>,
+    /// One indicator input per series, so a global model can tell the series apart.
+    pub series_feature: bool,
     /// Windows across gaps in the time column: dropped (the default) or allowed.
     pub gaps: GapPolicy,
     /// The sweep's longest window + horizon: how far back from a scored row its window and
@@ -343,6 +345,19 @@ fn data_spec(
         lines.record("data.series".into(), text, s.span());
         s.get_ref().clone()
     });
+    let series_feature = match &raw.series_feature {
+        Some(f) => {
+            lines.record("data.series_feature".into(), text, f.span());
+            if *f.get_ref() && series.is_none() {
+                return Err(lines.error(
+                    "data.series_feature",
+                    "series_feature = true needs a series column: set [data] series",
+                ));
+            }
+            *f.get_ref()
+        }
+        None => false,
+    };
     settings::check_series_column(
         series.as_deref(),
         &target,
@@ -363,6 +378,7 @@ fn data_spec(
         sort,
         season,
         series,
+        series_feature,
         gaps: raw.gaps.unwrap_or_default(),
         reach: 0,
     })

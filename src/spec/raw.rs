@@ -91,6 +91,8 @@ pub struct RawData {
     pub season: Option<Spanned<i64>>,
     /// The column naming each row's series, for long-format data with several series.
     pub series: Option<Spanned<String>>,
+    /// Give the model each row's series as input (one indicator column per series).
+    pub series_feature: Option<Spanned<bool>>,
     pub gaps: Option<GapPolicy>,
 }
 

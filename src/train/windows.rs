@@ -368,8 +368,12 @@ pub fn series_spans(data: &Dataset, train_fraction: f64, test_fraction: f64) -> 
 fn statistics(data: &Dataset, spans: &Spans) -> Normalisation {
     let f = data.features.len();
     let train = spans.start..spans.split;
+    let measured = f - data.indicator_columns;
     let (feature_mean, feature_std) = (0..f)
-        .map(|c| mean_std(train.clone().map(|r| data.inputs[r * f + c])))
+        .map(|c| match c < measured {
+            true => mean_std(train.clone().map(|r| data.inputs[r * f + c])),
+            false => (0.0, 1.0),
+        })
         .unzip();
     let (target_mean, target_std) = mean_std(data.targets[train].iter().copied());
     Normalisation {
