@@ -34,6 +34,7 @@ pub struct RunData {
 }
 
 /// Forecasts over a run's validation span, in the target's units.
+#[derive(Clone)]
 pub struct SpanForecast {
     pub predicted: Vec<f64>,
     pub actual: Vec<f64>,
@@ -52,6 +53,25 @@ impl SpanForecast {
 
     pub fn naive_rmse_mae(&self) -> (f64, f64) {
         windows::rmse_mae(&self.naive, &self.actual)
+    }
+
+    /// The rows of series `name` alone; all rows for data of one series.
+    pub fn only_series(&self, name: &str) -> SpanForecast {
+        let Some(series) = &self.series else {
+            return self.clone();
+        };
+        let keep: Vec<usize> = (0..series.len()).filter(|&i| series[i] == name).collect();
+        let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect();
+        SpanForecast {
+            predicted: pick(&self.predicted),
+            actual: pick(&self.actual),
+            naive: pick(&self.naive),
+            times: self
+                .times
+                .as_ref()
+                .map(|t| keep.iter().map(|&i| t[i].clone()).collect()),
+            series: Some(keep.iter().map(|&i| series[i].clone()).collect()),
+        }
     }
 }
 

@@ -613,7 +613,16 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
     };
     let model = forecast::load_model(store, &best.run_id)?;
     let data = forecast::load_run_data(store, best, &model.card)?;
-    let span = forecast::validation_span(&model, &data)?;
+    let mut span = forecast::validation_span(&model, &data)?;
+    // Series follow one another in the span: draw the worst one alone, as the table ranks.
+    let worst = super::series::rows(best).into_iter().next();
+    let of_series = match &worst {
+        Some(w) if span.series.is_some() => {
+            span = span.only_series(&w.name);
+            format!(" of series {} (the worst)", w.name)
+        }
+        _ => String::new(),
+    };
     let (rmse, _) = span.rmse_mae();
     let (naive_rmse, _) = span.naive_rmse_mae();
     let xs = |v: &[f64]| -> Vec<(f64, f64)> {
@@ -637,7 +646,7 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
     let file = "forecast.svg";
     let card = &model.card;
     let title = format!(
-        "Best run {}: {} on the validation span",
+        "Best run {}: {} on the validation span{of_series}",
         short(&best.run_id),
         card.target
     );
