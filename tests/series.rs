@@ -6,7 +6,7 @@ mod common;
 
 use aerocast::spec::Spec;
 use aerocast::train;
-use common::{input_error, json_of, long_format_csv, series_spec, stations};
+use common::{Sandbox, input_error, json_of, long_format_csv, series_spec, stations};
 use std::path::Path;
 
 const NYC_SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sweeps/nyc-airports.toml");
@@ -275,4 +275,76 @@ fn series_feature_gives_the_model_each_rows_station() {
         alone["series"][0]["forecasts"][0]["value"],
         all["series"][1]["forecasts"][0]["value"]
     );
+}
+
+/// The stations' CSV with every value in each station's test span (its last 20% of rows)
+/// rewritten.
+fn rewritten_test_spans() -> String {
+    let csv = long_format_csv();
+    let mut out = String::from("station,t,y\n");
+    for name in ["north", "south"] {
+        let own: Vec<&str> = csv
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name},")))
+            .collect();
+        let first_test = own.len() - own.len() / 5;
+        for (i, line) in own.iter().enumerate() {
+            let (head, y) = line.rsplit_once(',').unwrap();
+            let y: f64 = y.parse().unwrap();
+            let y = if i >= first_test { 40.0 - 3.0 * y } else { y };
+            out.push_str(&format!("{head},{y}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn rewriting_every_test_span_changes_no_choice_only_the_test_scores() {
+    let grid = "horizon = 1\n\n[grid]\nhidden_dim = [4, 8]\nseed = [0, 1]";
+    let spec = series_spec(grid)
+        .replace("hidden_dim = 4\n", "")
+        .replace("seed = 0\n", "");
+    let outcome = |csv: String| {
+        let sb = Sandbox::new(&spec);
+        std::fs::write(sb.path("stations.csv"), csv).unwrap();
+        sb.sweep().success();
+        let board = json_of(&sb, &["report"]);
+        let ranked: Vec<(String, f64, f64)> = board["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let m = &r["metrics"];
+                (
+                    r["params"].to_string(),
+                    m["val_rmse"].as_f64().unwrap(),
+                    m["test_rmse"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        let best = json_of(&sb, &["report", "--best"]);
+        (ranked, best["params"].clone(), best["series"].clone())
+    };
+    let (before, best_before, series_before) = outcome(long_format_csv());
+    let (after, best_after, series_after) = outcome(rewritten_test_spans());
+    assert_eq!(before.len(), 4);
+    let choices = |v: &[(String, f64, f64)]| -> Vec<(String, f64)> {
+        v.iter().map(|(p, val, _)| (p.clone(), *val)).collect()
+    };
+    assert_eq!(
+        choices(&before),
+        choices(&after),
+        "ranking and val_rmse unchanged"
+    );
+    assert_eq!(best_before, best_after);
+    for name in ["north", "south"] {
+        assert_eq!(
+            series_before[name]["val_rmse"],
+            series_after[name]["val_rmse"]
+        );
+        assert_ne!(
+            series_before[name]["test_rmse"], series_after[name]["test_rmse"],
+            "{name}"
+        );
+    }
 }
