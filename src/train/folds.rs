@@ -129,4 +129,18 @@ mod tests {
         assert_eq!(once[1].stats().target_mean, 2.0);
         assert_eq!(once[1].val_targets(), [4, 5]);
     }
+
+    #[test]
+    fn fold_validation_rows_never_reach_across_a_break() {
+        let values: Vec<f32> = (0..40).map(|v| v as f32).collect();
+        let mut data = Dataset::in_memory(vec!["y".into()], "y", values.clone(), values);
+        data.breaks = vec![25];
+        let spans = Prepared::with_spans(&data, 30, 40).spans();
+        let f = series_folds(&spans, 2, Some(10)).unwrap();
+        let p = prepare(&data, &f, Refit::Each, 3);
+        // Fold 1 validates rows 20..30; rows 25 and 26 would reach back across row 25's break.
+        let want: Vec<usize> = (20..25).chain(27..30).collect();
+        assert_eq!(p[0].val_targets(), &want[..]);
+        assert_eq!(p[1].val_targets(), &(30..40).collect::<Vec<_>>()[..]);
+    }
 }
