@@ -444,3 +444,34 @@ fn a_model_of_several_series_serves_each_in_its_own_units() {
     assert_eq!(status, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("name one"), "{v}");
 }
+
+#[test]
+fn a_direct_head_answers_every_step_to_its_horizon() {
+    let sb = common::stations("horizon = 3\noutput = \"direct\"");
+    sb.sweep().success();
+    let (best, _) = best_run(&sb);
+    sb.cmd(&["model", "register", "direct", "--run", &best])
+        .assert()
+        .success();
+    let predicted = json_of(&sb, &["predict", "--model", "direct", "--series", "north"]);
+    let server = start(&sb, &["--model", "direct"]);
+    let csv = common::long_format_csv();
+    let north: Vec<&str> = csv.lines().filter(|l| l.starts_with("north,")).collect();
+    let rows: Vec<Value> = north[north.len() - 4..]
+        .iter()
+        .map(|l| json!({"y": l.rsplit(',').next().unwrap().parse::<f64>().unwrap()}))
+        .collect();
+    let body = json!({"rows": rows, "series": "north"}).to_string();
+    let (status, v) = post(&server, "/v1/models/direct/predict", &body);
+    assert_eq!(status, 200, "{v}");
+    let values = |list: &Value| -> Vec<(u64, f64)> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["step"].as_u64().unwrap(), f["value"].as_f64().unwrap()))
+            .collect()
+    };
+    let want = values(&predicted["series"][0]["forecasts"]);
+    assert_eq!(want.len(), 3);
+    assert_eq!(values(&v["forecasts"]), want);
+}

@@ -140,8 +140,11 @@ async fn answer(
     }
     let internal = |m: String| (StatusCode::INTERNAL_SERVER_ERROR, m);
     let horizon = fc.card.horizon;
+    // A direct head answers every step up to its horizon from one pass, so it is forecast
+    // here; batching carries one value per window.
+    let batched = |i: &Instance| i.steps == horizon && fc.card.outputs <= 1;
     let mut pending = Vec::new();
-    for inst in instances.iter().filter(|i| i.steps == horizon) {
+    for inst in instances.iter().filter(|i| batched(i)) {
         let (reply, answer) = oneshot::channel();
         let window = fc.last_window(&inst.inputs).to_vec();
         served
@@ -166,7 +169,7 @@ async fn answer(
     instances
         .iter()
         .map(|inst| {
-            let forecasts = if inst.steps == horizon {
+            let forecasts = if batched(inst) {
                 vec![forecast::Forecast {
                     step: horizon,
                     value: direct.next().expect("one per direct instance"),
