@@ -1,15 +1,92 @@
-//! `aerocast model …`: the registry's commands.
+//! `aerocast model …`: the registry's commands, their flags and handlers.
 
-use super::{
-    AliasArgs, EXIT_OK, ListArgs, ModelCommand, RegisterArgs, ShowArgs, open_store,
-    open_store_to_write,
-};
+use super::{EXIT_OK, SpecArg, StoreArg, open_store, open_store_to_write};
 use crate::forecast;
 use crate::predict::{self, Source};
 use crate::store::{ModelRef, ModelVersion};
 use anyhow::Result;
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Register a run as the next version of NAME.
+    Register(RegisterArgs),
+    /// Point ALIAS of NAME at VERSION (moving it if it is set).
+    Alias(AliasArgs),
+    /// List registered models and their versions.
+    List(ListArgs),
+    /// Show one version: NAME (latest), NAME@ALIAS or NAME/VERSION.
+    Show(ShowArgs),
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "register_which")]
+pub struct RegisterWhich {
+    /// A run id (or a unique prefix of one).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// The best finished run (lowest val_rmse) of the experiment.
+    #[arg(long)]
+    pub best: bool,
+}
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub which: RegisterWhich,
+    /// With --best: the experiment [default: the one swept most recently]
+    #[arg(long, requires = "best")]
+    pub experiment: Option<String>,
+    /// Point this alias at the new version (repeatable).
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// Print the new version as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Args)]
+pub struct AliasArgs {
+    pub name: String,
+    pub alias: String,
+    pub version: i64,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only this model.
+    pub name: Option<String>,
+    /// Print a JSON array of versions.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// NAME, NAME@ALIAS or NAME/VERSION.
+    pub reference: String,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub spec: SpecArg,
+}
 
 pub fn run(cmd: ModelCommand) -> Result<ExitCode> {
     match cmd {
