@@ -5,7 +5,9 @@
 mod common;
 
 use common::pg::PgDb;
-use common::{Sandbox, best_run, data_slice, json_of, spawn, spec_text, summary, wait_exit};
+use common::{
+    Sandbox, best_run, data_slice, input_error, json_of, spawn, spec_text, summary, wait_exit,
+};
 use std::collections::BTreeMap;
 
 /// A scenario's store: `None` is the sandbox's SQLite folder.
@@ -487,6 +489,65 @@ fn last_rows(sb: &Sandbox, n: usize) -> Vec<serde_json::Value> {
             serde_json::Value::Object(row)
         })
         .collect()
+}
+
+/// `tests/cluster/pg.sh` starts the server with TLS and lets the role `aerocast_tls` in only
+/// over TLS: a sweep as that role with `sslmode=require` (or the default, `prefer`) works, and
+/// `sslmode=disable` is refused with the server's reason, naming the host, not the password.
+#[test]
+fn sslmode_require_connects_over_tls() {
+    let Some(db) = PgDb::create("tls") else {
+        return;
+    };
+    let mut admin = db.client();
+    let tls_only = admin
+        .query_one(
+            "SELECT count(*) FROM pg_hba_file_rules
+             WHERE type = 'hostnossl' AND 'aerocast_tls' = ANY(user_name)",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0);
+    let ssl: String = admin.query_one("SHOW ssl", &[]).unwrap().get(0);
+    if ssl != "on" || tls_only == 0 {
+        eprintln!(
+            "notice: the server has no TLS-only role aerocast_tls (tests/cluster/pg.sh makes one); skipping"
+        );
+        return;
+    }
+    // The role outlives the test's database: a later run finds it there.
+    let _ = admin.batch_execute("CREATE ROLE aerocast_tls LOGIN PASSWORD 'tls-pw-31'");
+    admin
+        .batch_execute(&format!("ALTER DATABASE {} OWNER TO aerocast_tls", db.name))
+        .unwrap();
+    let (_, server_db) = db.url.rsplit_once('@').unwrap();
+    let url = format!("postgresql://aerocast_tls:tls-pw-31@{server_db}");
+
+    let sb = Sandbox::with_store(&spec(1), Some(&format!("{url}?sslmode=require")));
+    let s = summary(&sb.sweep().success());
+    assert_eq!(s["finished"], 4, "{s}");
+    let plain = Sandbox::with_store(&spec(1), Some(&url));
+    assert_eq!(
+        plain.runs().len(),
+        4,
+        "prefer: TLS when the server offers it"
+    );
+
+    let refused = Sandbox::with_store(&spec(1), Some(&format!("{url}?sslmode=disable")));
+    let out = refused.cmd(&["runs"]).assert().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("no encryption"), "{stderr}");
+    let (host, _) = server_db.split_once('/').unwrap();
+    assert!(stderr.contains(host), "{stderr}");
+    assert!(!stderr.contains("tls-pw-31"), "{stderr}");
+
+    // A certificate-checking mode is refused rather than silently weakened.
+    let verify = Sandbox::with_store(&spec(1), Some(&format!("{url}?sslmode=verify-full")));
+    let stderr = input_error(&verify, &["runs"]);
+    assert!(
+        stderr.contains("sslmode is disable, prefer or require"),
+        "{stderr}"
+    );
 }
 
 #[test]
