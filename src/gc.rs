@@ -10,7 +10,6 @@ use crate::store::{DATA_TAG, RunFilter, RunRecord, RunStatus, Store, SweepRecord
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 /// Which sweeps stay whole.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +25,8 @@ pub struct Plan {
     pub experiment: String,
     /// Runs to delete.
     pub runs: Vec<String>,
-    /// Bytes their artifact folders hold.
+    /// Bytes the store holds for their artifacts: files in a folder store, contents in a
+    /// database store.
     pub artifact_bytes: u64,
     /// Runs kept although their sweep is old: the reason for each kind.
     pub kept_best: usize,
@@ -40,14 +40,25 @@ pub struct Outcome {
     #[serde(flatten)]
     pub plan: Plan,
     pub dry_run: bool,
+    /// Artifact bytes the store no longer holds after the deletion (0 on a dry run).
+    pub artifact_bytes_freed: u64,
     /// Database bytes before and after reclaiming the space.
     pub db_bytes_before: u64,
     pub db_bytes_after: u64,
 }
 
 impl Outcome {
+    /// Artifact bytes freed, or on a dry run those that would be.
+    pub fn artifact_bytes(&self) -> u64 {
+        if self.dry_run {
+            self.plan.artifact_bytes
+        } else {
+            self.artifact_bytes_freed
+        }
+    }
+
     pub fn bytes_freed(&self) -> u64 {
-        self.plan.artifact_bytes + self.db_bytes_before.saturating_sub(self.db_bytes_after)
+        self.artifact_bytes() + self.db_bytes_before.saturating_sub(self.db_bytes_after)
     }
 }
 
@@ -92,10 +103,10 @@ pub fn plan(store: &Store, experiment: &str, keep: Keep) -> Result<Plan> {
         } else if best.contains(r.run_id.as_str()) {
             plan.kept_best += 1;
         } else {
-            plan.artifact_bytes += folder_bytes(&store.artifact_dir(&r.run_id));
             plan.runs.push(r.run_id.clone());
         }
     }
+    plan.artifact_bytes = store.artifact_bytes(&plan.runs)?;
     Ok(plan)
 }
 
@@ -106,10 +117,14 @@ pub fn run(store: &Store, plan: Plan, dry_run: bool) -> Result<Outcome> {
         return Ok(Outcome {
             plan,
             dry_run,
+            artifact_bytes_freed: 0,
             db_bytes_before,
             db_bytes_after: db_bytes_before,
         });
     }
+    // Measured around the deletion rather than taken from the plan: the deletion skips a run
+    // that is running by then, and only what the store no longer holds counts as freed.
+    let artifacts_before = store.artifact_bytes(&plan.runs)?;
     // Rows first: a crash between the two steps leaves orphan folders, never a run whose
     // files are gone.
     store.delete_runs(&plan.runs)?;
@@ -119,10 +134,12 @@ pub fn run(store: &Store, plan: Plan, dry_run: bool) -> Result<Outcome> {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
     }
+    let artifact_bytes_freed = artifacts_before.saturating_sub(store.artifact_bytes(&plan.runs)?);
     store.vacuum()?;
     Ok(Outcome {
         plan,
         dry_run,
+        artifact_bytes_freed,
         db_bytes_before,
         db_bytes_after: store.db_bytes(),
     })
@@ -161,16 +178,4 @@ fn best_of_each_sweep(runs: &[RunRecord]) -> HashSet<&str> {
         }
     }
     best.into_values().map(|(id, _)| id).collect()
-}
-
-fn folder_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }

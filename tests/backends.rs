@@ -5,7 +5,9 @@
 mod common;
 
 use common::pg::PgDb;
-use common::{Sandbox, best_run, data_slice, json_of, spawn, spec_text, summary, wait_exit};
+use common::{
+    Sandbox, best_run, data_slice, input_error, json_of, spawn, spec_text, summary, wait_exit,
+};
 use std::collections::BTreeMap;
 
 /// A scenario's store: `None` is the sandbox's SQLite folder.
@@ -381,6 +383,174 @@ fn tags_registry_history_and_gc_work_alike() {
 }
 
 #[test]
+fn serve_answers_as_predict_does_alike() {
+    each_backend("serve", |store| {
+        let sb = Sandbox::with_store(&spec(2), store);
+        sb.sweep().success();
+        let (best, _) = best_run(&sb);
+        sb.cmd(&["model", "register", "temp", "--run", &best[..8]])
+            .args(["--alias", "production"])
+            .assert()
+            .success();
+        // Both load the model from the store alone: with PostgreSQL, from the database.
+        let _ = std::fs::remove_dir_all(sb.path("cache"));
+        let cli = json_of(&sb, &["predict", "--model", "temp@production"]);
+        let _ = std::fs::remove_dir_all(sb.path("cache"));
+        let server = Served::start(&sb, &["--model", "temp@production"]);
+        // The last window of the data file: the forecast `predict` makes for the whole file.
+        let rows = last_rows(&sb, 7);
+        let body = serde_json::json!({ "rows": rows }).to_string();
+        let (code, answer) = server.post("/v1/models/temp/predict", &body);
+        assert_eq!(code, 200, "{answer}");
+        assert_eq!(answer["model"]["run_id"], best.as_str(), "{answer}");
+        assert_eq!(answer["forecasts"], cli["forecasts"], "{answer}\n{cli}");
+        assert!(answer["forecasts"][0]["value"].is_number(), "{answer}");
+    });
+}
+
+/// `aerocast serve ARGS` on a free loopback port with the sandbox's store; killed when dropped.
+struct Served {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Served {
+    fn start(sb: &Sandbox, args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aerocast"))
+            .current_dir(sb.dir.path())
+            .env_remove("AEROCAST_STORE")
+            .env("AEROCAST_CACHE", sb.path("cache"))
+            .arg("serve")
+            .args(args)
+            .args(["--addr", "127.0.0.1:0", "--store"])
+            .arg(sb.store_value())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("serve printed its address").unwrap();
+            if let Some(a) = line.strip_prefix("listening on ") {
+                break a.to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Served { child, base: addr }
+    }
+
+    /// (status, parsed JSON body).
+    fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(20)))
+            .build()
+            .into();
+        let mut r = agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap();
+        let text = r.body_mut().read_to_string().unwrap();
+        (r.status().as_u16(), serde_json::from_str(&text).unwrap())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sandbox CSV's last `n` rows as request rows (time and the four features, numbers as
+/// written in the file).
+fn last_rows(sb: &Sandbox, n: usize) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(sb.path("weather.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    lines[lines.len() - n..]
+        .iter()
+        .map(|line| {
+            let mut row = serde_json::Map::new();
+            for (name, cell) in header.iter().zip(line.split(',')) {
+                let value = match *name {
+                    "date" => serde_json::Value::String(cell.to_string()),
+                    "temp_max" | "temp_min" | "precipitation" | "wind" => {
+                        serde_json::Value::Number(cell.parse().unwrap())
+                    }
+                    _ => continue,
+                };
+                let key = if *name == "date" { "time" } else { name };
+                row.insert(key.to_string(), value);
+            }
+            serde_json::Value::Object(row)
+        })
+        .collect()
+}
+
+/// `tests/cluster/pg.sh` starts the server with TLS and lets the role `aerocast_tls` in only
+/// over TLS: a sweep as that role with `sslmode=require` (or the default, `prefer`) works, and
+/// `sslmode=disable` is refused with the server's reason, naming the host, not the password.
+#[test]
+fn sslmode_require_connects_over_tls() {
+    let Some(db) = PgDb::create("tls") else {
+        return;
+    };
+    let mut admin = db.client();
+    let tls_only = admin
+        .query_one(
+            "SELECT count(*) FROM pg_hba_file_rules
+             WHERE type = 'hostnossl' AND 'aerocast_tls' = ANY(user_name)",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0);
+    let ssl: String = admin.query_one("SHOW ssl", &[]).unwrap().get(0);
+    if ssl != "on" || tls_only == 0 {
+        eprintln!(
+            "notice: the server has no TLS-only role aerocast_tls (tests/cluster/pg.sh makes one); skipping"
+        );
+        return;
+    }
+    // The role outlives the test's database: a later run finds it there.
+    let _ = admin.batch_execute("CREATE ROLE aerocast_tls LOGIN PASSWORD 'tls-pw-31'");
+    admin
+        .batch_execute(&format!("ALTER DATABASE {} OWNER TO aerocast_tls", db.name))
+        .unwrap();
+    let (_, server_db) = db.url.rsplit_once('@').unwrap();
+    let url = format!("postgresql://aerocast_tls:tls-pw-31@{server_db}");
+
+    let sb = Sandbox::with_store(&spec(1), Some(&format!("{url}?sslmode=require")));
+    let s = summary(&sb.sweep().success());
+    assert_eq!(s["finished"], 4, "{s}");
+    let plain = Sandbox::with_store(&spec(1), Some(&url));
+    assert_eq!(
+        plain.runs().len(),
+        4,
+        "prefer: TLS when the server offers it"
+    );
+
+    let refused = Sandbox::with_store(&spec(1), Some(&format!("{url}?sslmode=disable")));
+    let out = refused.cmd(&["runs"]).assert().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("no encryption"), "{stderr}");
+    let (host, _) = server_db.split_once('/').unwrap();
+    assert!(stderr.contains(host), "{stderr}");
+    assert!(!stderr.contains("tls-pw-31"), "{stderr}");
+
+    // A certificate-checking mode is refused rather than silently weakened.
+    let verify = Sandbox::with_store(&spec(1), Some(&format!("{url}?sslmode=verify-full")));
+    let stderr = input_error(&verify, &["runs"]);
+    assert!(
+        stderr.contains("sslmode is disable, prefer or require"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_job_failing_max_attempts_times_is_given_up_alike() {
     each_backend("budget", |store| {
         // lr 1e30 diverges at epoch 1, every time: four jobs fail on each sweep.
@@ -430,7 +600,22 @@ fn gc_deletes_older_snapshots_runs_but_keeps_registered_ones_alike() {
             .assert()
             .success();
 
+        // What the deleted runs' artifacts take, from the files the sweeps wrote: the store's
+        // folder (SQLite) or this machine's cache of the database's artifacts (PostgreSQL).
+        let written: u64 = old[1..]
+            .iter()
+            .map(|id| artifact_files_bytes(sb.dir.path(), id))
+            .sum();
+        assert!(written > 0);
+        let dry = json_of(&sb, &["gc", "--keep-sweeps", "1", "--dry-run"]);
+        assert_eq!(dry["artifact_bytes"], written, "{dry}");
+        assert_eq!(dry["artifact_bytes_freed"], 0, "{dry}");
+
         let done = json_of(&sb, &["gc", "--keep-sweeps", "1"]);
+        // The store reports the bytes it held and freed: with PostgreSQL, the database's
+        // artifact contents, not this machine's files.
+        assert_eq!(done["artifact_bytes_freed"], written, "{done}");
+        assert!(done["bytes_freed"].as_u64() >= Some(written), "{done}");
         let mut deleted: Vec<String> = done["runs"]
             .as_array()
             .unwrap()
@@ -461,4 +646,30 @@ fn gc_deletes_older_snapshots_runs_but_keeps_registered_ones_alike() {
         let p = json_of(&sb, &["predict", "--model", "kept"]);
         assert_eq!(p["run_id"], old[0].as_str());
     });
+}
+
+/// Bytes of the files in every `artifacts/RUN_ID` folder under `root`.
+fn artifact_files_bytes(root: &std::path::Path, run_id: &str) -> u64 {
+    let mut total = 0;
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.ends_with(std::path::Path::new("artifacts").join(run_id)) {
+            total += std::fs::read_dir(&path)
+                .unwrap()
+                .flatten()
+                .filter_map(|f| f.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum::<u64>();
+        } else {
+            total += artifact_files_bytes(&path, run_id);
+        }
+    }
+    total
 }

@@ -101,7 +101,7 @@ pub(super) fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
         } else {
             "freed"
         },
-        mb(p.artifact_bytes),
+        mb(outcome.artifact_bytes()),
         mb(outcome
             .db_bytes_before
             .saturating_sub(outcome.db_bytes_after)),

@@ -215,6 +215,9 @@ pub trait Gc {
     /// Deletes runs and everything recorded under them, in one transaction. Running runs, and
     /// runs a registered model version points to, are never deleted.
     fn delete_runs(&self, run_ids: &[String]) -> Result<usize>;
+    /// Bytes the store holds for these runs' artifacts: their files in the store's folder
+    /// (SQLite), or their contents in the database (PostgreSQL).
+    fn artifact_bytes(&self, run_ids: &[String]) -> Result<u64>;
     /// Returns the database's free space to the file system.
     fn vacuum(&self) -> Result<()>;
     /// Bytes the store's database takes.

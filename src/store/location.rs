@@ -69,7 +69,19 @@ impl fmt::Debug for Location {
 impl PgUrl {
     fn parse(what: &str, text: &str) -> Result<PgUrl, InputError> {
         let config: postgres::Config = text.parse().map_err(|e| {
-            InputError::usage(what, format!("invalid PostgreSQL URL {}: {e}", mask(text)))
+            // The cause names the option (never its value, which may be a password).
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            let hint = if text.contains("sslmode=") {
+                "; sslmode is disable, prefer or require (certificates are not verified)"
+            } else {
+                ""
+            };
+            InputError::usage(
+                what,
+                format!("invalid PostgreSQL URL {}: {e}{cause}{hint}", mask(text)),
+            )
         })?;
         let password = config
             .get_password()

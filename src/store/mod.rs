@@ -391,6 +391,11 @@ impl Store {
         self.backend.delete_runs(run_ids)
     }
 
+    /// Bytes the store holds for these runs' artifacts (files or database contents).
+    pub fn artifact_bytes(&self, run_ids: &[String]) -> Result<u64> {
+        self.backend.artifact_bytes(run_ids)
+    }
+
     /// Returns the database's free space to the file system.
     pub fn vacuum(&self) -> Result<()> {
         self.backend.vacuum()

@@ -428,6 +428,15 @@ impl Gc for Sqlite {
         Ok(deleted)
     }
 
+    fn artifact_bytes(&self, run_ids: &[String]) -> Result<u64> {
+        // The files of a run are its artifact folder's; the rows only name them.
+        let artifacts = self.dir.join(super::ARTIFACTS_DIR);
+        Ok(run_ids
+            .iter()
+            .map(|id| folder_bytes(&artifacts.join(id)))
+            .sum())
+    }
+
     fn vacuum(&self) -> Result<()> {
         let conn = self.conn();
         conn.execute_batch("VACUUM")?;
@@ -445,4 +454,18 @@ impl Gc for Sqlite {
             .map(|m| m.len())
             .sum())
     }
+}
+
+/// Bytes of the files directly in `dir` (0 when it does not exist).
+fn folder_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }

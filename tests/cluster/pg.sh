@@ -2,6 +2,8 @@
 # A throwaway PostgreSQL 15 (Debian packages) for the tests and CI; as root, no systemd.
 #   tests/cluster/pg.sh start   -> prints the connection URL on stdout
 #   tests/cluster/pg.sh stop    -> stops the server and deletes its directory
+# TLS is on, with a self-signed certificate made here: any role may connect with or without it,
+# except the role aerocast_tls (which the TLS test creates), which must use TLS.
 # Env: PGT_DIR (default /tmp/aerocast-pg; must be reachable by user postgres),
 #      PGT_PORT (default 55432), PGT_PASSWORD (default postgres).
 set -euo pipefail
@@ -27,7 +29,18 @@ unix_socket_directories = '$DIR'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
 CONF
+  openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=127.0.0.1" \
+    -keyout "$DIR/data/server.key" -out "$DIR/data/server.crt" 2>/dev/null
+  chmod 600 "$DIR/data/server.key"
+  chown postgres:postgres "$DIR/data/server.key" "$DIR/data/server.crt"
+  { printf '%s\n' 'hostnossl all aerocast_tls 127.0.0.1/32 reject' \
+      'hostssl all aerocast_tls 127.0.0.1/32 scram-sha-256'
+    cat "$DIR/data/pg_hba.conf"; } > "$DIR/hba" && mv "$DIR/hba" "$DIR/data/pg_hba.conf"
+  chown postgres:postgres "$DIR/data/pg_hba.conf"
   as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >&2 \
     || { cat "$DIR/server.log" >&2; return 1; }
   echo "postgresql://postgres:$PASS@127.0.0.1:$PORT/postgres"

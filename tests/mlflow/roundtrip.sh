@@ -7,7 +7,10 @@
 #   3. an export killed with SIGKILL midway, rerun, ends complete with nothing duplicated, and
 #      so does a run left half-sent (half of each history, one param, one artifact);
 #   4. `sweep --mlflow` mirrors each run as it ends;
-#   5. runs a down server missed during a sweep are sent by the next export.
+#   5. runs a down server missed during a sweep are sent by the next export;
+#   6. an unreachable server: exit 3, the store unchanged;
+#   7. with a PostgreSQL store (when AEROCAST_TEST_PG_URL names a server, as `.ci/run` sets it):
+#      a sweep mirrored live, and another exported afterwards from the database alone.
 # Stops the server it started. Ends with "roundtrip: N passed, 0 failed".
 #
 # Environment: MLFLOW_PIP_SPEC (default mlflow==3.17.2); AEROCAST_MLFLOW_VENV reuses an existing
@@ -20,8 +23,12 @@ WORK=$(mktemp -d -t aerocast-mlflow-XXXXXX)
 PIP_SPEC=${MLFLOW_PIP_SPEC:-mlflow==3.17.2}
 PASSED=0
 SERVER_PGID=""
+PGDB=""
 
 cleanup() {
+    if [[ -n "$PGDB" ]]; then
+        psql "$AEROCAST_TEST_PG_URL" -qAtc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" || true
+    fi
     if [[ -n "$SERVER_PGID" ]]; then
         kill -TERM -- "-$SERVER_PGID" 2>/dev/null || true
         for _ in $(seq 1 50); do
@@ -191,6 +198,32 @@ set -e
 [[ $code == 3 ]] && grep -q "cannot reach the MLflow tracking server at http://127.0.0.1:$DOWN" "$WORK/e7.err"
 [[ $("$BIN" runs --json | sha256sum) == "$before" ]]
 pass "an unreachable server exits 3 naming the URI"
+
+# 7. A PostgreSQL store: the live mirror, then an export reading the artifacts from the
+#    database alone (this machine's cache of them deleted first). check.py reads SQLite, so it
+#    checks MLflow against a copy of the database made by `aerocast store copy`, which keeps
+#    ids, times, values and artifact bytes.
+if [[ -n "${AEROCAST_TEST_PG_URL:-}" ]]; then
+    PGDB="aerocast_roundtrip_$$"
+    psql "$AEROCAST_TEST_PG_URL" -qAtc "CREATE DATABASE $PGDB"
+    PGURL="${AEROCAST_TEST_PG_URL%/*}/$PGDB"
+    export AEROCAST_CACHE="$WORK/pg-cache"
+    cd "$WORK" # a database store's reports go to ./aerocast-reports/
+    spec roundtrip-pg-live "[0, 1]" "[4, 8]" "[0.01]" 3
+    "$BIN" sweep "$WORK/roundtrip-pg-live.toml" --store "$PGURL" --json --jobs 2 --mlflow "$URI" >"$WORK/s7.json"
+    [[ $(json "$WORK/s7.json" '(d["finished"], d["mlflow"]["runs"], d["mlflow"]["sent"], d["mlflow"]["not_sent"])') == "(4, 4, 4, 0)" ]]
+    spec roundtrip-pg-export "[0, 1]" "[4]" "[0.01]" 3
+    "$BIN" sweep "$WORK/roundtrip-pg-export.toml" --store "$PGURL" --quiet --jobs 2
+    rm -rf "$AEROCAST_CACHE"
+    "$BIN" export mlflow --tracking-uri "$URI" --store "$PGURL" --experiment roundtrip-pg-export --json >"$WORK/e8.json"
+    [[ $(json "$WORK/e8.json" '(d["created"], d["unchanged"])') == "(2, 0)" ]]
+    "$BIN" store copy "$PGURL" "$WORK/pg-copy" >/dev/null
+    "$PY" "$HERE/check.py" "$URI" "$WORK/pg-copy" roundtrip-pg-live
+    "$PY" "$HERE/check.py" "$URI" "$WORK/pg-copy" roundtrip-pg-export
+    pass "a PostgreSQL store is mirrored live and exported from the database alone"
+else
+    say "AEROCAST_TEST_PG_URL is not set: the PostgreSQL store scenario is skipped"
+fi
 
 say "roundtrip done"
 echo "roundtrip: $PASSED passed, 0 failed"

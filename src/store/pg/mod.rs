@@ -5,7 +5,13 @@
 //!
 //! The driver is the synchronous `postgres` crate with an `r2d2` pool: aerocast's workers are
 //! plain threads (rayon), like its SQLite code, so an async driver would only add a runtime
-//! to block on. TLS is not configured: the server is expected on loopback or a trusted network.
+//! to block on.
+//!
+//! TLS is OpenSSL's (`postgres-openssl`), chosen by the URL's `sslmode` as libpq does:
+//! `prefer` (the default) encrypts when the server offers TLS, `require` refuses a server
+//! that does not, `disable` never encrypts. As with libpq's `require`, the server's
+//! certificate is not verified: the link is safe from eavesdropping, not from a host that
+//! impersonates the server.
 
 mod dump;
 mod notes;
@@ -17,8 +23,9 @@ mod write;
 use super::backend::Backend;
 use super::location::PgUrl;
 use crate::error::InputError;
-use anyhow::Result;
-use postgres::NoTls;
+use anyhow::{Context, Result};
+use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+use postgres_openssl::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::r2d2::{Pool, PooledConnection};
 use std::path::PathBuf;
@@ -29,7 +36,7 @@ const POOL_SIZE: u32 = 8;
 /// How long to wait for the server before calling it unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Manager = PostgresConnectionManager<NoTls>;
+type Manager = PostgresConnectionManager<MakeTlsConnector>;
 
 pub struct Postgres {
     pool: Pool<Manager>,
@@ -76,7 +83,8 @@ impl Postgres {
         config.application_name("aerocast");
         // One direct attempt first, so an unreachable server or a wrong password gives the
         // driver's own reason instead of a pool timeout.
-        config.connect(NoTls).map_err(|e| {
+        let tls = tls_connector()?;
+        config.connect(tls.clone()).map_err(|e| {
             InputError::usage(
                 &url.to_string(),
                 format!(
@@ -90,7 +98,7 @@ impl Postgres {
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .connection_timeout(CONNECT_TIMEOUT * 3)
-            .build(PostgresConnectionManager::new(config, NoTls))
+            .build(PostgresConnectionManager::new(config, tls))
             .map_err(|e| {
                 InputError::usage(
                     &url.to_string(),
@@ -129,6 +137,14 @@ impl Backend for Postgres {
     fn engine(&self) -> &'static str {
         "postgresql"
     }
+}
+
+/// The TLS side of every connection; whether it is used is the URL's `sslmode`.
+fn tls_connector() -> Result<MakeTlsConnector> {
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).context("setting up TLS")?;
+    // libpq's `require` and `prefer`: encrypted, the certificate unchecked (see above).
+    builder.set_verify(SslVerifyMode::NONE);
+    Ok(MakeTlsConnector::new(builder.build()))
 }
 
 /// The driver's message with its cause (the server's own words for a refused password).

@@ -85,6 +85,18 @@ impl Gc for Postgres {
         Ok(deleted)
     }
 
+    fn artifact_bytes(&self, run_ids: &[String]) -> Result<u64> {
+        let bytes: i64 = self
+            .conn()?
+            .query_one(
+                "SELECT coalesce(sum(octet_length(content)), 0)::BIGINT FROM artifacts
+                 WHERE run_id = ANY($1)",
+                &[&run_ids],
+            )?
+            .get(0);
+        Ok(bytes as u64)
+    }
+
     fn vacuum(&self) -> Result<()> {
         // Outside a transaction, as VACUUM requires; the server reuses freed space itself, so
         // a plain VACUUM (not FULL) never locks out the workers.
