@@ -831,3 +831,64 @@ fn skill(report: &Report, dir: &Path) -> Result<Chart> {
         caption: "Skill = 1 − best val_rmse / naive val_rmse on the same validation rows; each sweep is scored on its own data snapshot.".into(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RunRecord, RunStatus};
+
+    fn run(i: usize, lr: ParamValue) -> RunRecord {
+        RunRecord {
+            run_id: format!("{i:04}"),
+            experiment: "e".into(),
+            sweep_id: "s".into(),
+            job_key: format!("k{i}"),
+            status: RunStatus::Finished,
+            start_time: i as f64,
+            end_time: Some(i as f64 + 1.0),
+            failure_reason: None,
+            data_hash: String::new(),
+            aerocast_version: String::new(),
+            params: [("lr".to_string(), lr)].into_iter().collect(),
+            metrics: [("val_rmse".to_string(), Some(1.0 + i as f64))]
+                .into_iter()
+                .collect(),
+            artifacts: Vec::new(),
+        }
+    }
+
+    /// Each value once, in numeric order, whatever order and repetition the runs have.
+    #[test]
+    fn distinct_values_are_sorted_and_each_listed_once() {
+        let lrs = [0.3, 0.01, 0.3, 0.1, 0.01, 0.003];
+        let runs = lrs
+            .iter()
+            .enumerate()
+            .map(|(i, &lr)| run(i, ParamValue::Float(lr)))
+            .chain([run(6, ParamValue::Int(1)), run(7, ParamValue::Int(1))])
+            .collect();
+        let report = Report::from_runs("e".into(), "val_rmse", runs);
+        let got = distinct_values(&report, "lr");
+        let want: Vec<ParamValue> = [0.003, 0.01, 0.1, 0.3]
+            .map(ParamValue::Float)
+            .into_iter()
+            .chain([ParamValue::Int(1)])
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    /// A grid's axis names every value; a sampled knob's names five, first and last among
+    /// them, so the chart stays small however many trials there are.
+    #[test]
+    fn parallel_axes_label_every_grid_value_but_five_sampled_ones() {
+        let grid: Vec<ParamValue> = [16, 32, 64].map(ParamValue::Int).to_vec();
+        assert_eq!(
+            axis_ticks(&grid).collect::<Vec<_>>(),
+            grid.iter().collect::<Vec<_>>()
+        );
+        let sampled: Vec<ParamValue> = (0..1000).map(|i| ParamValue::Float(i as f64)).collect();
+        let ticks: Vec<&ParamValue> = axis_ticks(&sampled).collect();
+        let at = [0, 250, 500, 749, 999].map(|i| &sampled[i]);
+        assert_eq!(ticks, at);
+    }
+}
