@@ -1,7 +1,9 @@
 //! A run's files: weights (safetensors), a model card with everything needed to rebuild the
-//! model and its normalisation, and the loss curve. Each file is written under a temporary
-//! name, then renamed, so the store never points at a half-written file, even when the
-//! process is killed mid-write.
+//! model and its normalisation, and the loss curve, in a folder named by the run id. The
+//! store points at them only once the transaction that closes the run commits, after they
+//! are written, so it never points at a half-written file, even when the process is killed
+//! mid-write; a killed run's folder is never reused (a rerun is a new run id). So the files
+//! are written in place, without a temporary name and a rename each.
 //!
 //! Files are not synced one by one: an fsync costs milliseconds (several per run, more than a
 //! tiny run's training), so the sweep syncs the store's file system once, when its runs are
@@ -64,12 +66,12 @@ pub fn write(
     title: &str,
 ) -> Result<Vec<(&'static str, &'static str)>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    atomic(dir, WEIGHTS, |tmp| Ok(trained.varmap.save(tmp)?))?;
-    atomic(dir, CARD, |tmp| {
-        Ok(std::fs::write(tmp, serde_json::to_vec_pretty(card)?)?)
+    file(dir, WEIGHTS, |path| Ok(trained.varmap.save(path)?))?;
+    file(dir, CARD, |path| {
+        Ok(std::fs::write(path, serde_json::to_vec_pretty(card)?)?)
     })?;
-    atomic(dir, LOSS_PLOT, |tmp| {
-        crate::plot::loss_curve(tmp, title, &trained.history)
+    file(dir, LOSS_PLOT, |path| {
+        crate::plot::loss_curve(path, title, &trained.history)
     })?;
     Ok(vec![
         (WEIGHTS, "model"),
@@ -180,13 +182,10 @@ fn one() -> usize {
     1
 }
 
-/// Writes `name` in `dir` via a temporary file, then renames it into place.
-fn atomic(dir: &Path, name: &str, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let tmp = dir.join(format!(".tmp-{name}"));
+/// Writes `name` in `dir`.
+fn file(dir: &Path, name: &str, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dest = dir.join(name);
-    write(&tmp).with_context(|| format!("writing {}", dest.display()))?;
-    std::fs::rename(&tmp, &dest).with_context(|| format!("renaming to {}", dest.display()))?;
-    Ok(())
+    write(&dest).with_context(|| format!("writing {}", dest.display()))
 }
 
 /// Makes every file written under `dir` so far durable: one `syncfs` of its file system on

@@ -688,10 +688,15 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
         Ok(c) => baselines(w, c),
         Err(_) => w.baselines(0, 1),
     };
+    let mut log = EpochLog::new(&run_id);
     let result = cfg
         .map_err(anyhow::Error::msg)
-        .and_then(|cfg| train_and_save(w, &run_id, &cfg, job, label, &view));
+        .and_then(|cfg| train_and_save(w, &run_id, &cfg, job, label, &view, &mut log));
     let seconds = started.elapsed().as_secs_f64();
+    if result.is_err() {
+        // Whatever ended the run, its epochs go to the store before its end does.
+        log.flush(w)?;
+    }
     match result {
         Err(e) if e.is::<signals::Interrupted>() => {
             let reason = e.to_string();
@@ -706,10 +711,13 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
             let mut metrics = done.metrics;
             metrics.extend(naive);
             let val_rmse = value(&metrics, w.objective);
+            let epochs = log.pending();
             let outcome = match &done.stopped {
                 None => {
                     Clock::time(&w.clock.store, || {
-                        w.store.finish_run(&run_id, &metrics, &done.artifacts)
+                        let end = (RunStatus::Finished, None);
+                        w.store
+                            .end_run(&run_id, end, &epochs, &metrics, &done.artifacts)
                     })?;
                     let naive_val_rmse = value(&metrics, &metrics::naive_of(w.objective));
                     w.progress.run_ended(
@@ -724,8 +732,9 @@ fn run_claimed(w: &Worker, job: &Job, run_id: String, label: &str) -> Result<Out
                 }
                 Some(reason) => {
                     Clock::time(&w.clock.store, || {
+                        let end = (RunStatus::Pruned, Some(reason.as_str()));
                         w.store
-                            .prune_run(&run_id, reason, &metrics, &done.artifacts)
+                            .end_run(&run_id, end, &epochs, &metrics, &done.artifacts)
                     })?;
                     w.progress
                         .run_ended(&view, &RunEnd::Pruned { reason }, seconds);
@@ -770,13 +779,16 @@ struct Done {
 /// How long a run's epoch metrics may wait in memory before they are written: a run writes
 /// one short transaction per second instead of one per epoch. A killed process loses at most
 /// this much of a running run's curve, and that run is trained again from scratch anyway.
+/// What is still waiting when the run ends goes into the transaction that closes it, so a
+/// run shorter than this writes its curve with its end, not on its own.
 const WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// A run's epoch metrics on their way to the store, written in batches.
 struct EpochLog<'a> {
     run_id: &'a str,
     pending: Vec<(usize, [(&'static str, f64); 2])>,
-    last_write: Option<Instant>,
+    /// The last write, or the run's start before the first.
+    last_write: Instant,
 }
 
 impl<'a> EpochLog<'a> {
@@ -784,8 +796,13 @@ impl<'a> EpochLog<'a> {
         Self {
             run_id,
             pending: Vec::new(),
-            last_write: None,
+            last_write: Instant::now(),
         }
+    }
+
+    /// The epochs not written yet, as the store takes them.
+    fn pending(&self) -> Vec<(usize, &[(&str, f64)])> {
+        self.pending.iter().map(|(s, m)| (*s, &m[..])).collect()
     }
 
     fn push(&mut self, w: &Worker, r: &train::EpochReport) -> Result<()> {
@@ -794,19 +811,17 @@ impl<'a> EpochLog<'a> {
             (metrics::VAL_LOSS, r.val_loss),
         ];
         self.pending.push((r.epoch, metrics));
-        // The first epoch is written at once, so every run shows a curve early.
-        if self.last_write.is_none_or(|t| t.elapsed() >= WRITE_EVERY) {
+        if self.last_write.elapsed() >= WRITE_EVERY {
             self.flush(w)?;
         }
         Ok(())
     }
 
     fn flush(&mut self, w: &Worker) -> Result<()> {
-        let epochs: Vec<(usize, &[(&str, f64)])> =
-            self.pending.iter().map(|(s, m)| (*s, &m[..])).collect();
+        let epochs = self.pending();
         Clock::time(&w.clock.store, || w.store.log_epochs(self.run_id, &epochs))?;
         self.pending.clear();
-        self.last_write = Some(Instant::now());
+        self.last_write = Instant::now();
         Ok(())
     }
 }
@@ -820,16 +835,16 @@ fn train_and_save(
     job: &Job,
     label: &str,
     view: &RunView,
+    log: &mut EpochLog,
 ) -> Result<Done> {
     if !w.folds.is_empty() {
-        return cv::cross_validate(w, run_id, cfg, job, label, view);
+        return cv::cross_validate(w, run_id, cfg, job, label, view, log);
     }
-    let mut log = EpochLog::new(run_id);
     let how = Fit {
         prune_epochs: true,
         log_epochs: true,
     };
-    let trained = fit(w, run_id, cfg, w.prepared, view, &mut log, how)?;
+    let trained = fit(w, run_id, cfg, w.prepared, view, log, how)?;
     let artifacts = save(w, run_id, cfg, job, label, &trained, w.prepared)?;
     let mut metrics = epoch_metrics(&trained);
     let val = windows::anchors(w.prepared.val_targets(), cfg.outputs);
@@ -896,8 +911,6 @@ fn fit(
         cpu.saturating_sub(recording).as_nanos() as u64,
         Ordering::Relaxed,
     );
-    // Whatever ended the training, its epochs go to the store before the run's end does.
-    log.flush(w)?;
     let trained = trained
         .map_err(|panic| anyhow::anyhow!("training panicked: {}", panic_message(&panic)))?
         .map_err(|e| match e {

@@ -673,3 +673,30 @@ fn artifact_files_bytes(root: &std::path::Path, run_id: &str) -> u64 {
     }
     total
 }
+
+/// Runs shorter than the epoch-write interval write their curve in the transaction that
+/// closes them: every finished run still has each epoch's train and val loss, in order.
+#[test]
+fn a_short_runs_curve_is_written_with_its_end_alike() {
+    each_backend("curve", |store| {
+        let sb = Sandbox::with_store(&spec(3), store);
+        let first = summary(&sb.sweep().success());
+        assert_eq!(first["finished"], 4, "{first}");
+        for run in sb.runs() {
+            let id = run["run_id"].as_str().unwrap();
+            let detail = json_of(&sb, &["runs", "show", id]);
+            for key in ["train_loss", "val_loss"] {
+                let steps: Vec<u64> = detail["history"][key]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{id}: no {key} history: {detail}"))
+                    .iter()
+                    .map(|p| {
+                        assert!(p[1].as_f64().is_some_and(f64::is_finite), "{id} {key}: {p}");
+                        p[0].as_u64().unwrap()
+                    })
+                    .collect();
+                assert_eq!(steps, [1, 2, 3], "{id} {key}");
+            }
+        }
+    });
+}

@@ -155,19 +155,27 @@ fn colour_knob(report: &Report) -> Option<String> {
 
 /// Distinct values of a param over the runs, sorted (numbers numerically).
 fn distinct_values(report: &Report, key: &str) -> Vec<ParamValue> {
-    let mut values: Vec<ParamValue> = Vec::new();
-    for r in &report.runs {
-        if let Some(v) = r.params.get(key)
-            && !values.contains(v)
-        {
-            values.push(v.clone());
-        }
-    }
-    values.sort_by(|a, b| match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        _ => a.to_string().cmp(&b.to_string()),
-    });
+    // Sorted, then deduplicated: searching a list of the values seen so far was quadratic
+    // for a sampled knob of thousands of runs. Ties in number are ordered by their text, so
+    // equal values end up next to each other.
+    let mut values: Vec<ParamValue> = report
+        .runs
+        .iter()
+        .filter_map(|r| r.params.get(key).cloned())
+        .collect();
+    values.sort_by(value_order);
+    values.dedup();
     values
+}
+
+/// The order of [`distinct_values`].
+fn value_order(a: &ParamValue, b: &ParamValue) -> std::cmp::Ordering {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x
+            .total_cmp(&y)
+            .then_with(|| a.to_string().cmp(&b.to_string())),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
 }
 
 /// Above this many runs a chart draws the best `TOP_LINES` runs and the spread of all of them,
@@ -677,6 +685,23 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
     })
 }
 
+/// Values labelled on a parallel-coordinates axis: all of a grid's few, five spread evenly
+/// of a sampled knob's many (a label per value of 10,000 trials made a 3 MB chart).
+fn axis_ticks(values: &[ParamValue]) -> impl Iterator<Item = &ParamValue> {
+    const MAX_TICKS: usize = 12;
+    let step = if values.len() > MAX_TICKS {
+        (values.len() - 1) as f64 / 4.0
+    } else {
+        1.0
+    };
+    let count = if values.len() > MAX_TICKS {
+        5
+    } else {
+        values.len()
+    };
+    (0..count).map(move |k| &values[(k as f64 * step).round() as usize])
+}
+
 fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
     let knobs = report.knobs();
     if knobs.is_empty() {
@@ -700,7 +725,7 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
         // Swept values are spread evenly: grids are usually log- or doubling-spaced.
         let pos = |v: Option<&ParamValue>| {
             let i = v
-                .and_then(|v| values.iter().position(|x| x == v))
+                .and_then(|v| values.binary_search_by(|x| value_order(x, v)).ok())
                 .unwrap_or(0);
             if values.len() == 1 {
                 0.5
@@ -710,8 +735,7 @@ fn parallel(report: &Report, dir: &Path) -> Result<Chart> {
         };
         axes.push(PcAxis {
             name: knob.to_string(),
-            ticks: values
-                .iter()
+            ticks: axis_ticks(&values)
                 .map(|v| (pos(Some(v)), param_text(Some(v))))
                 .collect(),
         });
@@ -815,4 +839,65 @@ fn skill(report: &Report, dir: &Path) -> Result<Chart> {
         title: title.into(),
         caption: "Skill = 1 − best val_rmse / naive val_rmse on the same validation rows; each sweep is scored on its own data snapshot.".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RunRecord, RunStatus};
+
+    fn run(i: usize, lr: ParamValue) -> RunRecord {
+        RunRecord {
+            run_id: format!("{i:04}"),
+            experiment: "e".into(),
+            sweep_id: "s".into(),
+            job_key: format!("k{i}"),
+            status: RunStatus::Finished,
+            start_time: i as f64,
+            end_time: Some(i as f64 + 1.0),
+            failure_reason: None,
+            data_hash: String::new(),
+            aerocast_version: String::new(),
+            params: [("lr".to_string(), lr)].into_iter().collect(),
+            metrics: [("val_rmse".to_string(), Some(1.0 + i as f64))]
+                .into_iter()
+                .collect(),
+            artifacts: Vec::new(),
+        }
+    }
+
+    /// Each value once, in numeric order, whatever order and repetition the runs have.
+    #[test]
+    fn distinct_values_are_sorted_and_each_listed_once() {
+        let lrs = [0.3, 0.01, 0.3, 0.1, 0.01, 0.003];
+        let runs = lrs
+            .iter()
+            .enumerate()
+            .map(|(i, &lr)| run(i, ParamValue::Float(lr)))
+            .chain([run(6, ParamValue::Int(1)), run(7, ParamValue::Int(1))])
+            .collect();
+        let report = Report::from_runs("e".into(), "val_rmse", runs);
+        let got = distinct_values(&report, "lr");
+        let want: Vec<ParamValue> = [0.003, 0.01, 0.1, 0.3]
+            .map(ParamValue::Float)
+            .into_iter()
+            .chain([ParamValue::Int(1)])
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    /// A grid's axis names every value; a sampled knob's names five, first and last among
+    /// them, so the chart stays small however many trials there are.
+    #[test]
+    fn parallel_axes_label_every_grid_value_but_five_sampled_ones() {
+        let grid: Vec<ParamValue> = [16, 32, 64].map(ParamValue::Int).to_vec();
+        assert_eq!(
+            axis_ticks(&grid).collect::<Vec<_>>(),
+            grid.iter().collect::<Vec<_>>()
+        );
+        let sampled: Vec<ParamValue> = (0..1000).map(|i| ParamValue::Float(i as f64)).collect();
+        let ticks: Vec<&ParamValue> = axis_ticks(&sampled).collect();
+        let at = [0, 250, 500, 749, 999].map(|i| &sampled[i]);
+        assert_eq!(ticks, at);
+    }
 }

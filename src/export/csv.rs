@@ -3,7 +3,7 @@
 use super::Exporter;
 use super::charts::Charts;
 use super::model::Report;
-use super::table::{Cell, columns, row};
+use super::table::{Cell, columns, rows};
 use anyhow::Result;
 
 pub struct Csv;
@@ -29,8 +29,8 @@ pub fn leaderboard(r: &Report) -> Result<Vec<u8>> {
         let mut head: Vec<String> = columns(r).into_iter().map(|c| c.field).collect();
         head.push("failure_reason".into());
         w.write_record(&head)?;
-        for (i, run) in r.runs.iter().enumerate() {
-            let mut cells: Vec<String> = row(r, i).iter().map(Cell::raw).collect();
+        for (run, row) in r.runs.iter().zip(rows(r, r.runs.len())) {
+            let mut cells: Vec<String> = row.iter().map(Cell::raw).collect();
             cells.push(run.failure_reason.clone().unwrap_or_default());
             w.write_record(&cells)?;
         }

@@ -38,6 +38,17 @@ pub fn nights(store: &Store, experiment: &str) -> Result<Vec<Night>> {
     };
     let runs = store.runs(&filter)?;
     let snapshot_of = store.run_tags(&filter, DATA_TAG)?;
+    nights_of(store, experiment, &runs, &snapshot_of)
+}
+
+/// [`nights`] from the experiment's runs (every snapshot) and each run's snapshot tag,
+/// already loaded.
+pub fn nights_of(
+    store: &Store,
+    experiment: &str,
+    runs: &[RunRecord],
+    snapshot_of: &HashMap<String, String>,
+) -> Result<Vec<Night>> {
     let mut registered: HashMap<String, Vec<String>> = HashMap::new();
     for v in store.versions(None)? {
         registered
@@ -49,7 +60,7 @@ pub fn nights(store: &Store, experiment: &str) -> Result<Vec<Night>> {
         .sweeps(experiment)?
         .iter()
         .map(|s| {
-            let mut n = night(s, &runs, &snapshot_of);
+            let mut n = night(s, runs, snapshot_of);
             n.promoted = registered.remove(&s.sweep_id).unwrap_or_default();
             n
         })

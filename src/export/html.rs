@@ -4,7 +4,7 @@
 use super::charts::{Chart, Charts, Slot};
 use super::format::{header_facts, mean_pm_std, raw, setting_label};
 use super::model::{ROBUST_REL_STD, Report};
-use super::table::{Cell, Kind, columns, param_kind, row, row_class, setting_head, setting_row};
+use super::table::{Cell, Kind, columns, param_kind, row_class, rows, setting_head, setting_row};
 use super::{Exporter, history};
 use crate::store::RunStatus;
 use anyhow::Result;
@@ -189,9 +189,9 @@ fn leaderboard(r: &Report) -> Markup {
                     }
                 }}
                 tbody {
-                    @for i in 0..r.runs.len().min(TABLE_ROWS) {
+                    @for (i, row) in rows(r, TABLE_ROWS).enumerate() {
                         tr class=(row_class(r, i)) {
-                            @for cell in row(r, i) { (td(&cell)) }
+                            @for cell in row { (td(&cell)) }
                         }
                     }
                 }

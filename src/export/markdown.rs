@@ -3,7 +3,7 @@
 use super::charts::{Chart, Charts, Slot};
 use super::format::{header_facts, mean_pm_std, setting_label};
 use super::model::{ROBUST_REL_STD, Report};
-use super::table::{Cell, columns, row, setting_head, setting_row};
+use super::table::{Cell, columns, rows, setting_head, setting_row};
 use super::{Exporter, history};
 use crate::store::RunStatus;
 use anyhow::Result;
@@ -36,9 +36,8 @@ impl Exporter for Markdown {
 
         let _ = writeln!(out, "\n## Leaderboard\n");
         let head: Vec<String> = columns(r).into_iter().map(|c| c.title).collect();
-        let rows = (0..r.runs.len()).map(|i| {
-            row(r, i)
-                .iter()
+        let rows = rows(r, r.runs.len()).map(|row| {
+            row.iter()
                 .map(|cell| match cell {
                     Cell::Rank { rank, best: true } => format!("**{rank}**"),
                     Cell::Run(id) => format!("`{id}`"),

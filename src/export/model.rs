@@ -196,7 +196,25 @@ impl Report {
                 .map(|s| s.record.sweep_id.clone()),
             data_id: data_id.clone(),
         };
-        let runs = store.runs(&filter)?;
+        // The nights table needs every run of the experiment; the report's runs are those
+        // of its scope among them, filtered here rather than loaded a second time.
+        let everything = RunFilter {
+            experiment: Some(experiment.clone()),
+            ..RunFilter::default()
+        };
+        let all = store.runs(&everything)?;
+        let snapshot_of = store.run_tags(&everything, crate::store::DATA_TAG)?;
+        let nights = super::history::nights_of(store, &experiment, &all, &snapshot_of)?;
+        let runs: Vec<RunRecord> = all
+            .into_iter()
+            .filter(|r| filter.sweep_id.as_ref().is_none_or(|s| *s == r.sweep_id))
+            .filter(|r| {
+                filter
+                    .data_id
+                    .as_ref()
+                    .is_none_or(|d| snapshot_of.get(&r.run_id) == Some(d))
+            })
+            .collect();
         check_metric(&runs, &scope.metric)?;
         let histories = store.histories(&filter, &[metrics::TRAIN_LOSS, metrics::VAL_LOSS])?;
         let groups = store.run_tags(&filter, crate::store::SETTING_TAG)?;
@@ -209,7 +227,7 @@ impl Report {
         report.sweep = sweep;
         report.snapshots = snapshots;
         report.data_id = data_id;
-        report.nights = super::history::nights(store, &report.experiment)?;
+        report.nights = nights;
         report.user_tags = user_tags(store, &report.runs)?;
         report.histories = histories;
         report.settings = report.aggregate_seeds(&groups);

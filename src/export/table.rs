@@ -150,8 +150,26 @@ pub fn columns(r: &Report) -> Vec<Column> {
     cols
 }
 
-/// Row `i` of the ranked runs, cell for cell with [`columns`].
-pub fn row(r: &Report, i: usize) -> Vec<Cell<'_>> {
+/// The first `n` rows of the ranked runs, cell for cell with [`columns`]. Which metric and
+/// baseline columns exist depends on every run, so it is worked out once here, not per row
+/// (per row it made a 10,000-run table quadratic).
+pub fn rows(r: &Report, n: usize) -> impl Iterator<Item = Vec<Cell<'_>>> {
+    let layout = RowLayout {
+        metrics: metric_columns(r),
+        extra: extra_baselines(&r.runs, &r.metric),
+        held_out: held_out_columns(r),
+    };
+    (0..n.min(r.runs.len())).map(move |i| row(r, &layout, i))
+}
+
+/// The columns of a row that depend on the whole report.
+struct RowLayout {
+    metrics: Vec<String>,
+    extra: Vec<&'static str>,
+    held_out: Vec<&'static str>,
+}
+
+fn row<'a>(r: &'a Report, layout: &RowLayout, i: usize) -> Vec<Cell<'a>> {
     let run = &r.runs[i];
     let best = Some(i) == r.best;
     let mut cells = vec![Cell::Rank { rank: i + 1, best }, Cell::Run(&run.run_id)];
@@ -160,12 +178,12 @@ pub fn row(r: &Report, i: usize) -> Vec<Cell<'_>> {
         cells.push(Cell::Label(label));
     }
     cells.extend(r.swept.iter().map(|k| Cell::Param(run.params.get(k))));
-    cells.extend(metric_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
+    cells.extend(layout.metrics.iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Check(r.beats_naive(run)));
-    for b in extra_baselines(&r.runs, &r.metric) {
+    for b in &layout.extra {
         cells.push(Cell::Check(beats(run, b, &r.metric)));
     }
-    cells.extend(held_out_columns(r).iter().map(|m| Cell::Num(run.metric(m))));
+    cells.extend(layout.held_out.iter().map(|m| Cell::Num(run.metric(m))));
     cells.push(Cell::Num(run.metric(metrics::BEST_EPOCH)));
     cells.push(Cell::Duration(run.duration()));
     if !r.user_tags.is_empty() {

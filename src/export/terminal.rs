@@ -2,7 +2,7 @@
 
 use super::format::{num, short_id};
 use super::model::{Report, beats};
-use super::table::{Cell, columns, row};
+use super::table::{Cell, columns, rows};
 use crate::metrics;
 use crate::store::RunRecord;
 use std::fmt::Write;
@@ -11,11 +11,12 @@ use std::fmt::Write;
 pub fn text_table(r: &Report) -> String {
     let head: Vec<String> = columns(r).into_iter().map(|c| c.title).collect();
     let status_col = head.len() - 1;
-    let rows: Vec<Vec<String>> = (0..r.runs.len())
-        .map(|i| {
-            let mut cells: Vec<String> = row(r, i).iter().map(Cell::text).collect();
+    let rows: Vec<Vec<String>> = rows(r, r.runs.len())
+        .zip(&r.runs)
+        .map(|(row, run)| {
+            let mut cells: Vec<String> = row.iter().map(Cell::text).collect();
             // Reasons can be long: they follow the table instead of widening it.
-            cells[status_col] = r.runs[i].status.to_string();
+            cells[status_col] = run.status.to_string();
             cells
         })
         .collect();

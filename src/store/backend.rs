@@ -74,12 +74,14 @@ pub trait Writes {
     ) -> Result<()>;
     /// Refreshes the heartbeat of these running runs.
     fn heartbeat(&self, run_ids: &[String], at: f64) -> Result<()>;
-    /// Ends a running run with its final metrics and files; fails if it is no longer running.
+    /// Ends a running run with its last epochs' metrics not yet logged, its final metrics and
+    /// files, in one transaction; fails if it is no longer running.
     fn close_run(
         &self,
         run_id: &str,
         status: RunStatus,
         reason: Option<&str>,
+        epochs: &[(usize, &[(&str, f64)])],
         metrics: &[(&str, f64)],
         artifacts: &[ArtifactFile],
     ) -> Result<()>;

@@ -300,6 +300,20 @@ impl Store {
         metrics: &[(&str, f64)],
         artifacts: &[(String, &str)],
     ) -> Result<()> {
+        self.end_run(run_id, (status, reason), &[], metrics, artifacts)
+    }
+
+    /// Closes a run with `status` (and reason), writing with it the epochs' metrics not yet
+    /// logged: a short run's curve, final metrics and files go in one transaction instead
+    /// of two.
+    pub fn end_run(
+        &self,
+        run_id: &str,
+        (status, reason): (RunStatus, Option<&str>),
+        epochs: &[(usize, &[(&str, f64)])],
+        metrics: &[(&str, f64)],
+        artifacts: &[(String, &str)],
+    ) -> Result<()> {
         let files: Vec<ArtifactFile> = artifacts
             .iter()
             .map(|(path, kind)| ArtifactFile {
@@ -310,7 +324,7 @@ impl Store {
             .collect();
         self.heart.ended(run_id);
         self.backend
-            .close_run(run_id, status, reason, metrics, &files)
+            .close_run(run_id, status, reason, epochs, metrics, &files)
     }
 
     /// The full id of the sweep whose id starts with `prefix` (as every output prints the

@@ -121,6 +121,9 @@ impl Sqlite {
         })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Room for every statement a sweep repeats per run (claim, epochs, close, reads of
+        // the study), so none is evicted and prepared again.
+        conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn).map_err(|e| match e.downcast::<schema::NewerSchema>() {
             Ok(newer) => InputError::usage(&db.display().to_string(), newer.to_string()).into(),
             Err(e) => e.context(format!("opening {}", db.display())),

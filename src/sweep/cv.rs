@@ -18,8 +18,8 @@ pub(super) fn cross_validate(
     job: &Job,
     label: &str,
     view: &RunView,
+    log: &mut EpochLog,
 ) -> Result<Done> {
-    let mut log = EpochLog::new(run_id);
     let each = w.spec.eval.refit == Refit::Each;
     let folds = w.folds.len();
     let how = Fit {
@@ -30,7 +30,7 @@ pub(super) fn cross_validate(
     let mut model: Option<train::Trained> = None;
     for (k, fold) in w.folds.iter().enumerate() {
         if each || model.is_none() {
-            model = Some(fit(w, run_id, cfg, fold, view, &mut log, how)?);
+            model = Some(fit(w, run_id, cfg, fold, view, log, how)?);
         }
         let m = model.as_ref().expect("trained above");
         let (rmse, mae) = if each {
@@ -70,7 +70,7 @@ pub(super) fn cross_validate(
         prune_epochs: false,
         log_epochs: false,
     };
-    let mut kept = fit(w, run_id, cfg, rows, view, &mut log, only_train)?;
+    let mut kept = fit(w, run_id, cfg, rows, view, log, only_train)?;
     // The kept model has no validation span; its loss plot shows the last fold's curves.
     kept.history = last.history.clone();
     let artifacts = save(w, run_id, cfg, job, label, &kept, rows)?;

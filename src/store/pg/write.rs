@@ -172,21 +172,7 @@ impl Writes for Postgres {
         }
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
-        let t = now();
-        let insert = tx.prepare(
-            "INSERT INTO metric_history (run_id, key, step, value, timestamp)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (run_id, key, step) DO UPDATE
-             SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp",
-        )?;
-        for (step, metrics) in epochs {
-            for (key, value) in *metrics {
-                tx.execute(
-                    &insert,
-                    &[&run_id, key, &(*step as i64), &finite(*value), &t],
-                )?;
-            }
-        }
+        insert_epochs(&mut tx, run_id, epochs)?;
         if let Some(at) = heartbeat {
             tx.execute(
                 "UPDATE runs SET heartbeat = $2 WHERE run_id = $1",
@@ -210,6 +196,7 @@ impl Writes for Postgres {
         run_id: &str,
         status: RunStatus,
         reason: Option<&str>,
+        epochs: &[(usize, &[(&str, f64)])],
         metrics: &[(&str, f64)],
         artifacts: &[ArtifactFile],
     ) -> Result<()> {
@@ -238,6 +225,7 @@ impl Writes for Postgres {
                 "run {run_id} is no longer running in the store (marked killed by another process?)"
             );
         }
+        insert_epochs(&mut tx, run_id, epochs)?;
         let insert = tx.prepare(
             "INSERT INTO metrics (run_id, key, value) VALUES ($1, $2, $3)
              ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value",
@@ -257,6 +245,33 @@ impl Writes for Postgres {
             .with_context(|| format!("recording the end of run {run_id}"))?;
         Ok(())
     }
+}
+
+/// Per-epoch metrics, all stamped with the time they are written.
+fn insert_epochs(
+    tx: &mut Transaction,
+    run_id: &str,
+    epochs: &[(usize, &[(&str, f64)])],
+) -> Result<()> {
+    if epochs.is_empty() {
+        return Ok(());
+    }
+    let t = now();
+    let insert = tx.prepare(
+        "INSERT INTO metric_history (run_id, key, step, value, timestamp)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (run_id, key, step) DO UPDATE
+         SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp",
+    )?;
+    for (step, metrics) in epochs {
+        for (key, value) in *metrics {
+            tx.execute(
+                &insert,
+                &[&run_id, key, &(*step as i64), &finite(*value), &t],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The claim decided by the job's existing runs, if any: `Finished`, or `Busy` when a live
