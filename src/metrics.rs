@@ -134,8 +134,17 @@ pub fn at_lead(base: &str, k: usize) -> &'static str {
 /// pooled metrics (the unprefixed ones, which rank runs) apart from each series' own.
 pub const SERIES_PREFIX: &str = "series/";
 
-/// The name of `metric` of series `series`: `series/EWR/val_rmse`.
+/// The name of `metric` of series `series`: `series/EWR/val_rmse`. Characters a metric name
+/// cannot hold in MLflow (anything but letters, digits and `_-. :/`) become `_`, so every
+/// run's metrics mirror as they are.
 pub fn of_series(series: &str, metric: &str) -> &'static str {
+    let series: String = series
+        .chars()
+        .map(|c| match c.is_alphanumeric() || "_-. :/".contains(c) {
+            true => c,
+            false => '_',
+        })
+        .collect();
     intern(format!("{SERIES_PREFIX}{series}/{metric}"))
 }
 
@@ -189,4 +198,28 @@ pub fn naive_of(metric: &str) -> String {
 /// A baseline's name for a metric: (`linear`, `val_rmse`) → `linear_val_rmse`.
 pub fn baseline_of(baseline: &str, metric: &str) -> String {
     format!("{baseline}_{metric}")
+}
+
+#[cfg(test)]
+mod series_tests {
+    use super::*;
+
+    #[test]
+    fn series_metrics_split_back_by_name_and_stay_valid_mlflow_keys() {
+        assert_eq!(of_series("EWR", VAL_RMSE), "series/EWR/val_rmse");
+        assert_eq!(
+            of_series("Paris, FR (#2)", VAL_RMSE),
+            "series/Paris_ FR __2_/val_rmse"
+        );
+        let recorded: BTreeMap<String, f64> = [
+            (VAL_RMSE.to_string(), 1.0),
+            (of_series("a/b", VAL_RMSE).to_string(), 2.0),
+            (of_series("EWR", TEST_RMSE).to_string(), 3.0),
+        ]
+        .into();
+        let (pooled, series) = split_series(&recorded);
+        assert_eq!(pooled.keys().collect::<Vec<_>>(), [VAL_RMSE]);
+        assert_eq!(series["a/b"][VAL_RMSE], 2.0);
+        assert_eq!(series["EWR"][TEST_RMSE], 3.0);
+    }
 }
