@@ -77,34 +77,44 @@ impl From<&Location> for Location {
     }
 }
 
+/// How a store is opened: created when missing, required to exist, or read only.
+#[derive(Clone, Copy)]
+enum Mode {
+    Create,
+    Existing,
+    ReadOnly,
+}
+
 impl Store {
     /// Opens the store, creating it (folder, database schema) if needed.
     pub fn open(at: impl Into<Location>) -> Result<Store> {
-        let location = at.into();
-        let backend: Arc<dyn Backend> = match &location {
-            Location::Folder(dir) => Arc::new(sqlite::Sqlite::open(dir)?),
-            Location::Postgres(url) => Arc::new(pg::Postgres::connect(url)?),
-        };
-        Ok(Self::with_backend(location, backend))
+        Self::open_as(at.into(), Mode::Create)
     }
 
     /// Opens an existing store for reading; a missing store is an input error, not a new store.
     pub fn open_existing(at: impl Into<Location>) -> Result<Store> {
-        let location = at.into();
-        let backend: Arc<dyn Backend> = match &location {
-            Location::Folder(dir) => Arc::new(sqlite::Sqlite::open_existing(dir)?),
-            Location::Postgres(url) => Arc::new(pg::Postgres::connect_existing(url)?),
-        };
-        Ok(Self::with_backend(location, backend))
+        Self::open_as(at.into(), Mode::Existing)
     }
 
     /// Opens an existing store for reading only (see `Sqlite::open_read_only`); a database
     /// server is opened as for [`Store::open_existing`], its permissions are the server's.
     pub fn open_read_only(at: impl Into<Location>) -> Result<Store> {
-        let location = at.into();
-        let backend: Arc<dyn Backend> = match &location {
-            Location::Folder(dir) => Arc::new(sqlite::Sqlite::open_read_only(dir)?),
-            Location::Postgres(url) => Arc::new(pg::Postgres::connect_existing(url)?),
+        Self::open_as(at.into(), Mode::ReadOnly)
+    }
+
+    fn open_as(location: Location, mode: Mode) -> Result<Store> {
+        let backend: Arc<dyn Backend> = match (&location, mode) {
+            (Location::Folder(dir), Mode::Create) => Arc::new(sqlite::Sqlite::open(dir)?),
+            (Location::Folder(dir), Mode::Existing) => {
+                Arc::new(sqlite::Sqlite::open_existing(dir)?)
+            }
+            (Location::Folder(dir), Mode::ReadOnly) => {
+                Arc::new(sqlite::Sqlite::open_read_only(dir)?)
+            }
+            (Location::Postgres(url), Mode::Create) => Arc::new(pg::Postgres::connect(url)?),
+            (Location::Postgres(url), Mode::Existing | Mode::ReadOnly) => {
+                Arc::new(pg::Postgres::connect_existing(url)?)
+            }
         };
         Ok(Self::with_backend(location, backend))
     }
