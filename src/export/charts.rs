@@ -7,8 +7,8 @@ use super::model::{Report, mean_std};
 use crate::forecast;
 use crate::metrics;
 use crate::plot::charts::{
-    self, ErrChart, ErrSeries, Line, LineChart, PcAxis, XScale, color, error_bar_chart, line_chart,
-    parallel_coordinates,
+    self, ErrChart, ErrPoint, ErrSeries, Line, LineChart, PcAxis, XScale, color, error_bar_chart,
+    line_chart, parallel_coordinates,
 };
 use crate::spec::knobs::ParamValue;
 use crate::store::{HistoryPoint, RunRecord, RunStatus, Store};
@@ -257,10 +257,7 @@ fn loss_spread(report: &Report, runs: &[&RunRecord], dir: &Path) -> Result<Chart
     let quantile = |q: f64| -> Vec<(f64, f64)> {
         by_epoch
             .iter()
-            .map(|(step, values)| {
-                let i = ((values.len() - 1) as f64 * q).round() as usize;
-                (*step as f64, values[i])
-            })
+            .map(|(step, values)| (*step as f64, sorted_quantile(values, q)))
             .collect()
     };
     let mut lines: Vec<Line> = Vec::new();
@@ -516,18 +513,20 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
                 .or_default()
                 .push(m);
         }
+        let plotted: usize = groups.values().flat_map(|g| g.values()).map(Vec::len).sum();
+        let binned = continuous && plotted > MANY_RUNS;
         let mut series: Vec<ErrSeries> = groups
             .into_iter()
             .map(|(name, by_value)| {
-                let mut points: Vec<(f64, f64, f64)> = by_value
+                let at: Vec<(f64, Vec<f64>)> = by_value
                     .into_iter()
-                    .filter_map(|(v, ms)| {
-                        let v: ParamValue = serde_json::from_str(&v).ok()?;
-                        let (m, s) = mean_std(&ms);
-                        Some((x_of(&v), m?, s.unwrap_or(0.0)))
-                    })
+                    .filter_map(|(v, ms)| Some((x_of(&serde_json::from_str(&v).ok()?), ms)))
                     .collect();
-                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let points = if binned {
+                    binned_points(at, scale)
+                } else {
+                    mean_points(at)
+                };
                 ErrSeries { name, points }
             })
             .collect();
@@ -559,7 +558,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
                 scale,
                 ticks: &ticks,
                 baseline: naive.map(|n| (n, naive_label.as_str())),
-                connect: !continuous,
+                connect: binned || !continuous,
             },
             &series,
         )?;
@@ -571,7 +570,23 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
         out.push(Chart {
             file,
             title,
-            caption: if split {
+            caption: if binned {
+                format!(
+                    "{plotted} runs are too many to show one by one: the {knob} axis is cut into \
+                     {BINS} equal ranges{}; points are each range's median, bars its 10th to 90th \
+                     percentile{}.",
+                    if scale == XScale::Log {
+                        " on the log scale"
+                    } else {
+                        ""
+                    },
+                    if split {
+                        ", one line per setting of the other knobs"
+                    } else {
+                        ""
+                    },
+                )
+            } else if split {
                 format!("Points are the {over}, one line per setting of the other knobs.")
             } else if others.is_empty() {
                 format!("Points are the {over}.")
@@ -584,6 +599,67 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
         });
     }
     Ok(out)
+}
+
+/// Ranges a sampled knob's axis is cut into when its runs are too many to show one by one.
+const BINS: usize = 20;
+
+/// A point per knob value: the mean of its runs, with a bar of ± one standard deviation.
+fn mean_points(at: Vec<(f64, Vec<f64>)>) -> Vec<ErrPoint> {
+    at.into_iter()
+        .filter_map(|(x, ms)| {
+            let (m, s) = mean_std(&ms);
+            let (m, s) = (m?, s.unwrap_or(0.0));
+            Some(ErrPoint {
+                x,
+                y: m,
+                low: m - s,
+                high: m + s,
+            })
+        })
+        .collect()
+}
+
+/// A point per non-empty range of [`BINS`] equal ranges of x (equal on the log scale for a log
+/// axis), at the range's middle: the median of its runs, with a bar from the 10th to the 90th
+/// percentile, as the loss chart's spread of many runs.
+fn binned_points(at: Vec<(f64, Vec<f64>)>, scale: XScale) -> Vec<ErrPoint> {
+    let log = scale == XScale::Log;
+    let to = |x: f64| if log { x.log10() } else { x };
+    let from = |t: f64| if log { 10f64.powf(t) } else { t };
+    let (lo, hi) = at
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| {
+            (lo.min(to(*x)), hi.max(to(*x)))
+        });
+    let width = (hi - lo) / BINS as f64;
+    let mut bins: Vec<Vec<f64>> = vec![Vec::new(); BINS];
+    for (x, ms) in at {
+        let i = if width > 0.0 {
+            (((to(x) - lo) / width) as usize).min(BINS - 1)
+        } else {
+            0
+        };
+        bins[i].extend(ms.into_iter().filter(|m| m.is_finite()));
+    }
+    bins.into_iter()
+        .enumerate()
+        .filter(|(_, ms)| !ms.is_empty())
+        .map(|(i, mut ms)| {
+            ms.sort_by(f64::total_cmp);
+            ErrPoint {
+                x: from(lo + width * (i as f64 + 0.5)),
+                y: sorted_quantile(&ms, 0.5),
+                low: sorted_quantile(&ms, 0.1),
+                high: sorted_quantile(&ms, 0.9),
+            }
+        })
+        .collect()
+}
+
+/// The q-quantile of sorted, non-empty `values`: the nearest element, no interpolation.
+fn sorted_quantile(values: &[f64], q: f64) -> f64 {
+    values[((values.len() - 1) as f64 * q).round() as usize]
 }
 
 /// Five ticks evenly spaced (in log space on a log axis) from the smallest value to the largest.
@@ -899,5 +975,59 @@ mod tests {
         let ticks: Vec<&ParamValue> = axis_ticks(&sampled).collect();
         let at = [0, 250, 500, 749, 999].map(|i| &sampled[i]);
         assert_eq!(ticks, at);
+    }
+
+    /// Many sampled values are cut into equal log ranges: one point per range, the metric's
+    /// median there inside its 10th–90th percentile bar, following the metric's trend.
+    #[test]
+    fn many_sampled_values_are_binned_into_equal_log_ranges() {
+        let n = 1000;
+        let at: Vec<(f64, Vec<f64>)> = (0..n)
+            .map(|i| {
+                let x = 10f64.powf(-4.0 + 2.0 * i as f64 / (n - 1) as f64);
+                (x, vec![i as f64])
+            })
+            .collect();
+        let points = binned_points(at, XScale::Log);
+        assert_eq!(points.len(), BINS);
+        let first = points[0].x.log10();
+        assert!((first - (-4.0 + 0.05)).abs() < 1e-9, "{first}");
+        for p in &points {
+            assert!(p.low < p.y && p.y < p.high, "{p:?}");
+            // 50 runs a range, so the bar spans the middle 80% of them: about 40.
+            assert!((p.high - p.low - 40.0).abs() <= 2.0, "{p:?}");
+        }
+        assert!(
+            points
+                .windows(2)
+                .all(|w| w[0].y < w[1].y && w[0].x < w[1].x)
+        );
+    }
+
+    /// Past `MANY_RUNS` runs the chart of a sampled knob has a point per range, not per run,
+    /// so its file stays small; a few runs keep a point each.
+    #[test]
+    fn sensitivity_of_many_sampled_runs_stays_small() {
+        let draw = |n: usize| {
+            let runs = (0..n)
+                .map(|i| run(i, ParamValue::Float(1e-4 * (1.0 + i as f64))))
+                .collect();
+            let report = Report::from_runs("e".into(), "val_rmse", runs);
+            let dir = tempfile::tempdir().unwrap();
+            let charts = sensitivity(&report, dir.path()).unwrap();
+            let svg = std::fs::read_to_string(dir.path().join(&charts[0].file)).unwrap();
+            (
+                svg.matches("<circle").count(),
+                svg.len(),
+                charts[0].caption.clone(),
+            )
+        };
+        let (circles, _, caption) = draw(50);
+        assert_eq!(circles, 50);
+        assert!(caption.starts_with("Points are"), "{caption}");
+        let (circles, bytes, caption) = draw(2000);
+        assert_eq!(circles, BINS);
+        assert!(bytes < 40_000, "{bytes} bytes");
+        assert!(caption.contains("2000 runs are too many"), "{caption}");
     }
 }

@@ -175,8 +175,16 @@ pub enum XScale {
 /// Mean ± std of the metric at each knob value, for one setting of the other knobs.
 pub struct ErrSeries {
     pub name: String,
-    /// (knob value, mean, std)
-    pub points: Vec<(f64, f64, f64)>,
+    pub points: Vec<ErrPoint>,
+}
+
+/// One knob value's point and the ends of its bar (equal to `y` when there is no bar).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrPoint {
+    pub x: f64,
+    pub y: f64,
+    pub low: f64,
+    pub high: f64,
 }
 
 pub struct ErrChart<'a> {
@@ -204,7 +212,7 @@ pub fn error_bar_chart(path: &Path, c: &ErrChart, series: &[ErrSeries]) -> Resul
     x1 += span * 0.08;
     let ys = series
         .iter()
-        .flat_map(|s| s.points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]))
+        .flat_map(|s| s.points.iter().flat_map(|p| [p.low, p.high]))
         .chain(c.baseline.map(|b| b.0))
         .filter(|v| v.is_finite());
     let (y0, y1) = bounds(ys, 0.08);
@@ -264,28 +272,31 @@ pub fn error_bar_chart(path: &Path, c: &ErrChart, series: &[ErrSeries]) -> Resul
     }
     for (i, s) in series.iter().enumerate() {
         let col = color(i);
-        let pts: Vec<(f64, f64, f64)> = s
+        let pts: Vec<ErrPoint> = s
             .points
             .iter()
-            .filter(|p| p.1.is_finite())
-            .map(|&(x, m, sd)| (tx(x) + offset(i), m, sd))
+            .filter(|p| p.y.is_finite())
+            .map(|&p| ErrPoint {
+                x: tx(p.x) + offset(i),
+                ..p
+            })
             .collect();
         let joined = if c.connect { pts.as_slice() } else { &[] };
         chart
             .draw_series(LineSeries::new(
-                joined.iter().map(|p| (p.0, p.1)),
+                joined.iter().map(|p| (p.x, p.y)),
                 col.stroke_width(2),
             ))
             .map_err(plot_err)?
             .label(&s.name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], col.stroke_width(2)));
         chart
-            .draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 4, col.filled())))
+            .draw_series(pts.iter().map(|p| Circle::new((p.x, p.y), 4, col.filled())))
             .map_err(plot_err)?;
-        for &(x, m, sd) in &pts {
-            if sd > 0.0 && sd.is_finite() {
-                let (px, top) = chart.backend_coord(&(x, (m + sd).min(y1)));
-                let (_, bottom) = chart.backend_coord(&(x, (m - sd).max(y0)));
+        for p in &pts {
+            if p.high > p.low && p.low.is_finite() && p.high.is_finite() {
+                let (px, top) = chart.backend_coord(&(p.x, p.high.min(y1)));
+                let (_, bottom) = chart.backend_coord(&(p.x, p.low.max(y0)));
                 let style = col.stroke_width(2);
                 for seg in [
                     vec![(px, top), (px, bottom)],
