@@ -14,27 +14,10 @@
 # start-up only. The node has as many CPUs as the machine: with 2 cores, at most 2 tasks run
 # at once and more workers cannot help.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+source "$(dirname "$0")/../tests/cluster/lib.sh"
 ROUNDS=${1:-2}
-if [ -z "${AEROCAST_BIN:-}" ]; then
-    cargo build --release -q --bin aerocast
-    AEROCAST_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/aerocast
-fi
-BIN=$AEROCAST_BIN
-WORK=$(mktemp -d /tmp/aerocast-slurm-scaling.XXXXXX)
-chmod 755 "$WORK"
-export PGT_DIR=$WORK/pg PGT_PORT=${PGT_PORT:-55441}
-cleanup() {
-    "$ROOT/tests/cluster/slurm-node.sh" stop || true
-    "$ROOT/tests/cluster/pg.sh" stop || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-ADMIN=$(tests/cluster/pg.sh start 2>/dev/null)
-tests/cluster/slurm-node.sh start 2>/dev/null
-export AEROCAST_CACHE=$WORK/cache
-cd "$WORK"
+cluster_up slurm-scaling 55441
+ADMIN=$URL
 SPEC=$ROOT/sweeps/grid.toml
 # user + sys of a task, as /usr/bin/time prints it on the task's stderr (its .out file).
 TIMEFMT='aerocast-cpu %U %S'
@@ -55,7 +38,7 @@ slurm_run() {
     grep -q "^exec /usr/bin/time " "$script" || { echo "the sbatch script has no exec line" >&2; exit 1; }
     t0=$(date +%s.%N)
     jid=$(AEROCAST_STORE=$url sbatch --parsable "$script")
-    while [ -n "$(squeue -h -j "$jid" 2>/dev/null)" ]; do sleep 0.2; done
+    wait_job "$jid" 0.2
     t1=$(date +%s.%N)
     cpu=$(cat aerocast-"$jid"_*.out | awk '$1 == "aerocast-cpu" { s += $2 + $3; n++ } END { printf "%.1f %d", s, n }')
     [ "${cpu#* }" = "$2" ] || { echo "expected $2 task timings, got: $cpu" >&2; cat aerocast-"$jid"_*.out >&2; exit 1; }

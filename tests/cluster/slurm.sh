@@ -8,23 +8,8 @@
 # It stops everything it started. Not part of `cargo test` (it needs root and a few minutes):
 #   tests/cluster/slurm.sh            (AEROCAST_BIN=path to use a built binary)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-if [ -z "${AEROCAST_BIN:-}" ]; then cargo build --release -q; AEROCAST_BIN=$ROOT/target/release/aerocast; fi
-BIN=$AEROCAST_BIN
-WORK=$(mktemp -d /tmp/aerocast-slurm.XXXXXX)
-chmod 755 "$WORK"
-export PGT_DIR=$WORK/pg PGT_PORT=${PGT_PORT:-55439}
-cleanup() {
-  "$ROOT/tests/cluster/slurm-node.sh" stop || true
-  "$ROOT/tests/cluster/pg.sh" stop || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-URL=$(tests/cluster/pg.sh start 2>/dev/null)
-tests/cluster/slurm-node.sh start 2>/dev/null
-export AEROCAST_CACHE=$WORK/cache
-cd "$WORK"
+source "$(dirname "$0")/lib.sh"
+cluster_up slurm 55439
 
 sql() { psql "$URL" -Atc "$1"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -33,7 +18,6 @@ submit() {
   "$BIN" slurm "$1" --workers "$2" --cpus-per-task 1 --store "$URL" --out "$WORK/$3.sbatch" \
     --submit | sed -n 's/^submitted job //p'
 }
-wait_job() { while [ -n "$(squeue -h -j "$1" 2>/dev/null)" ]; do sleep 0.5; done; }
 # runs | distinct jobs | finished | jobs with more than one finished run, for an experiment
 counts() {
   sql "SELECT count(*), count(DISTINCT job_key), count(*) FILTER (WHERE status = 'finished'),
