@@ -9,6 +9,8 @@ mod series;
 pub mod stamp;
 mod time;
 
+pub use time::Timeline;
+
 pub use series::SeriesRows;
 
 #[derive(Debug, Clone)]
@@ -68,6 +70,15 @@ impl Dataset {
 
     pub fn rows(&self) -> usize {
         self.targets.len()
+    }
+
+    /// The time axis shared by several series, when the data has them and a time column;
+    /// `None` for one series, whose rows are its axis.
+    pub fn timeline(&self) -> Option<Timeline> {
+        match (&self.times, self.series.len()) {
+            (Some(times), 2..) => Some(Timeline::new(times)),
+            _ => None,
+        }
     }
 
     /// Rebuilds the series indicator columns over `names` (a model's series, in its order)

@@ -57,6 +57,11 @@ pub struct DataIdentity {
     pub gaps: GapPolicy,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub series_feature: bool,
+    /// Several series with a time column are split at times common to all of them (see
+    /// `train::windows::series_spans`); stores from before that rule split each series by
+    /// its own rows, so their runs are other jobs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub common_cutoffs: bool,
 }
 
 fn is_drop(g: &GapPolicy) -> bool {
@@ -98,6 +103,7 @@ impl DataIdentity {
             series: data.series.clone(),
             gaps: data.gaps,
             series_feature: data.series_feature,
+            common_cutoffs: data.series.is_some() && data.time.is_some(),
         }
     }
 

@@ -206,7 +206,7 @@ fn plan_folds(
         return Ok((Vec::new(), None));
     }
     let key = spec.lines.first_recorded(&["eval.step", "eval.folds"]);
-    let folds = train::folds::series_folds(&p.spans(), eval.folds, eval.step)
+    let folds = train::folds::series_folds(data, &p.spans(), eval.folds, eval.step)
         .map_err(|m| spec.lines.error(key, m))?;
     let prepared = train::folds::prepare(data, &folds, eval.refit, spec.data.reach);
     // The first fold trains on the fewest rows: if its windows fit, every fold's do.
@@ -268,10 +268,19 @@ fn check_windows(spec: &Spec, p: &Prepared) -> Result<(), InputError> {
         } else {
             format!(" of series \"{}\"", s.name)
         };
+        // Several series with times are cut at common times (`windows::series_spans`): a
+        // series that starts late or ends early can miss a span whatever its length.
+        let common = if p.segments.len() > 1 && spec.data.time.is_some() {
+            "; several series are cut at the same times, so each needs rows before the \
+             validation cut-off and after it"
+        } else {
+            ""
+        };
         return Err(spec.lines.error(
             "data.train_fraction",
             format!(
-                "train_fraction {} of the {} rows{of} before the test span leaves an empty split",
+                "train_fraction {} of the {} rows{of} before the test span leaves an empty \
+                 split{common}",
                 spec.data.train_fraction,
                 s.spans.val_end - s.spans.start
             ),

@@ -236,6 +236,46 @@ fn bad_series_input_names_the_line_and_writes_nothing() {
     assert!(e.contains("set [data] series"), "{e}");
 }
 
+/// Stations over different hours are cut at the same hours: a station that starts late
+/// trains on no hour another station is validated on, and one that starts after the
+/// validation cut-off is refused, named, before anything is written.
+#[test]
+fn stations_over_different_times_share_the_cut_offs() {
+    let late = |from: usize| {
+        let mut csv = long_format_csv();
+        for t in from..120 {
+            csv.push_str(&format!("west,{t},{:.3}\n", 50.0 + (t % 7) as f64));
+        }
+        csv
+    };
+    let sb = stations("horizon = 1");
+    std::fs::write(sb.path("stations.csv"), late(40)).unwrap();
+    let spec = Spec::load(&sb.path("spec.toml")).unwrap();
+    let (_, p) = train::prepare(&spec.data, &spec.lines).unwrap();
+    let times: Vec<i64> = aerocast::data::load(&spec.data, &spec.lines)
+        .unwrap()
+        .times
+        .unwrap()
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    let first_validated: Vec<i64> = p.segments.iter().map(|s| times[s.spans.split]).collect();
+    let first_tested: Vec<i64> = p.segments.iter().map(|s| times[s.spans.val_end]).collect();
+    // 120 hours: the last 24 test, 80% of the 96 before them train.
+    assert_eq!(first_validated, [76, 76, 76], "north, south, west");
+    assert_eq!(first_tested, [96, 96, 96]);
+    assert_eq!(p.segments[2].spans.split - p.segments[2].spans.start, 36);
+
+    std::fs::write(sb.path("stations.csv"), late(80)).unwrap();
+    let e = input_error(&sb, &["sweep", "spec.toml"]);
+    assert!(
+        e.contains("spec.toml:") && e.contains("series \"west\""),
+        "{e}"
+    );
+    assert!(e.contains("cut at the same times"), "{e}");
+    assert!(!sb.store().exists(), "nothing written on bad input");
+}
+
 #[test]
 fn series_feature_gives_the_model_each_rows_station() {
     let sb = stations("horizon = 1\nseries_feature = true");

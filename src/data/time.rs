@@ -114,6 +114,60 @@ fn looks_iso(cell: &str) -> bool {
     }
 }
 
+/// The time axis several series share: their distinct times in order, and each row's place
+/// on it. Spans and folds cut every series at the same times with it, so no series trains on
+/// a time at which another is scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    /// Per row, the index of its time among the distinct times.
+    at: Vec<usize>,
+    len: usize,
+}
+
+impl Timeline {
+    /// The axis of `times` (one per row, each series' rows in increasing time, as the loader
+    /// leaves them). Cells are ordered as the loader orders them: as numbers when the first
+    /// is one, else as ISO 8601 text.
+    pub fn new(times: &[String]) -> Timeline {
+        let mut numeric = None;
+        let keys: Vec<Key> = times
+            .iter()
+            .map(|t| key(t, &mut numeric).unwrap_or(Key::Iso(t.clone())))
+            .collect();
+        let mut distinct = keys.clone();
+        distinct.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
+        distinct.dedup();
+        let at = keys
+            .iter()
+            .map(|k| distinct.partition_point(|d| d < k))
+            .collect();
+        Timeline {
+            at,
+            len: distinct.len(),
+        }
+    }
+
+    /// How many distinct times the rows have.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many of `rows` (one series, in time order) come before distinct time `t`: the
+    /// offset of its first row at or after `t`.
+    pub fn rows_before(&self, rows: std::ops::Range<usize>, t: usize) -> usize {
+        self.at[rows].partition_point(|&i| i < t)
+    }
+
+    /// The distinct time of row `row`.
+    pub fn index_of(&self, row: usize) -> usize {
+        self.at[row]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,8 @@
 //! fold is the single train/validation split; earlier origins step back `step` rows each.
 
 use super::Prepared;
-use super::windows::Spans;
-use crate::data::Dataset;
+use super::windows::{Spans, cut_at};
+use crate::data::{Dataset, Timeline};
 use crate::spec::Refit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +43,26 @@ pub fn folds(
         .collect())
 }
 
-/// Fold k of every series together: each series' own [`folds`] over its rows, as spans.
+/// Fold k of every series together, as spans. Series cut at common times (see
+/// [`series_spans`](super::windows::series_spans)) are folded on that shared time axis, so
+/// every fold has one cut-off for all; otherwise each series gets its own [`folds`] over its
+/// rows.
 pub fn series_folds(
+    data: &Dataset,
     spans: &[Spans],
     count: usize,
     step: Option<usize>,
 ) -> Result<Vec<Vec<Spans>>, String> {
+    if let Some(timeline) = data.timeline() {
+        let (split, val_end) = (
+            first_time(&timeline, spans.iter().map(|s| (s.split, s.end))),
+            first_time(&timeline, spans.iter().map(|s| (s.val_end, s.end))),
+        );
+        return Ok(folds(split, val_end, count, step)?
+            .iter()
+            .map(|f| cut_at(data, &timeline, f.origin, f.end))
+            .collect());
+    }
     let per_series = spans
         .iter()
         .map(|s| folds(s.split - s.start, s.val_end - s.start, count, step))
@@ -67,6 +81,16 @@ pub fn series_folds(
                 .collect()
         })
         .collect())
+}
+
+/// The earliest distinct time of the rows `(row, series end)` that are inside their series: a
+/// cut there splits every series exactly as the cut that placed those rows (no row of any
+/// series has a time between the two).
+fn first_time(timeline: &Timeline, rows: impl Iterator<Item = (usize, usize)>) -> usize {
+    rows.filter(|(row, end)| row < end)
+        .map(|(row, _)| timeline.index_of(row))
+        .min()
+        .unwrap_or(timeline.len())
 }
 
 /// Each fold's rows, normalised as its model sees them: by the fold's own training rows
@@ -117,7 +141,7 @@ mod tests {
         let targets: Vec<f32> = vec![1.0, 3.0, 5.0, 7.0, 9.0, 11.0];
         let data = Dataset::in_memory(vec!["y".into()], "y", targets.clone(), targets);
         let spans = Prepared::with_spans(&data, 4, 6).spans();
-        let f = series_folds(&spans, 2, Some(2)).unwrap();
+        let f = series_folds(&data, &spans, 2, Some(2)).unwrap();
         let each = prepare(&data, &f, Refit::Each, 1);
         assert_eq!(each[0].stats().target_mean, 2.0);
         assert_eq!(each[1].stats().target_mean, 4.0);
@@ -136,11 +160,50 @@ mod tests {
         let mut data = Dataset::in_memory(vec!["y".into()], "y", values.clone(), values);
         data.breaks = vec![25];
         let spans = Prepared::with_spans(&data, 30, 40).spans();
-        let f = series_folds(&spans, 2, Some(10)).unwrap();
+        let f = series_folds(&data, &spans, 2, Some(10)).unwrap();
         let p = prepare(&data, &f, Refit::Each, 3);
         // Fold 1 validates rows 20..30; rows 25 and 26 would reach back across row 25's break.
         let want: Vec<usize> = (20..25).chain(27..30).collect();
         assert_eq!(p[0].val_targets(), &want[..]);
         assert_eq!(p[1].val_targets(), &(30..40).collect::<Vec<_>>()[..]);
+    }
+
+    /// Two series over different times (A at 0..10, B at 4..14): every fold cuts both at
+    /// one time, so no row trained on is later than a row validated, in either series; the
+    /// last fold is the single split.
+    #[test]
+    fn series_over_different_times_share_each_folds_cut_off() {
+        let times: Vec<i64> = (0..10).chain(4..14).collect();
+        let values: Vec<f32> = times.iter().map(|&t| t as f32).collect();
+        let mut data = Dataset::in_memory(vec!["y".into()], "y", values.clone(), values);
+        data.times = Some(times.iter().map(i64::to_string).collect());
+        data.series = vec![
+            crate::data::SeriesRows {
+                name: "A".into(),
+                start: 0,
+                end: 10,
+            },
+            crate::data::SeriesRows {
+                name: "B".into(),
+                start: 10,
+                end: 20,
+            },
+        ];
+        let single = super::super::windows::series_spans(&data, 0.6, 0.2);
+        let f = series_folds(&data, &single, 3, Some(2)).unwrap();
+        assert_eq!(f.last(), Some(&single));
+        for fold in &f {
+            let trained = fold.iter().flat_map(|s| s.start..s.split);
+            let validated = fold.iter().flat_map(|s| s.split..s.val_end);
+            let last_trained = trained.map(|r| times[r]).max().unwrap();
+            let first_validated = validated.map(|r| times[r]).min().unwrap();
+            assert!(last_trained < first_validated, "{fold:?}");
+        }
+        // Origins two time steps apart: the first validated times are 3, 5 and 7.
+        let origins: Vec<i64> = f
+            .iter()
+            .map(|fold| fold.iter().map(|s| times[s.split]).min().unwrap())
+            .collect();
+        assert_eq!(origins, [3, 5, 7]);
     }
 }

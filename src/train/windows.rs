@@ -3,7 +3,7 @@
 //! training split only, so nothing about the later spans leaks into training; nothing but the
 //! final test score ever reads the test span.
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Timeline};
 use crate::error::InputError;
 use crate::spec::{DataSpec, KeyLines};
 use serde::{Deserialize, Serialize};
@@ -347,9 +347,15 @@ pub fn prepare(spec: &DataSpec, lines: &KeyLines) -> Result<(Dataset, Prepared),
     Ok((data, prepared))
 }
 
-/// Each series' spans: [`spans`] over its own rows, so every series trains on its early
-/// rows and is scored on its late ones.
+/// Each series' spans. Several series with a time column are cut at common times: [`spans`]
+/// over their distinct times, so no series trains on a time at which another is validated or
+/// tested (a backtest's common cut-off). Otherwise [`spans`] over each series' own rows,
+/// which for one series is the same cut.
 pub fn series_spans(data: &Dataset, train_fraction: f64, test_fraction: f64) -> Vec<Spans> {
+    if let Some(timeline) = data.timeline() {
+        let (split, val_end) = spans(timeline.len(), train_fraction, test_fraction);
+        return cut_at(data, &timeline, split, val_end);
+    }
     data.series
         .iter()
         .map(|s| {
@@ -360,6 +366,20 @@ pub fn series_spans(data: &Dataset, train_fraction: f64, test_fraction: f64) -> 
                 val_end: s.start + val_end,
                 end: s.end,
             }
+        })
+        .collect()
+}
+
+/// Every series cut at distinct times `split` (its first validated time) and `val_end` (its
+/// first time after validation).
+pub fn cut_at(data: &Dataset, timeline: &Timeline, split: usize, val_end: usize) -> Vec<Spans> {
+    data.series
+        .iter()
+        .map(|s| Spans {
+            start: s.start,
+            split: s.start + timeline.rows_before(s.rows(), split),
+            val_end: s.start + timeline.rows_before(s.rows(), val_end),
+            end: s.end,
         })
         .collect()
 }
@@ -545,5 +565,43 @@ mod tests {
         assert_eq!(p.val_targets(), vec![6, 7, 8, 11]);
         let p = Prepared::new(&d, 0.5);
         assert_eq!(p.val_targets().len(), 6, "no reach given: the whole span");
+    }
+
+    /// Series over different times are cut at common times: of the 15 distinct times 0..15
+    /// (A at 0..10, B at 4..14), the last 3 test, the first 7 of the rest train. Cut by each
+    /// series' own rows instead, B would train on times A is validated on.
+    #[test]
+    fn several_series_are_cut_at_common_times() {
+        let times: Vec<i64> = (0..10).chain(4..14).collect();
+        let values: Vec<f32> = times.iter().map(|&t| t as f32).collect();
+        let mut data = Dataset::in_memory(vec!["y".into()], "y", values.clone(), values);
+        data.times = Some(times.iter().map(i64::to_string).collect());
+        data.series = vec![
+            crate::data::SeriesRows {
+                name: "A".into(),
+                start: 0,
+                end: 10,
+            },
+            crate::data::SeriesRows {
+                name: "B".into(),
+                start: 10,
+                end: 20,
+            },
+        ];
+        let spans = series_spans(&data, 0.6, 0.2);
+        let at = |s: &Spans| (s.start, s.split, s.val_end, s.end);
+        // A: times 0..7 train, 7..10 validate, none tested; B: 4..7, 7..12, 12..14.
+        assert_eq!(
+            spans.iter().map(at).collect::<Vec<_>>(),
+            [(0, 7, 10, 10), (10, 13, 18, 20)]
+        );
+        let p = Prepared::from_spans(&data, &spans);
+        assert_eq!(p.segments[1].stats.target_mean, 5.0);
+        data.times = None;
+        let own_rows = series_spans(&data, 0.6, 0.2);
+        assert_eq!(
+            own_rows.iter().map(at).collect::<Vec<_>>(),
+            [(0, 4, 8, 10), (10, 14, 18, 20)]
+        );
     }
 }
