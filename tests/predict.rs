@@ -85,6 +85,34 @@ fn forecasts_backtests_and_reads_other_csvs() {
     assert_eq!(s["forecasts"][0]["time"], date_of_row(201).as_str());
     assert_ne!(s["forecasts"][0]["value"], p["forecasts"][0]["value"]);
 
+    // Monthly times step in calendar months: 300 months from 1990-01 end at 2014-12.
+    let monthly: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match i {
+            0 => line.to_string(),
+            _ => {
+                let month = 1990 * 12 + i - 1;
+                let rest = line.split_once(',').unwrap().1;
+                format!("{}-{:02},{rest}", month / 12, month % 12 + 1)
+            }
+        })
+        .collect();
+    let monthly_csv = sb.path("monthly.csv");
+    std::fs::write(&monthly_csv, monthly.join("\n") + "\n").unwrap();
+    let m = json_of(
+        &sb,
+        &[
+            "predict",
+            "--run",
+            &run,
+            "--data",
+            monthly_csv.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(m["forecasts"][0]["time"], "2015-01", "{m}");
+    assert_eq!(m["forecasts"][0]["value"], p["forecasts"][0]["value"]);
+
     // CSV output: a header and one row.
     let out = sb
         .cmd(&["predict", "--run", &run, "--csv"])

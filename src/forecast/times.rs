@@ -1,10 +1,11 @@
 //! Time stamps of forecasts: the next times of a time column, inferred from its regular
-//! spacing. Whole numbers, dates (`2012-01-31`) and date-times (`2012-01-31 06:00:00`,
+//! spacing. Whole numbers, months (`2012-01`), dates (`2012-01-31`; dates all on the first of
+//! a month are spaced in calendar months) and date-times (`2012-01-31 06:00:00`,
 //! `2012-01-31T06:00:00`, RFC 3339 with an offset) are understood; anything else, or uneven
 //! spacing, leaves forecasts with their step offset only.
 
 use super::Forecast;
-use crate::data::stamp::{Stamp, parse};
+use crate::data::stamp::{Stamp, ordinals, parse};
 use serde::Serialize;
 
 /// A forecast as outputs show it: its step, and its time when the rows had regular times.
@@ -45,6 +46,8 @@ pub fn stamp(forecasts: &[Forecast], times: Option<&[String]>) -> (Vec<Timed>, O
 pub struct TimeAxis {
     last: Stamp,
     step: i64,
+    /// `step` counts calendar months rather than the stamps' own unit.
+    monthly: bool,
 }
 
 impl TimeAxis {
@@ -56,32 +59,33 @@ impl TimeAxis {
                 parse(t).ok_or_else(|| format!("time {t:?} is not a number, date or date-time"))
             })
             .collect::<Result<_, _>>()?;
-        let (Some(first), Some(last)) = (stamps.first(), stamps.last()) else {
+        let Some(last) = stamps.last() else {
             return Err("no time stamps".into());
         };
         if stamps.len() < 2 {
             return Err("one time stamp gives no spacing".into());
         }
-        if !stamps.iter().all(|s| s.same_kind(first)) {
+        let Some((ordinals, monthly)) = ordinals(&stamps) else {
             return Err("the time stamps mix formats".into());
-        }
-        let step = stamps[1].ordinal() - stamps[0].ordinal();
-        if step <= 0
-            || stamps
-                .windows(2)
-                .any(|p| p[1].ordinal() - p[0].ordinal() != step)
-        {
+        };
+        let step = ordinals[1] - ordinals[0];
+        if step <= 0 || ordinals.windows(2).any(|p| p[1] - p[0] != step) {
             return Err("the time stamps are not evenly spaced".into());
         }
         Ok(TimeAxis {
             last: last.clone(),
             step,
+            monthly,
         })
     }
 
     /// The time `k` steps after the last row.
     pub fn after(&self, k: usize) -> Option<String> {
-        self.last.plus(self.step.checked_mul(k as i64)?)
+        let n = self.step.checked_mul(k as i64)?;
+        match self.monthly {
+            true => self.last.plus_months(n),
+            false => self.last.plus(n),
+        }
     }
 }
 
@@ -106,6 +110,22 @@ mod tests {
         assert_eq!(a.after(3).unwrap(), "2020-01-02 00:00:00");
         let a = axis(&["2020-01-01T00:00:00+01:00", "2020-01-01T01:00:00+01:00"]).unwrap();
         assert_eq!(a.after(1).unwrap(), "2020-01-01T02:00:00+01:00");
+    }
+
+    /// Monthly data steps in calendar months, written as months or as first days (whose
+    /// day counts differ: 31, 29, 31).
+    #[test]
+    fn monthly_times_step_in_calendar_months() {
+        let a = axis(&["2011-11", "2011-12", "2012-01"]).unwrap();
+        assert_eq!(a.after(1).unwrap(), "2012-02");
+        assert_eq!(a.after(13).unwrap(), "2013-02");
+        let a = axis(&["2012/01", "2012/04"]).unwrap();
+        assert_eq!(a.after(1).unwrap(), "2012/07");
+        let a = axis(&["2012-01-01", "2012-02-01", "2012-03-01", "2012-04-01"]).unwrap();
+        assert_eq!(a.after(1).unwrap(), "2012-05-01");
+        assert_eq!(a.after(10).unwrap(), "2013-02-01");
+        // Days that are not all firsts stay days, and uneven ones stay unreadable.
+        assert!(axis(&["2012-01-15", "2012-02-15", "2012-03-15"]).is_err());
     }
 
     #[test]
