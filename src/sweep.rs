@@ -31,8 +31,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod cv;
+mod dry_run;
 mod limits;
 mod series;
+
+pub use dry_run::{DryRun, dry_run};
 
 pub struct SweepOptions {
     pub store: Location,

@@ -4,7 +4,7 @@ mod common;
 
 use aerocast::artifacts;
 use aerocast::store::Store;
-use common::{Sandbox, spec_text, summary};
+use common::{Sandbox, input_error, json_of, spec_text, summary};
 use std::collections::HashMap;
 
 #[test]
@@ -435,4 +435,48 @@ fn runs_record_linear_and_seasonal_baselines() {
     let doc: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
     let linear = doc["metrics"]["val_rmse"].as_f64() < doc["metrics"]["linear_val_rmse"].as_f64();
     assert_eq!(doc["beats"]["linear"], linear);
+}
+
+/// `sweep --dry-run` checks the spec and data and lists the trials without creating the
+/// store; after a sweep it marks every trial finished; bad input is exit 2 as for a sweep.
+#[test]
+fn dry_run_lists_the_trials_and_writes_nothing() {
+    let sb = Sandbox::new(&spec_text("[0.01]"));
+    let plan = json_of(&sb, &["sweep", "spec.toml", "--dry-run"]);
+    assert_eq!(
+        (plan["trials"].as_u64(), plan["to_run"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(plan["method"], "grid");
+    assert_eq!(plan["data"]["rows"], 300);
+    let labels: Vec<&str> = plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels[0], "hidden_dim=4 lr=0.01 seed=0");
+    assert_eq!(labels.len(), 4);
+    assert!(!sb.store().exists(), "a dry run creates no store");
+
+    sb.sweep().success();
+    let plan = json_of(&sb, &["sweep", "spec.toml", "--dry-run"]);
+    assert_eq!(
+        (plan["finished"].as_u64(), plan["to_run"].as_u64()),
+        (Some(4), Some(0))
+    );
+    let text = sb
+        .cmd(&["sweep", "spec.toml", "--dry-run"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    assert!(
+        text.contains("4 trials: 4 finished in the store, 0 to run"),
+        "{text}"
+    );
+
+    let bad = Sandbox::new(&spec_text("[0.01]").replace("temp_min", "temp_mid"));
+    let e = input_error(&bad, &["sweep", "spec.toml", "--dry-run"]);
+    assert!(e.contains("temp_mid"), "{e}");
+    assert!(!bad.store().exists());
 }

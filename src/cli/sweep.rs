@@ -45,6 +45,10 @@ pub struct SweepArgs {
     /// Exit 4 when the champion beats tonight's best.
     #[arg(long, requires = "promote")]
     pub fail_on_regression: bool,
+    /// Check the spec and its data and list the trials, marking those the store already
+    /// finished; train nothing and write nothing (exit 2 on bad input, as a sweep).
+    #[arg(long, conflicts_with_all = ["promote", "mlflow"])]
+    pub dry_run: bool,
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {
@@ -60,6 +64,14 @@ pub const MAX_JOBS_FLAG: usize = 256;
 pub(super) fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
     crate::signals::install()?;
     let spec = Spec::load(&args.spec)?;
+    if args.dry_run {
+        let plan = sweep::dry_run(&spec, &args.store.location(spec.store.as_deref())?)?;
+        match args.json {
+            true => crate::outln!("{}", serde_json::to_string_pretty(&plan)?),
+            false => print_dry_run(&plan),
+        }
+        return Ok(ExitCode::from(EXIT_OK));
+    }
     let jobs = match args.jobs {
         Some(0) => return Err(InputError::usage("--jobs", "must be at least 1").into()),
         Some(n) if n > MAX_JOBS_FLAG => {
@@ -109,6 +121,39 @@ pub(super) fn sweep_cmd(args: SweepArgs) -> Result<ExitCode> {
     } else {
         EXIT_OK
     }))
+}
+
+fn print_dry_run(plan: &sweep::DryRun) {
+    let d = &plan.data;
+    crate::outln!(
+        "{}: experiment \"{}\", {} search, {}: {} finished in the store, {} to run",
+        plan.spec,
+        plan.experiment,
+        plan.method.name(),
+        plural(plan.trials, "trial"),
+        plan.finished,
+        plan.to_run
+    );
+    crate::outln!(
+        "data: {} ({}, sha256 {}, {} series); rows train {}, validate {}, test {}",
+        d.path,
+        plural(d.rows, "row"),
+        &d.sha256[..12.min(d.sha256.len())],
+        d.series,
+        d.train_rows,
+        d.val_rows,
+        d.test_rows
+    );
+    for job in &plan.jobs {
+        crate::outln!(
+            "  {:>5}  {:<8}  {}",
+            job.index,
+            if job.finished { "finished" } else { "to run" },
+            job.label
+                .as_deref()
+                .unwrap_or("(proposed as the sweep runs)")
+        );
+    }
 }
 
 /// Champion against tonight's best; nothing to decide when no run finished.

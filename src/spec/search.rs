@@ -14,6 +14,17 @@ pub enum Method {
     Tpe,
 }
 
+impl Method {
+    /// The name a spec writes (`method = "grid"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Grid => "grid",
+            Method::Random => "random",
+            Method::Tpe => "tpe",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SearchSpec {
     pub method: Method,
