@@ -146,6 +146,17 @@ fn report_of_a_small_real_sweep() {
     // Two loss charts, two sensitivity charts (hidden_dim, lr), forecast, parallel coordinates.
     assert_eq!(check_images(&html, dir), 6, "{html}");
     assert!(html.contains("forecast.svg"), "forecast missing");
+    // Each knob's share of the metric's variance, the seed's among them, on the page.
+    let shares = html
+        .split("explained by each knob alone")
+        .nth(1)
+        .expect("the knobs' shares");
+    for knob in ["hidden_dim", "lr", "seed"] {
+        assert!(
+            shares.contains(&format!("<strong>{knob}</strong>")),
+            "{knob}"
+        );
+    }
 
     // Markdown: a row per run and the same images.
     let md_dir = tmp.path().join("md");

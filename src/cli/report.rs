@@ -77,6 +77,14 @@ pub(super) fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_OK));
     }
     crate::out!("{}", terminal::text_table(&report));
+    let shares = export::importance::shares(&report);
+    if !shares.is_empty() {
+        crate::outln!(
+            "{}: {}",
+            export::importance::EXPLAINED,
+            export::importance::summary(&shares)
+        );
+    }
     let dir = args
         .out
         .unwrap_or_else(|| export::default_dir(&store, &report.experiment));

@@ -123,6 +123,7 @@ fn page(r: &Report, charts: &Charts) -> Markup {
                 (figure(&charts.loss_all))
                 (figure(&charts.loss_best))
                 h2 id="sensitivity" { "Hyperparameter sensitivity" }
+                (importance(r))
                 (robustness(r))
                 @match &charts.sensitivity {
                     Ok(list) => { @for c in list { (figure_of(c)) } }
@@ -289,6 +290,22 @@ fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Num => "num",
         Kind::Text => "text",
+    }
+}
+
+fn importance(r: &Report) -> Markup {
+    let shares = super::importance::shares(r);
+    html! {
+        @if !shares.is_empty() {
+            p {
+                (super::importance::EXPLAINED) ": "
+                @for (i, s) in shares.iter().enumerate() {
+                    @if i > 0 { " · " }
+                    strong { (s.knob) } " " (format!("{:.2}", s.share))
+                }
+                "."
+            }
+        }
     }
 }
 

@@ -70,6 +70,15 @@ impl Exporter for Markdown {
         image(&mut out, &charts.loss_best);
 
         let _ = writeln!(out, "\n## Hyperparameter sensitivity\n");
+        let shares = super::importance::shares(r);
+        if !shares.is_empty() {
+            let _ = writeln!(
+                out,
+                "{}: {}.\n",
+                super::importance::EXPLAINED,
+                text(&super::importance::summary(&shares))
+            );
+        }
         if r.has_seeds() && r.best.is_some() {
             let robust: Vec<String> = r
                 .settings

@@ -8,6 +8,7 @@ pub mod csv;
 pub mod format;
 pub mod history;
 mod html;
+pub mod importance;
 pub mod json;
 mod markdown;
 pub mod model;
