@@ -173,22 +173,7 @@ mod tests {
     /// last fold is the single split.
     #[test]
     fn series_over_different_times_share_each_folds_cut_off() {
-        let times: Vec<i64> = (0..10).chain(4..14).collect();
-        let values: Vec<f32> = times.iter().map(|&t| t as f32).collect();
-        let mut data = Dataset::in_memory(vec!["y".into()], "y", values.clone(), values);
-        data.times = Some(times.iter().map(i64::to_string).collect());
-        data.series = vec![
-            crate::data::SeriesRows {
-                name: "A".into(),
-                start: 0,
-                end: 10,
-            },
-            crate::data::SeriesRows {
-                name: "B".into(),
-                start: 10,
-                end: 20,
-            },
-        ];
+        let (data, times) = super::super::windows::two_series_over_different_times();
         let single = super::super::windows::series_spans(&data, 0.6, 0.2);
         let f = series_folds(&data, &single, 3, Some(2)).unwrap();
         assert_eq!(f.last(), Some(&single));

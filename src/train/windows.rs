@@ -456,6 +456,24 @@ pub fn actuals(p: &Prepared, rows: &[usize]) -> Vec<f64> {
     rows.iter().map(|&t| p.raw_targets[t] as f64).collect()
 }
 
+/// Two series of one value per time, A at times 0..10 and B at 4..14, and the rows' times:
+/// the tests' case of series that start and end at different times.
+#[cfg(test)]
+pub(crate) fn two_series_over_different_times() -> (Dataset, Vec<i64>) {
+    let times: Vec<i64> = (0..10).chain(4..14).collect();
+    let values: Vec<f32> = times.iter().map(|&t| t as f32).collect();
+    let mut data = Dataset::in_memory(vec!["y".into()], "y", values.clone(), values);
+    data.times = Some(times.iter().map(i64::to_string).collect());
+    data.series = [("A", 0, 10), ("B", 10, 20)]
+        .map(|(name, start, end)| crate::data::SeriesRows {
+            name: name.into(),
+            start,
+            end,
+        })
+        .to_vec();
+    (data, times)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,22 +590,7 @@ mod tests {
     /// series' own rows instead, B would train on times A is validated on.
     #[test]
     fn several_series_are_cut_at_common_times() {
-        let times: Vec<i64> = (0..10).chain(4..14).collect();
-        let values: Vec<f32> = times.iter().map(|&t| t as f32).collect();
-        let mut data = Dataset::in_memory(vec!["y".into()], "y", values.clone(), values);
-        data.times = Some(times.iter().map(i64::to_string).collect());
-        data.series = vec![
-            crate::data::SeriesRows {
-                name: "A".into(),
-                start: 0,
-                end: 10,
-            },
-            crate::data::SeriesRows {
-                name: "B".into(),
-                start: 10,
-                end: 20,
-            },
-        ];
+        let (mut data, _) = two_series_over_different_times();
         let spans = series_spans(&data, 0.6, 0.2);
         let at = |s: &Spans| (s.start, s.split, s.val_end, s.end);
         // A: times 0..7 train, 7..10 validate, none tested; B: 4..7, 7..12, 12..14.
