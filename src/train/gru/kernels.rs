@@ -77,12 +77,6 @@ pub(super) fn backward_step(
     }
 }
 
-/// Cached by the standard library after the first call: one atomic load per call.
-#[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-}
-
 // Each kernel is compiled twice, for the baseline target and for AVX2, and kept out of line:
 // as separate functions their slice arguments are known not to overlap, so the loops
 // vectorise without run-time overlap checks (inlined into a caller that cut the slices from
@@ -96,7 +90,7 @@ macro_rules! two_builds {
         #[inline(always)]
         fn $any($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
-            if has_avx2_fma() {
+            if super::avx2_fma() {
                 // SAFETY: the CPU has AVX2 and FMA, checked just above.
                 return unsafe { $avx2($($arg),*) };
             }

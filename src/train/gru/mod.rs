@@ -33,6 +33,24 @@ use kernels::{Activations, Saved};
 use packed::{Out, PackedRhs, gemm_packed};
 use pool::{Buf, take};
 
+#[cfg(test)]
+thread_local! {
+    /// Set by tests to run this thread's products and gate passes on the portable builds.
+    static PORTABLE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the AVX2 + FMA builds of the kernels run: the CPU has both (detection is cached
+/// by the standard library: one atomic load per call), and no test asked for the portable
+/// builds on this thread.
+#[cfg(target_arch = "x86_64")]
+fn avx2_fma() -> bool {
+    #[cfg(test)]
+    if PORTABLE_ONLY.with(|p| p.get()) {
+        return false;
+    }
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
 #[derive(Debug, Clone)]
 pub struct Gru {
     w_ih: Tensor,
@@ -471,6 +489,24 @@ mod tests {
     fn two_layer_outputs_and_gradients_match_candle_nn() {
         matches_candle_nn(2, false);
         matches_candle_nn(2, true);
+    }
+
+    /// The whole layer, forward and backward, one and two layers, gives the same bits on the
+    /// portable builds of every kernel as on the AVX2 + FMA builds (when the CPU has them).
+    #[test]
+    fn portable_and_avx2_builds_give_identical_layers() {
+        #[cfg(target_arch = "x86_64")]
+        if !std::is_x86_feature_detected!("avx2") || !std::is_x86_feature_detected!("fma") {
+            return;
+        }
+        for (layers, last_only) in [(1, false), (1, true), (2, false), (2, true)] {
+            let fast = run(layers, true, last_only);
+            PORTABLE_ONLY.with(|p| p.set(true));
+            let portable = run(layers, true, last_only);
+            PORTABLE_ONLY.with(|p| p.set(false));
+            assert!(fast.1.iter().all(|(_, g)| g.iter().any(|v| *v != 0.0)));
+            assert_eq!(fast, portable, "{layers} layer(s), last only: {last_only}");
+        }
     }
 
     #[test]

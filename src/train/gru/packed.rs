@@ -116,7 +116,7 @@ pub(super) fn gemm_packed(
     assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs);
     assert!(dst.len() >= (m - 1) * dst_rs + n && dst_rs >= n);
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if super::avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA; the asserts keep every access inside the slices.
         return unsafe { avx2::gemm(m, (dst, dst_rs), out, lhs, rhs) };
     }
