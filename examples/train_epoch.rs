@@ -18,7 +18,7 @@ fn main() {
         .expect("training");
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "hidden {hidden}: {epochs} epoch(s) in {secs:.3} s, {:.0} windows/s, val_rmse {:.6}",
+        "hidden {hidden}: {epochs} epoch(s) in {secs:.3} s, {:.0} windows/s, val_rmse {}",
         windows as f64 / secs,
         trained.val_rmse
     );

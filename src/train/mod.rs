@@ -4,6 +4,7 @@
 pub mod config;
 pub mod folds;
 pub mod gru;
+mod malloc;
 pub mod model;
 pub mod windows;
 
@@ -90,6 +91,7 @@ pub fn train(
     data: &Prepared,
     on_epoch: &mut dyn FnMut(&EpochReport) -> anyhow::Result<Next>,
 ) -> Result<Trained, TrainError> {
+    malloc::keep_freed_memory();
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);

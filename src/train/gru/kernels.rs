@@ -1,19 +1,26 @@
 //! The element-wise halves of a GRU step, forward and backward, over all batch rows at once.
 //!
-//! They are written as plain loops over slices of length `h` that the compiler vectorises.
-//! Built for the baseline x86-64 target they get 4-lane SSE2; [`forward_step`] and
-//! [`backward_step`] also carry an AVX2 build (8 lanes) chosen at run time. Both builds do
-//! the same operations in the same order per lane (no fused multiply-add is ever formed), so
-//! results are bit-identical whichever runs.
+//! They are written as plain loops over slices that the compiler vectorises: the forward
+//! pass over each gate's whole `[B·H]` block (so even a tiny `H` fills the vector lanes), the
+//! backward pass row by row (`H` elements). Built for the baseline x86-64 target they get
+//! 4-lane SSE2; [`forward_step`] and [`backward_step`] also carry an AVX2 + FMA build (8
+//! lanes) chosen at run time. Both builds do the same operations in the same order per lane,
+//! so results are bit-identical whichever runs: where the forward pass fuses a multiply-add
+//! it says so with `f32::mul_add`, which rounds once in every build (an FMA instruction in
+//! the AVX2 build, a correctly rounded `fmaf` in the baseline one, where it is slow: machines
+//! without AVX2 trade speed for the same numbers). No other multiply-add is fused (Rust does
+//! not contract `a * b + c`).
 
-/// Per-step activations written by the forward pass, each `[B·H]` (row `b·H + j`).
+/// One step's activations, each `[B·H]` (row `b·H + j`). The forward pass finds the
+/// pre-activations in `r`, `z` (bias + input + recurrent projections), `n` (`b_in + x W_inᵀ`)
+/// and `hn` (`h W_hnᵀ + b_hn`), and leaves the activations in place.
 pub(super) struct Activations<'a> {
     pub h_next: &'a mut [f32],
     pub r: &'a mut [f32],
     pub z: &'a mut [f32],
     pub n: &'a mut [f32],
     /// `h W_hnᵀ + b_hn`.
-    pub hn: &'a mut [f32],
+    pub hn: &'a [f32],
 }
 
 /// Per-step activations read by the backward pass, each `[B·H]`.
@@ -25,31 +32,18 @@ pub(super) struct Saved<'a> {
     pub h_prev: &'a [f32],
 }
 
-/// Gates and new hidden state of one step for every batch row, from the step's input
-/// projection `gi` and recurrent projection `gh` (both `[B·3H]`), `bias` (`[4H]`) and the
-/// previous state `h_prev` (`[B·H]`).
-pub(super) fn forward_step(
-    h: usize,
-    gi: &[f32],
-    gh: &[f32],
-    bias: &[f32],
-    h_prev: &[f32],
-    out: Activations,
-) {
-    for b in 0..h_prev.len() / h {
-        let (o, o3) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
-        gate_row_any(
-            &gi[o3.clone()],
-            &gh[o3],
-            bias,
-            &h_prev[o.clone()],
-            &mut out.h_next[o.clone()],
-            &mut out.r[o.clone()],
-            &mut out.z[o.clone()],
-            &mut out.n[o.clone()],
-            &mut out.hn[o],
-        );
-    }
+/// Gates and new hidden state of one step for every batch row at once, from the
+/// pre-activations in `out` and the previous state `h_prev` (`[B·H]`). The blocks are
+/// element-wise, so the loops run over all `B·H` elements, whatever `H`.
+pub(super) fn forward_step(h_prev: &[f32], out: Activations) {
+    let Activations {
+        h_next,
+        r,
+        z,
+        n,
+        hn,
+    } = out;
+    gates_any(r, z, n, hn, h_prev, h_next);
 }
 
 /// Backward through one step for every batch row. `dh` (`[B·H]`) holds ∂L/∂h_t on entry and
@@ -65,6 +59,8 @@ pub(super) fn backward_step(
     dgh: &mut [f32],
     dbias: &mut [f32],
 ) {
+    // One call per row: the row's slices, cut here and passed to an out-of-line function,
+    // are known not to overlap there (the same loop inside one function ran scalar).
     for b in 0..dh.len() / h {
         let (o, o3) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
         grad_row_any(
@@ -81,18 +77,12 @@ pub(super) fn backward_step(
     }
 }
 
-/// Cached by the standard library after the first call: one atomic load per row.
-#[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
-    std::is_x86_feature_detected!("avx2")
-}
+// Each kernel is compiled twice, for the baseline target and for AVX2, and kept out of line:
+// as separate functions their slice arguments are known not to overlap, so the loops
+// vectorise without run-time overlap checks (inlined into a caller that cut the slices from
+// one struct, LLVM's check failed and it ran the scalar loop).
 
-// Each row function is compiled twice, for the baseline target and for AVX2, and kept out of
-// line: as separate functions their slice arguments are known not to overlap, so the loops
-// vectorise without run-time overlap checks (inlined into the batch loop, LLVM's check
-// failed and it ran the scalar loop).
-
-/// Defines `$plain` and (on x86-64) `$avx2`, out-of-line builds of one row function with the
+/// Defines `$plain` and (on x86-64) `$avx2`, out-of-line builds of one kernel with the
 /// given slice arguments, both running `$body`, and `$any`, which calls the one the CPU runs.
 macro_rules! two_builds {
     ($any:ident, $plain:ident, $avx2:ident, ($($arg:ident: $ty:ty),*) $body:block) => {
@@ -100,8 +90,8 @@ macro_rules! two_builds {
         #[inline(always)]
         fn $any($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
-            if has_avx2() {
-                // SAFETY: the CPU has AVX2, checked just above.
+            if super::avx2_fma() {
+                // SAFETY: the CPU has AVX2 and FMA, checked just above.
                 return unsafe { $avx2($($arg),*) };
             }
             $plain($($arg),*)
@@ -113,17 +103,16 @@ macro_rules! two_builds {
 
         #[cfg(target_arch = "x86_64")]
         #[allow(clippy::too_many_arguments)]
-        #[target_feature(enable = "avx2")]
+        #[target_feature(enable = "avx2,fma")]
         #[inline(never)]
         fn $avx2($($arg: $ty),*) $body
     };
 }
 
-two_builds!(gate_row_any, gate_row_plain, gate_row_avx2, (
-    gi: &[f32], gh: &[f32], bias: &[f32], hp: &[f32],
-    h_next: &mut [f32], r: &mut [f32], z: &mut [f32], n: &mut [f32], hn: &mut [f32]
+two_builds!(gates_any, gates_plain, gates_avx2, (
+    r: &mut [f32], z: &mut [f32], n: &mut [f32], hn: &[f32], hp: &[f32], h_next: &mut [f32]
 ) {
-    gate_row(hp.len(), gi, gh, bias, hp, h_next, (r, z, n, hn))
+    gates(hp.len(), (r, z, n, hn), hp, h_next)
 });
 
 two_builds!(grad_row_any, grad_row_plain, grad_row_avx2, (
@@ -133,45 +122,33 @@ two_builds!(grad_row_any, grad_row_plain, grad_row_avx2, (
     grad_row(hp.len(), (r, z, n, hn), hp, dh, dgi, dgh, dbias)
 });
 
-/// One batch row of one step: gates from the projections, the new hidden state, and the
-/// activations backward needs. All slices have length `h` (`gi`, `gh`: `3h`; `bias`: `4h`),
-/// which lets the compiler drop bounds checks and vectorise the loop (with [`exp`] inlined).
+/// The gates of a whole step, in place over `len` elements: all slices are cut to `len`
+/// first, which lets the compiler drop bounds checks and vectorise the loops (with [`exp`]
+/// inlined).
 #[inline(always)]
-fn gate_row(
-    h: usize,
-    gi: &[f32],
-    gh: &[f32],
-    bias: &[f32],
+fn gates(
+    len: usize,
+    (r, z, n, hn): (&mut [f32], &mut [f32], &mut [f32], &[f32]),
     hp: &[f32],
     h_next: &mut [f32],
-    (r_o, z_o, n_o, hn_o): (&mut [f32], &mut [f32], &mut [f32], &mut [f32]),
 ) {
-    let (gi_r, gi_z, gi_n) = (&gi[..h], &gi[h..2 * h], &gi[2 * h..3 * h]);
-    let (gh_r, gh_z, gh_n) = (&gh[..h], &gh[h..2 * h], &gh[2 * h..3 * h]);
-    let (b_r, b_z, b_in, b_hn) = (
-        &bias[..h],
-        &bias[h..2 * h],
-        &bias[2 * h..3 * h],
-        &bias[3 * h..4 * h],
-    );
-    let (hp, h_next) = (&hp[..h], &mut h_next[..h]);
-    let (r_o, z_o, n_o, hn_o) = (&mut r_o[..h], &mut z_o[..h], &mut n_o[..h], &mut hn_o[..h]);
+    let (r, z, n, hn) = (&mut r[..len], &mut z[..len], &mut n[..len], &hn[..len]);
+    let (hp, h_next) = (&hp[..len], &mut h_next[..len]);
     // Three loops rather than one: each element's work is a long chain of dependent
     // operations (exp, then a division, then the n gate's exp on top of r), and in one loop
-    // the out-of-order window held too few elements' chains to keep the units busy. Each gate
-    // alone is a short chain, and the same operations in the same order per element.
-    for j in 0..h {
-        r_o[j] = sigmoid(gi_r[j] + b_r[j] + gh_r[j]);
+    // the out-of-order window held too few elements' chains to keep the units busy. (Sharing
+    // one division between r and z, `1 / ((1 + e^−r)(1 + e^−z))`, in one loop measured no
+    // faster.)
+    for v in r.iter_mut() {
+        *v = sigmoid(*v);
     }
-    for j in 0..h {
-        z_o[j] = sigmoid(gi_z[j] + b_z[j] + gh_z[j]);
+    for v in z.iter_mut() {
+        *v = sigmoid(*v);
     }
-    for j in 0..h {
-        let hn = gh_n[j] + b_hn[j];
-        let n = tanh(gi_n[j] + b_in[j] + r_o[j] * hn);
-        h_next[j] = n + z_o[j] * (hp[j] - n);
-        n_o[j] = n;
-        hn_o[j] = hn;
+    for j in 0..len {
+        let nv = tanh(r[j].mul_add(hn[j], n[j]));
+        h_next[j] = z[j].mul_add(hp[j] - nv, nv);
+        n[j] = nv;
     }
 }
 
@@ -217,7 +194,8 @@ fn grad_row(
 
 /// e^x for f32, Cephes' `expf` polynomial (relative error ~1e-7 over the range used), written
 /// without calls or branches so the gate loop vectorises; libm's `expf` is a call per element.
-/// Inputs are clamped to [−87, 88], where e^x stays a normal f32.
+/// Inputs are clamped to [−87, 88], where e^x stays a normal f32. Every multiply-add is fused
+/// (`f32::mul_add`: one rounding, the same in every build).
 #[inline(always)]
 fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -226,20 +204,21 @@ fn exp(x: f32) -> f32 {
     // 1.5·2²³: adding and subtracting it rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let t = x * LOG2E + ROUND;
+    let t = x.mul_add(LOG2E, ROUND);
     let k = t - ROUND;
     // The integer k sits in the low mantissa bits of t; reading it from there rather than
     // with `k as i32` (which saturates, and so compiles to a scalar compare per lane) keeps
     // the whole function vectorisable.
     let ki = t.to_bits().wrapping_sub(ROUND.to_bits());
-    let r = x - k * LN2_HI - k * LN2_LO;
-    let p = 1.987_569_2e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
-    let e = p * r * r + r + 1.0;
+    let r = (-k).mul_add(LN2_HI, x);
+    let r = (-k).mul_add(LN2_LO, r);
+    let p = 1.987_569_2e-4f32;
+    let p = p.mul_add(r, 1.398_199_9e-3);
+    let p = p.mul_add(r, 8.333_452e-3);
+    let p = p.mul_add(r, 4.166_579_6e-2);
+    let p = p.mul_add(r, 1.666_666_5e-1);
+    let p = p.mul_add(r, 0.5); // Cephes: 5.0000001201e-1, which is 0.5 in f32
+    let e = p.mul_add(r * r, r) + 1.0;
     e * f32::from_bits(ki.wrapping_add(127) << 23)
 }
 
@@ -267,52 +246,70 @@ mod tests {
     }
 
     /// The baseline and AVX2 builds give the same bits (so results do not depend on the CPU
-    /// the run lands on), over a width with a remainder past the vector lanes.
+    /// the run lands on), over widths with a remainder past the vector lanes, and with
+    /// pre-activations large enough to saturate every gate.
     #[test]
     fn both_builds_give_identical_bits() {
-        if !std::is_x86_feature_detected!("avx2") {
+        if !std::is_x86_feature_detected!("avx2") || !std::is_x86_feature_detected!("fma") {
             return;
         }
-        let h = 21;
-        let (gi, gh, bias, hp) = (
-            random(3 * h, 1),
-            random(3 * h, 2),
-            random(4 * h, 3),
-            random(h, 4),
-        );
-        let forward = |avx2: bool| {
-            let mut out = vec![vec![0f32; h]; 5];
-            let [h_next, r, z, n, hn] = out.get_disjoint_mut([0, 1, 2, 3, 4]).unwrap();
-            if avx2 {
-                // SAFETY: AVX2 was detected above.
-                unsafe { gate_row_avx2(&gi, &gh, &bias, &hp, h_next, r, z, n, hn) }
-            } else {
-                gate_row_plain(&gi, &gh, &bias, &hp, h_next, r, z, n, hn)
-            }
-            out
-        };
-        let (plain, avx2) = (forward(false), forward(true));
-        assert_eq!(plain, avx2);
-        let [_, r, z, n, hn] = [0, 1, 2, 3, 4].map(|i| plain[i].clone());
-        let backward = |avx2: bool| {
-            let (mut dh, mut dgi, mut dgh) = (random(h, 5), vec![0f32; 3 * h], vec![0f32; 3 * h]);
-            let mut dbias = random(4 * h, 6);
-            if avx2 {
-                // SAFETY: AVX2 was detected above.
-                unsafe {
-                    grad_row_avx2(
-                        &r, &z, &n, &hn, &hp, &mut dh, &mut dgi, &mut dgh, &mut dbias,
-                    )
+        for (rows, h) in [(3, 21), (5, 3), (2, 64)] {
+            let len = rows * h;
+            let mut pre = [1, 2, 3, 4].map(|seed| random(len, seed));
+            // Saturating inputs (e^x would overflow or underflow without the clamp).
+            pre[0][0] = 200.0;
+            pre[1][1] = -200.0;
+            pre[2][2] = 90.0;
+            let hp = random(len, 5);
+            let forward = |avx2: bool| {
+                let [mut r, mut z, mut n, hn] = pre.clone();
+                let mut h_next = vec![0f32; len];
+                if avx2 {
+                    // SAFETY: AVX2 and FMA were detected above.
+                    unsafe { gates_avx2(&mut r, &mut z, &mut n, &hn, &hp, &mut h_next) }
+                } else {
+                    gates_plain(&mut r, &mut z, &mut n, &hn, &hp, &mut h_next)
                 }
-            } else {
-                grad_row_plain(
-                    &r, &z, &n, &hn, &hp, &mut dh, &mut dgi, &mut dgh, &mut dbias,
-                )
-            }
-            [dh, dgi, dgh, dbias]
-        };
-        let (plain, avx2) = (backward(false), backward(true));
-        assert!(plain[1].iter().any(|v| *v != 0.0), "non-trivial gradients");
-        assert_eq!(plain, avx2);
+                [h_next, r, z, n, hn]
+            };
+            let (plain, avx2) = (forward(false), forward(true));
+            assert!(plain.iter().flatten().all(|v| v.is_finite()));
+            assert_eq!(plain, avx2, "forward, {rows} rows of {h}");
+            let [_, r, z, n, hn] = plain;
+            let backward = |avx2: bool| {
+                let (mut dh, mut dgi, mut dgh) =
+                    (random(len, 6), vec![0f32; 3 * len], vec![0f32; 3 * len]);
+                let mut dbias = random(4 * h, 7);
+                let saved = Saved {
+                    r: &r,
+                    z: &z,
+                    n: &n,
+                    hn: &hn,
+                    h_prev: &hp,
+                };
+                if avx2 {
+                    backward_step(h, saved, &mut dh, &mut dgi, &mut dgh, &mut dbias);
+                } else {
+                    for b in 0..rows {
+                        let (o, o3) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
+                        grad_row_plain(
+                            &r[o.clone()],
+                            &z[o.clone()],
+                            &n[o.clone()],
+                            &hn[o.clone()],
+                            &hp[o.clone()],
+                            &mut dh[o],
+                            &mut dgi[o3.clone()],
+                            &mut dgh[o3],
+                            &mut dbias,
+                        );
+                    }
+                }
+                [dh, dgi, dgh, dbias]
+            };
+            let (plain, avx2) = (backward(false), backward(true));
+            assert!(plain[1].iter().any(|v| *v != 0.0), "non-trivial gradients");
+            assert_eq!(plain, avx2, "backward, {rows} rows of {h}");
+        }
     }
 }

@@ -6,10 +6,12 @@
 //! This layer keeps candle's autograd and does the same arithmetic in far fewer kernels:
 //!
 //! * the recurrence is one candle op ([`GruSeq`], a `CustomOp3` with a hand-written backward);
-//! * forward, per step: the input projection `x_t W_ihᵀ` and the recurrent one `h W_hhᵀ`
-//!   (`[B,H]×[H,3H]`), both on weights packed once per batch ([`packed`]), then one fused,
-//!   vectorised pass ([`kernels`]) computing r, z (sigmoid), `n = tanh(x_n + r ⊙ (h W_hnᵀ +
-//!   b_hn))` and `h' = n + z ⊙ (h − n)`; `b_ih` and the r/z parts of `b_hh` are one bias;
+//! * forward, per step and gate (r, z, n): the input projection `x_t W_iᵀ` and the
+//!   recurrent one `h W_hᵀ` (`[B,H]×[H,H]`), on weights packed once per batch ([`packed`]),
+//!   written with their biases straight into the gate's `[B, H]` block; then one vectorised
+//!   pass over whole blocks ([`kernels`]) computing r, z (sigmoid), `n = tanh(x_n + r ⊙
+//!   (h W_hnᵀ + b_hn))` and `h' = n + z ⊙ (h − n)`; `b_ih` and the r/z parts of `b_hh` are
+//!   one bias;
 //! * backward (BPTT), per step: one fused pass, then `∂h_{t−1} += dgh W_hh` on packed `W_hh`
 //!   and the step's share of `∂W_hh`, `∂W_ih` (and `∂x` for a stacked layer), so the gate
 //!   gradients never leave the cache as whole-sequence buffers.
@@ -28,8 +30,26 @@ mod packed;
 mod pool;
 
 use kernels::{Activations, Saved};
-use packed::{PackedRhs, gemm_packed};
+use packed::{Out, PackedRhs, gemm_packed};
 use pool::{Buf, take};
+
+#[cfg(test)]
+thread_local! {
+    /// Set by tests to run this thread's products and gate passes on the portable builds.
+    static PORTABLE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the AVX2 + FMA builds of the kernels run: the CPU has both (detection is cached
+/// by the standard library: one atomic load per call), and no test asked for the portable
+/// builds on this thread.
+#[cfg(target_arch = "x86_64")]
+fn avx2_fma() -> bool {
+    #[cfg(test)]
+    if PORTABLE_ONLY.with(|p| p.get()) {
+        return false;
+    }
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
 
 #[derive(Debug, Clone)]
 pub struct Gru {
@@ -167,9 +187,14 @@ impl CustomOp3 for GruSeq {
         }
         let wc = f + h; // row stride of [W_ih | W_hh]
         let len = t_n * b_n * h;
-        // The step's input projection, gi = x_t · W_ihᵀ ([B, F] × [F, 3H]).
-        let mut gi = take(b_n * 3 * h);
-        let w_ih_t = PackedRhs::new(f, 3 * h, (w, 1, wc));
+        // One packed right-hand side per gate (r, z, n), so each product writes its gate's
+        // `[B, H]` block and the gate pass runs over whole blocks: W_ihᵀ ([F, H]) and W_hhᵀ
+        // ([H, H]).
+        let w_ih_t: [PackedRhs; 3] =
+            std::array::from_fn(|g| PackedRhs::new(f, h, (&w[g * h * wc..], 1, wc)));
+        let w_hh_t: [PackedRhs; 3] =
+            std::array::from_fn(|g| PackedRhs::new(h, h, (&w[g * h * wc + f..], 1, wc)));
+        let gate_bias: [&[f32]; 4] = std::array::from_fn(|g| &bias[g * h..(g + 1) * h]);
         let mut hs = take(len);
         let mut cache = self.keep.then(|| Cache {
             r: take(len),
@@ -178,8 +203,6 @@ impl CustomOp3 for GruSeq {
             hn: take(len),
             hs: take(0),
         });
-        let mut gh = take(b_n * 3 * h);
-        let w_hh_t = PackedRhs::new(h, 3 * h, (&w[f..], 1, wc));
         // The state before the first step, and where activations go when nothing will be
         // differentiated.
         let mut zeros = take(b_n * h);
@@ -191,12 +214,6 @@ impl CustomOp3 for GruSeq {
                 0 => &zeros[..],
                 _ => &done[(t - 1) * b_n * h..],
             };
-            if t == 0 {
-                gh.fill(0.0);
-            } else {
-                // gh = h_prev · W_hhᵀ ([B, H] × [H, 3H]).
-                gemm_packed(b_n, (&mut gh, 3 * h), false, (h_prev, h, 1), &w_hh_t);
-            }
             let step = t * b_n * h..(t + 1) * b_n * h;
             let [r, z, n, hn] = match cache.as_mut() {
                 Some(c) => [
@@ -210,19 +227,24 @@ impl CustomOp3 for GruSeq {
                     std::array::from_fn(|_| parts.next().expect("four parts"))
                 }
             };
-            gemm_packed(
-                b_n,
-                (&mut gi, 3 * h),
-                false,
-                (&x[t * b_n * f..], f, 1),
-                &w_ih_t,
-            );
+            // Pre-activations, in place: r and z get bias + x_t W_iᵀ + h W_hᵀ, n gets
+            // b_in + x_t W_inᵀ, hn gets b_hn + h W_hnᵀ (the state is zero at the first step).
+            let x_t = (&x[t * b_n * f..], f, 1);
+            for (g, dst) in [&mut *r, &mut *z, &mut *n].into_iter().enumerate() {
+                gemm_packed(b_n, (dst, h), Out::Row(gate_bias[g]), x_t, &w_ih_t[g]);
+            }
+            if t == 0 {
+                for row in hn.chunks_exact_mut(h) {
+                    row.copy_from_slice(gate_bias[3]);
+                }
+            } else {
+                let hp = (h_prev, h, 1);
+                gemm_packed(b_n, (r, h), Out::Add, hp, &w_hh_t[0]);
+                gemm_packed(b_n, (z, h), Out::Add, hp, &w_hh_t[1]);
+                gemm_packed(b_n, (hn, h), Out::Row(gate_bias[3]), hp, &w_hh_t[2]);
+            }
             let h_next = &mut rest[..b_n * h];
             kernels::forward_step(
-                h,
-                &gi,
-                &gh,
-                bias,
                 h_prev,
                 Activations {
                     h_next,
@@ -313,19 +335,19 @@ impl CustomOp3 for GruSeq {
             // ∂W_ihᵀ += x_tᵀ · dgi ([F, B] × [B, 3H]).
             let x_t = &xv[t * b_n * f..][..b_n * f];
             dgi_packed.repack(b_n, 3 * h, (&dgi, 3 * h, 1));
-            gemm_packed(f, (&mut dw_ih_t, 3 * h), true, (x_t, 1, f), &dgi_packed);
+            gemm_packed(f, (&mut dw_ih_t, 3 * h), Out::Add, (x_t, 1, f), &dgi_packed);
             if let Some((dx, w_ih)) = dx.as_mut() {
                 // ∂x_t = dgi · W_ih ([B, 3H] × [3H, F]).
                 let dx_t = &mut dx[t * b_n * f..][..b_n * f];
-                gemm_packed(b_n, (dx_t, f), false, (&dgi, 3 * h, 1), w_ih);
+                gemm_packed(b_n, (dx_t, f), Out::Set, (&dgi, 3 * h, 1), w_ih);
             }
             if t > 0 {
                 // ∂W_hh += dghᵀ · h_{t−1} ([3H, B] × [B, H]).
                 h_prev_packed.repack(b_n, h, (h_prev, h, 1));
                 let dst = (&mut dw[f..], wc);
-                gemm_packed(3 * h, dst, true, (&dgh, 1, 3 * h), &h_prev_packed);
+                gemm_packed(3 * h, dst, Out::Add, (&dgh, 1, 3 * h), &h_prev_packed);
                 // dh_prev += dgh · W_hh ([B, 3H] × [3H, H]).
-                gemm_packed(b_n, (&mut dh, h), true, (&dgh, 3 * h, 1), &w_hh);
+                gemm_packed(b_n, (&mut dh, h), Out::Add, (&dgh, 3 * h, 1), &w_hh);
             }
         }
         for (j, row) in dw.chunks_exact_mut(wc).enumerate() {
@@ -467,6 +489,24 @@ mod tests {
     fn two_layer_outputs_and_gradients_match_candle_nn() {
         matches_candle_nn(2, false);
         matches_candle_nn(2, true);
+    }
+
+    /// The whole layer, forward and backward, one and two layers, gives the same bits on the
+    /// portable builds of every kernel as on the AVX2 + FMA builds (when the CPU has them).
+    #[test]
+    fn portable_and_avx2_builds_give_identical_layers() {
+        #[cfg(target_arch = "x86_64")]
+        if !std::is_x86_feature_detected!("avx2") || !std::is_x86_feature_detected!("fma") {
+            return;
+        }
+        for (layers, last_only) in [(1, false), (1, true), (2, false), (2, true)] {
+            let fast = run(layers, true, last_only);
+            PORTABLE_ONLY.with(|p| p.set(true));
+            let portable = run(layers, true, last_only);
+            PORTABLE_ONLY.with(|p| p.set(false));
+            assert!(fast.1.iter().all(|(_, g)| g.iter().any(|v| *v != 0.0)));
+            assert_eq!(fast, portable, "{layers} layer(s), last only: {last_only}");
+        }
     }
 
     #[test]

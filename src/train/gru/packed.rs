@@ -9,7 +9,8 @@
 //! is read in place through its strides, row- or column-major.
 //!
 //! Each result element is summed over the shared dimension in order, from zero, and then
-//! added to the destination when accumulating, so results do not depend on the blocking.
+//! added to the destination or to a bias row as [`Out`] says, so results do not depend on
+//! the blocking.
 
 /// Columns per panel: two AVX2 registers of 8 lanes.
 const NR: usize = 16;
@@ -63,12 +64,35 @@ impl PackedRhs {
     }
 }
 
-/// `dst[m, n] (+)= lhs[m, k] · rhs`, with `lhs` given as (slice, row stride, column stride)
+/// What a product does with each row's sum `s = lhs[i, ·] · rhs`.
+#[derive(Clone, Copy)]
+pub(super) enum Out<'a> {
+    /// `dst[i, ·] = s`.
+    Set,
+    /// `dst[i, ·] = dst[i, ·] + s`.
+    Add,
+    /// `dst[i, ·] = row + s`: a bias broadcast over the rows (`row` has `n` elements).
+    Row(&'a [f32]),
+}
+
+impl Out<'_> {
+    /// The value stored for sum `s` in column `j` over the previous value `old`.
+    #[inline(always)]
+    fn apply(self, old: f32, j: usize, s: f32) -> f32 {
+        match self {
+            Out::Set => s,
+            Out::Add => old + s,
+            Out::Row(row) => row[j] + s,
+        }
+    }
+}
+
+/// `dst[m, n] = out(lhs[m, k] · rhs)`, with `lhs` given as (slice, row stride, column stride)
 /// and `dst` row-major (row stride given).
 pub(super) fn gemm_packed(
     m: usize,
     (dst, dst_rs): (&mut [f32], usize),
-    accumulate: bool,
+    out: Out,
     lhs: (&[f32], usize, usize),
     rhs: &PackedRhs,
 ) {
@@ -76,10 +100,14 @@ pub(super) fn gemm_packed(
     if m == 0 || n == 0 {
         return;
     }
+    if let Out::Row(row) = out {
+        assert_eq!(row.len(), n, "bias row length");
+    }
     if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                dst[i * dst_rs..][..n].fill(0.0);
+        for i in 0..m {
+            let d = &mut dst[i * dst_rs..][..n];
+            for (j, d) in d.iter_mut().enumerate() {
+                *d = out.apply(*d, j, 0.0);
             }
         }
         return;
@@ -88,11 +116,11 @@ pub(super) fn gemm_packed(
     assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs);
     assert!(dst.len() >= (m - 1) * dst_rs + n && dst_rs >= n);
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if super::avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA; the asserts keep every access inside the slices.
-        return unsafe { avx2::gemm(m, (dst, dst_rs), accumulate, lhs, rhs) };
+        return unsafe { avx2::gemm(m, (dst, dst_rs), out, lhs, rhs) };
     }
-    portable(m, (dst, dst_rs), accumulate, lhs, rhs)
+    portable(m, (dst, dst_rs), out, lhs, rhs)
 }
 
 /// The same product without SIMD intrinsics, for CPUs without AVX2 (and as the tests'
@@ -100,7 +128,7 @@ pub(super) fn gemm_packed(
 fn portable(
     m: usize,
     (dst, dst_rs): (&mut [f32], usize),
-    accumulate: bool,
+    out: Out,
     (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
     rhs: &PackedRhs,
 ) {
@@ -117,9 +145,9 @@ fn portable(
                     acc[c] = av.mul_add(b[c], acc[c]);
                 }
             }
-            let out = &mut dst[i * dst_rs + p * NR..][..cols];
-            for (o, a) in out.iter_mut().zip(acc) {
-                *o = if accumulate { *o + a } else { a };
+            let row = &mut dst[i * dst_rs + p * NR..][..cols];
+            for (c, (o, a)) in row.iter_mut().zip(acc).enumerate() {
+                *o = out.apply(*o, p * NR + c, a);
             }
         }
     }
@@ -127,14 +155,14 @@ fn portable(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{MR, NR, PackedRhs};
+    use super::{MR, NR, Out, PackedRhs};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn gemm(
         m: usize,
         (dst, dst_rs): (&mut [f32], usize),
-        accumulate: bool,
+        out: Out,
         (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
         rhs: &PackedRhs,
     ) {
@@ -157,7 +185,8 @@ mod avx2 {
                         c,
                         dst_rs,
                         cols,
-                        accumulate,
+                        out,
+                        p * NR,
                     );
                     match rows {
                         6 => block::<6>(args),
@@ -173,20 +202,22 @@ mod avx2 {
         }
     }
 
-    type Args = (
+    /// (k, lhs, panel, dst, dst row stride, columns in the panel, out, first column).
+    type Args<'a> = (
         usize,
         (*const f32, usize, usize),
         *const f32,
         *mut f32,
         usize,
         usize,
-        bool,
+        Out<'a>,
+        usize,
     );
 
     /// `R` rows × one panel of the result.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn block<const R: usize>((k, (a, a_rs, a_cs), panel, c, c_rs, cols, accumulate): Args) {
+    unsafe fn block<const R: usize>((k, (a, a_rs, a_cs), panel, c, c_rs, cols, out, col0): Args) {
         unsafe {
             let mut acc = [[_mm256_setzero_ps(); 2]; R];
             for kk in 0..k {
@@ -203,10 +234,13 @@ mod avx2 {
                 if cols == NR {
                     for (v, &sum) in acc.iter().enumerate() {
                         let at = row.add(8 * v);
-                        let sum = if accumulate {
-                            _mm256_add_ps(_mm256_loadu_ps(at), sum)
-                        } else {
-                            sum
+                        let sum = match out {
+                            Out::Set => sum,
+                            Out::Add => _mm256_add_ps(_mm256_loadu_ps(at), sum),
+                            Out::Row(bias) => {
+                                let b = bias[col0 + 8 * v..][..8].as_ptr();
+                                _mm256_add_ps(_mm256_loadu_ps(b), sum)
+                            }
                         };
                         _mm256_storeu_ps(at, sum);
                     }
@@ -216,7 +250,7 @@ mod avx2 {
                     _mm256_storeu_ps(sums.as_mut_ptr().add(8), acc[1]);
                     for (j, &s) in sums.iter().take(cols).enumerate() {
                         let at = row.add(j);
-                        *at = if accumulate { *at + s } else { s };
+                        *at = out.apply(*at, col0 + j, s);
                     }
                 }
             }
@@ -234,11 +268,11 @@ mod tests {
         (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
-    /// `dst (+)= lhs · rhs` in f64 by the definition, lhs and rhs given with strides.
+    /// `dst = out(lhs · rhs)` in f64 by the definition, lhs and rhs given with strides.
     fn reference(
         (m, n, k): (usize, usize, usize),
         dst: &mut [f32],
-        accumulate: bool,
+        out: Out,
         (a, a_rs, a_cs): (&[f32], usize, usize),
         (b, b_rs, b_cs): (&[f32], usize, usize),
     ) {
@@ -248,17 +282,17 @@ mod tests {
                     .map(|kk| a[i * a_rs + kk * a_cs] as f64 * b[kk * b_rs + j * b_cs] as f64)
                     .sum();
                 let d = &mut dst[i * n + j];
-                *d = if accumulate {
-                    (*d as f64 + sum) as f32
-                } else {
-                    sum as f32
+                *d = match out {
+                    Out::Set => sum as f32,
+                    Out::Add => (*d as f64 + sum) as f32,
+                    Out::Row(row) => (row[j] as f64 + sum) as f32,
                 };
             }
         }
     }
 
     /// Both builds against the definition, for shapes with and without remainders, with
-    /// each operand stored row- or column-major, overwriting and accumulating.
+    /// each operand stored row- or column-major, in every output mode.
     #[test]
     fn packed_products_match_the_definition() {
         let mut packed = PackedRhs::default();
@@ -268,15 +302,17 @@ mod tests {
             (1, 1, 1),
             (7, 48, 16),
             (5, 33, 17),
+            (4, 0, 9),
         ] {
+            let bias = random(n, 4);
             for (lhs_t, rhs_t) in [(false, false), (true, false), (false, true), (true, true)] {
-                for accumulate in [false, true] {
+                for out in [Out::Set, Out::Add, Out::Row(&bias)] {
                     let lhs = random(m * k, 1);
                     let rhs = random(k * n, 2);
                     let a = if lhs_t {
                         (&lhs[..], 1, m)
                     } else {
-                        (&lhs[..], k, 1)
+                        (&lhs[..], k.max(1), 1)
                     };
                     let b = if rhs_t {
                         (&rhs[..], 1, k)
@@ -287,16 +323,21 @@ mod tests {
                     packed.repack(k, n, b);
                     let start = random(m * n, 3);
                     let mut expect = start.clone();
-                    reference((m, n, k), &mut expect, accumulate, a, b);
+                    reference((m, n, k), &mut expect, out, a, b);
                     let mut fast = start.clone();
-                    gemm_packed(m, (&mut fast, n), accumulate, a, &packed);
+                    gemm_packed(m, (&mut fast, n), out, a, &packed);
                     let mut plain = start.clone();
-                    portable(m, (&mut plain, n), accumulate, a, &packed);
+                    portable(m, (&mut plain, n), out, a, &packed);
+                    let mode = match out {
+                        Out::Set => "set",
+                        Out::Add => "add",
+                        Out::Row(_) => "row",
+                    };
                     for (what, got) in [("dispatched", &fast), ("portable", &plain)] {
                         for (i, (g, e)) in got.iter().zip(&expect).enumerate() {
                             assert!(
                                 (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
-                                "{what} {m}x{k}x{n} {lhs_t}/{rhs_t} acc={accumulate} [{i}]: {g} vs {e}"
+                                "{what} {m}x{k}x{n} {lhs_t}/{rhs_t} {mode} [{i}]: {g} vs {e}"
                             );
                         }
                     }
