@@ -130,6 +130,13 @@ BEGIN
     SELECT RAISE(ABORT, 'the run is a registered model version and cannot be deleted');
 END;
 "#,
+    // Artifact contents in the database, written by the transaction that closes the run, so a
+    // run creates no file. A row without content (from an older aerocast) means the file is
+    // in the store's folder.
+    r#"
+ALTER TABLE artifacts ADD COLUMN sha256 TEXT;
+ALTER TABLE artifacts ADD COLUMN content BLOB;
+"#,
 ];
 
 #[cfg(test)]
