@@ -6,8 +6,9 @@
 #   benches/many_runs.sh [TRIALS=10000] [JOBS=2] [BIN=target/release/aerocast]
 #
 # Prints the sweep's wall time (and the whole command's, end-of-sweep report included), the
-# workers' time split (training vs everything else, per run), and the peak RSS from
-# /usr/bin/time -v. Pass BIN to compare two builds on the same machine state; without it the
+# workers' time split (training vs everything else, per run), the peak RSS from
+# /usr/bin/time -v, and the store's size on disk. The store goes in $TMPDIR (default /tmp):
+# TMPDIR=/dev/shm measures it on tmpfs. Pass BIN to compare two builds on the same machine state; without it the
 # release binary is built first. Timings are wall-clock: run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +57,11 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
 cpu=$(awk -F': ' '/(User|System) time/ {s += $2} END {print s}' "$work/time.txt")
-python3 - "$work/summary.json" "$(echo "$end - $start" | bc)" "$rss_kb" "$jobs" "$cpu" <<'PY'
+# The store as the sweep left it, report folder aside: database, WAL and any run files.
+store_kb=$(du -sk --exclude=reports "$work/store" | cut -f1)
+store_files=$(find "$work/store" -path "$work/store/reports" -prune -o -type f -print | wc -l)
+python3 - "$work/summary.json" "$(echo "$end - $start" | bc)" "$rss_kb" "$jobs" "$cpu" \
+    "$store_kb" "$store_files" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 command_wall, rss_mb, jobs = float(sys.argv[2]), int(sys.argv[3]) / 1024, int(sys.argv[4])
@@ -66,6 +71,7 @@ runs = s["finished"] + s["pruned"] + s["failed"]
 print(f"{runs} runs ({s['failed']} failed), --jobs {jobs}: sweep {s['wall_seconds']:.1f} s wall, "
       f"command {command_wall:.1f} s wall and {cpu:.1f} s CPU (with the end-of-sweep report); "
       f"peak RSS {rss_mb:.0f} MB")
+print(f"  store: {int(sys.argv[6]) / 1024:.1f} MB on disk in {sys.argv[7]} files (reports aside)")
 busy = s["wall_seconds"] * jobs
 print(f"  workers: runs {t['run_seconds']:.1f} s, store {t['store_seconds']:.1f} s, "
       f"artifacts {t['artifact_seconds']:.1f} s"

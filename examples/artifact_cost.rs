@@ -1,6 +1,7 @@
-//! What one run's artifacts cost, part by part: the weights, the model card, the loss plot,
-//! and an fsync, each timed over many repetitions in a temporary folder on the file system of
-//! the current directory (where a store would live).
+//! What one run's artifacts cost, part by part: the weights, the model card and the loss plot
+//! rendered in memory (as a sweep does), and for comparison the same written as files, an
+//! fsync and a folder, each timed over many repetitions in a temporary folder on the file
+//! system of the current directory (where a store would live).
 //!
 //! `cargo run --release --example artifact_cost -- [repetitions=200]`
 
@@ -42,7 +43,8 @@ fn main() -> anyhow::Result<()> {
         Ok(std::fs::write(p, serde_json::to_vec_pretty(&card)?)?)
     });
     time("loss plot", &mut |p| {
-        aerocast::plot::loss_curve(&p.with_extension("svg"), "title", &trained.history)
+        let svg = aerocast::plot::loss_curve("title", &trained.history)?;
+        Ok(std::fs::write(p.with_extension("svg"), svg)?)
     });
     time("fsync (1 KiB)", &mut |p| {
         let mut f = std::fs::File::create(p)?;
@@ -54,8 +56,15 @@ fn main() -> anyhow::Result<()> {
         std::fs::write(p.join("a"), b"x")?;
         Ok(std::fs::rename(p.join("a"), p.join("b"))?)
     });
-    time("all artifacts", &mut |p| {
-        artifacts::write(p, &trained, &card, "title")?;
+    time("all, in memory", &mut |_| {
+        artifacts::render(&trained, &card, "title")?;
+        Ok(())
+    });
+    time("all, as files", &mut |p| {
+        std::fs::create_dir(p)?;
+        for a in artifacts::render(&trained, &card, "title")? {
+            std::fs::write(p.join(a.name), &a.content)?;
+        }
         Ok(())
     });
     Ok(())

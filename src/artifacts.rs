@@ -1,22 +1,17 @@
-//! A run's files: weights (safetensors), a model card with everything needed to rebuild the
-//! model and its normalisation, and the loss curve, in a folder named by the run id. The
-//! store points at them only once the transaction that closes the run commits, after they
-//! are written, so it never points at a half-written file, even when the process is killed
-//! mid-write; a killed run's folder is never reused (a rerun is a new run id). So the files
-//! are written in place, without a temporary name and a rename each.
-//!
-//! Files are not synced one by one: an fsync costs milliseconds (several per run, more than a
-//! tiny run's training), so the sweep syncs the store's file system once, when its runs are
-//! done ([`sync_all`]). Until then a power loss can lose recent files, as it can lose the
-//! store's recent transactions (SQLite WAL with `synchronous = NORMAL`).
+//! A run's artifacts: weights (safetensors), a model card with everything needed to rebuild the
+//! model and its normalisation, and the loss curve (SVG). A sweep renders them in memory and
+//! hands the bytes to the transaction that closes the run, so a run writes no file: the store
+//! keeps them with their sha256 and writes them out as files (`artifacts/<run_id>/`) when
+//! something reads them ([`crate::store::Store::fetch_artifacts`]). A killed run's artifacts
+//! never appear, as its close transaction never commits.
 
 use crate::jobs::Params;
+use crate::store::NewArtifact;
 use crate::train::{GruForecaster, Normalisation, Prepared, TrainConfig, Trained};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
-use std::fs::File;
 use std::path::Path;
 
 pub const WEIGHTS: &str = "model.safetensors";
@@ -58,25 +53,27 @@ pub struct SeriesStats {
     pub normalisation: Normalisation,
 }
 
-/// Writes every artifact of a finished run into `dir`; returns `(file name, kind)` pairs.
-pub fn write(
-    dir: &Path,
+/// Every artifact of a finished run, rendered in memory: weights, model card, loss plot.
+pub fn render(
     trained: &Trained,
     card: &ModelCard,
     title: &str,
-) -> Result<Vec<(&'static str, &'static str)>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    file(dir, WEIGHTS, |path| Ok(trained.varmap.save(path)?))?;
-    file(dir, CARD, |path| {
-        Ok(std::fs::write(path, serde_json::to_vec_pretty(card)?)?)
-    })?;
-    file(dir, LOSS_PLOT, |path| {
-        crate::plot::loss_curve(path, title, &trained.history)
-    })?;
+) -> Result<Vec<NewArtifact<'static>>> {
+    let weights = {
+        let vars = trained
+            .varmap
+            .data()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        safetensors::tensor::serialize(vars.iter().map(|(k, v)| (k, v.as_tensor())), None)
+            .context("serialising the weights")?
+    };
+    let card = serde_json::to_vec_pretty(card).context("serialising the model card")?;
+    let plot = crate::plot::loss_curve(title, &trained.history).context("drawing the loss plot")?;
     Ok(vec![
-        (WEIGHTS, "model"),
-        (CARD, "model_card"),
-        (LOSS_PLOT, "loss_plot"),
+        NewArtifact::new(WEIGHTS, "model", weights),
+        NewArtifact::new(CARD, "model_card", card),
+        NewArtifact::new(LOSS_PLOT, "loss_plot", plot.into_bytes()),
     ])
 }
 
@@ -180,32 +177,4 @@ fn is_zero(n: &usize) -> bool {
 
 fn one() -> usize {
     1
-}
-
-/// Writes `name` in `dir`.
-fn file(dir: &Path, name: &str, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let dest = dir.join(name);
-    write(&dest).with_context(|| format!("writing {}", dest.display()))
-}
-
-/// Makes every file written under `dir` so far durable: one `syncfs` of its file system on
-/// Linux (one call, however many runs wrote files), `fsync` of the folder elsewhere.
-pub fn sync_all(dir: &Path) -> Result<()> {
-    let d = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: `d` is an open file descriptor for the duration of the call.
-        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("syncing {}", dir.display()));
-        }
-        Ok(())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        // Not all platforms allow syncing a folder, so best effort.
-        let _ = d.sync_all();
-        Ok(())
-    }
 }

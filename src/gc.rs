@@ -42,6 +42,9 @@ pub struct Outcome {
     pub dry_run: bool,
     /// Artifact bytes the store no longer holds after the deletion (0 on a dry run).
     pub artifact_bytes_freed: u64,
+    /// Bytes of the runs' files removed from this machine's folder (an old store's files,
+    /// or artifacts written out of the database); 0 on a dry run.
+    pub file_bytes_freed: u64,
     /// Database bytes before and after reclaiming the space.
     pub db_bytes_before: u64,
     pub db_bytes_after: u64,
@@ -57,8 +60,13 @@ impl Outcome {
         }
     }
 
+    /// Bytes the file system got back: the files removed and what the database shrank by
+    /// (which holds the artifacts' contents); on a dry run, the artifact bytes that would go.
     pub fn bytes_freed(&self) -> u64 {
-        self.artifact_bytes() + self.db_bytes_before.saturating_sub(self.db_bytes_after)
+        if self.dry_run {
+            return self.plan.artifact_bytes;
+        }
+        self.file_bytes_freed + self.db_bytes_before.saturating_sub(self.db_bytes_after)
     }
 }
 
@@ -118,6 +126,7 @@ pub fn run(store: &Store, plan: Plan, dry_run: bool) -> Result<Outcome> {
             plan,
             dry_run,
             artifact_bytes_freed: 0,
+            file_bytes_freed: 0,
             db_bytes_before,
             db_bytes_after: db_bytes_before,
         });
@@ -128,9 +137,11 @@ pub fn run(store: &Store, plan: Plan, dry_run: bool) -> Result<Outcome> {
     // Rows first: a crash between the two steps leaves orphan folders, never a run whose
     // files are gone.
     store.delete_runs(&plan.runs)?;
+    let mut file_bytes_freed = 0;
     for id in &plan.runs {
         let dir = store.artifact_dir(id);
         if dir.exists() {
+            file_bytes_freed += folder_bytes(&dir);
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
     }
@@ -140,8 +151,21 @@ pub fn run(store: &Store, plan: Plan, dry_run: bool) -> Result<Outcome> {
         plan,
         dry_run,
         artifact_bytes_freed,
+        file_bytes_freed,
         db_bytes_before,
         db_bytes_after: store.db_bytes(),
+    })
+}
+
+/// Bytes of the files directly in `dir`.
+fn folder_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
     })
 }
 

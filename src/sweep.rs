@@ -16,8 +16,8 @@ use crate::signals;
 use crate::spec::knobs::ParamValue;
 use crate::spec::{OutputMode, Spec};
 use crate::store::{
-    Claim, DATA_TAG, Location, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo, TARGET_TAG,
-    TRIAL_TAG,
+    Claim, DATA_TAG, Location, NewArtifact, RunStatus, SETTING_TAG, STUDY_TAG, Store, SweepInfo,
+    TARGET_TAG, TRIAL_TAG,
 };
 use crate::train::windows::Spans;
 use crate::train::{self, Next, Prepared, TrainConfig, windows};
@@ -473,13 +473,6 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
             .collect()
     });
     progress.finish();
-    // Runs write their files unsynced (an fsync per file costs more than a tiny run trains);
-    // one sync of the store's file system makes them all durable before the sweep ends. A
-    // database store holds its artifacts in the database: its local files are only a cache.
-    if let Location::Folder(dir) = &opts.store {
-        Clock::time(&worker.clock.artifacts, || artifacts::sync_all(dir))?;
-    }
-
     let mut summary = SweepSummary {
         sweep_id: sweep_id.clone(),
         experiment: spec.experiment.clone(),
@@ -781,7 +774,7 @@ type Metrics = Vec<(&'static str, f64)>;
 struct Done {
     metrics: Metrics,
     /// Paths relative to the store.
-    artifacts: Vec<(String, &'static str)>,
+    artifacts: Vec<NewArtifact<'static>>,
     /// The pruner's reason, when it stopped the run.
     stopped: Option<String>,
     /// Epochs the pruner's verdict left untrained.
@@ -938,7 +931,7 @@ fn fit(
     Ok(trained)
 }
 
-/// Writes a trained model's files; returns their paths relative to the store.
+/// Renders a trained model's artifacts in memory, for the transaction that closes the run.
 fn save(
     w: &Worker,
     run_id: &str,
@@ -947,22 +940,12 @@ fn save(
     label: &str,
     trained: &train::Trained,
     rows: &Prepared,
-) -> Result<Vec<(String, &'static str)>> {
+) -> Result<Vec<NewArtifact<'static>>> {
     let card = ModelCard::new(run_id, cfg, &job.params, w.data, rows);
-    let dir = w.store.artifact_dir(run_id);
     let title = format!("{} — {label}", w.spec.experiment);
-    let files = Clock::time(&w.clock.artifacts, || {
-        artifacts::write(&dir, trained, &card, &title)
-    })?;
-    Ok(files
-        .into_iter()
-        .map(|(name, kind)| {
-            (
-                format!("{}/{run_id}/{name}", crate::store::ARTIFACTS_DIR),
-                kind,
-            )
-        })
-        .collect())
+    Clock::time(&w.clock.artifacts, || {
+        artifacts::render(trained, &card, &title)
+    })
 }
 
 /// What a sweep does at each epoch end: record the epoch, show it, and stop on a signal

@@ -1,15 +1,17 @@
-//! SIGKILL at random moments (training, metric writes, artifact writes, the final report), then
+//! SIGKILL at random moments (training, metric writes, closing runs, the final report), then
 //! rerun: every job ends with exactly one finished run, no finished run is ever lost, every
-//! recorded artifact is complete, and the database passes `PRAGMA integrity_check`.
+//! recorded artifact is complete, a killed run's artifacts never appear (only the transaction
+//! that closes a run stores them), and the database passes `PRAGMA integrity_check`.
 
 mod common;
 
 use aerocast::artifacts;
+use aerocast::store::Store;
 use common::{Sandbox, db, integrity_ok, spawn, spec_text, wait_exit};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const ITERATIONS: usize = 6;
@@ -57,10 +59,26 @@ fn finished_runs(store: &Path) -> Finished {
     out
 }
 
-/// Every artifact a finished run points at is there and whole.
+/// Every artifact a finished run points at is stored whole: written out of the store, each
+/// file passes its sha256 check, the plot parses and the model loads. No run that did not
+/// end stores any artifact.
 fn check_artifacts(store: &Path, finished: &Finished) {
+    let conn = db(store);
+    let unfinished: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM artifacts JOIN runs USING (run_id)
+             WHERE runs.status NOT IN ('finished', 'pruned')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unfinished, 0, "a run that did not finish stored artifacts");
+    let opened = Store::open_existing(store).unwrap();
     for (id, (_, _, paths)) in finished {
         assert_eq!(paths.len(), 3, "run {id} records {paths:?}");
+        let dir = opened
+            .fetch_artifacts(id)
+            .unwrap_or_else(|e| panic!("run {id}: {e:#}"));
         for p in paths {
             let full = store.join(p);
             let bytes = std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()));
@@ -70,7 +88,6 @@ fn check_artifacts(store: &Path, finished: &Finished) {
                 assert_eq!(doc.root_element().tag_name().name(), "svg", "{p}");
             }
         }
-        let dir: PathBuf = store.join("artifacts").join(id);
         let (_, card) = artifacts::load_model(&dir)
             .unwrap_or_else(|e| panic!("run {id}: model does not load: {e:#}"));
         assert_eq!(&card.run_id, id);
@@ -86,11 +103,9 @@ fn phase_of(store: &Path, conn: &rusqlite::Connection, run_id: &str) -> &'static
             |r| r.get(0),
         )
         .unwrap();
-    let dir = store.join("artifacts").join(run_id);
-    let files = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
-    if files > 0 {
-        "artifact writing"
-    } else if epochs as usize == EPOCHS {
+    // A run writes no file, and its artifacts go into the store with its end.
+    assert!(!store.join("artifacts").join(run_id).exists(), "{run_id}");
+    if epochs as usize == EPOCHS {
         "after the last epoch"
     } else if epochs == 0 {
         "first epoch"

@@ -42,10 +42,10 @@ fn a_direct_head_records_every_lead_time_and_their_mean() {
                 .collect::<Vec<_>>()
         );
         assert!(metric(run, "test_rmse") > 0.0);
-        let dir = sb
-            .store()
-            .join("artifacts")
-            .join(run["run_id"].as_str().unwrap());
+        let id = run["run_id"].as_str().unwrap();
+        // The store keeps the files; `runs artifacts` writes them out.
+        sb.cmd(&["runs", "artifacts", id]).assert().success();
+        let dir = sb.store().join("artifacts").join(id);
         let card: Value =
             serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
         assert_eq!(card["outputs"], 3);

@@ -137,7 +137,7 @@ fn registered_runs_are_pinned_and_old_stores_upgrade() {
     let sb = Sandbox::new(&spec_text("[0.01]"));
     sb.sweep().success();
     let runs = finished_runs(&sb);
-    // A store from before the registry: its tables gone, user_version one lower.
+    // A store from before the registry (migration 4): its tables gone, user_version 3.
     let current: i64 = db(&sb.store())
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
@@ -145,7 +145,7 @@ fn registered_runs_are_pinned_and_old_stores_upgrade() {
         .execute_batch(&format!(
             "DROP TRIGGER runs_pinned_by_registry; DROP TABLE model_aliases;
              DROP TABLE model_versions; DROP TABLE models; PRAGMA user_version = {};",
-            current - 1
+            3
         ))
         .unwrap();
     sb.cmd(&["model", "register", "pinned", "--run", &runs[0]])
@@ -189,7 +189,13 @@ fn gc_keeps_registered_runs() {
     let done = json_of(&sb, &["gc", "--keep-sweeps", "1"]);
     assert_eq!(done["runs"], serde_json::json!([]), "{done}");
     assert_eq!(done["kept_pinned"], 1);
-    assert!(sb.store().join("artifacts").join(&doomed).is_dir());
+    let store = aerocast::store::Store::open_existing(&sb.store()).unwrap();
+    assert!(
+        store
+            .read_artifact(&doomed, "model.safetensors")
+            .unwrap()
+            .is_some()
+    );
     let p = json_of(&sb, &["predict", "--model", "kept"]);
     assert_eq!(p["run_id"], doomed.as_str());
 }

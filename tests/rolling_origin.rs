@@ -50,10 +50,10 @@ fn folds_are_scored_and_the_kept_model_trains_on_every_row_before_the_test_span(
         .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
         .collect();
     let mean = temps.iter().sum::<f64>() / 240.0;
-    let dir = sb
-        .store()
-        .join("artifacts")
-        .join(runs[0]["run_id"].as_str().unwrap());
+    let id = runs[0]["run_id"].as_str().unwrap();
+    // The store keeps the files; `runs artifacts` writes them out.
+    sb.cmd(&["runs", "artifacts", id]).assert().success();
+    let dir = sb.store().join("artifacts").join(id);
     let card: Value =
         serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
     let kept_mean = card["normalisation"]["target_mean"].as_f64().unwrap();

@@ -281,6 +281,10 @@ fn series_feature_gives_the_model_each_rows_station() {
     let sb = stations("horizon = 1\nseries_feature = true");
     sb.sweep().success();
     let run = &sb.runs()[0];
+    // The store keeps the files; `runs artifacts` writes them out where the listing says.
+    sb.cmd(&["runs", "artifacts", run["run_id"].as_str().unwrap()])
+        .assert()
+        .success();
     let dir = run["artifacts"][0].as_str().unwrap();
     let dir = Path::new(dir).parent().unwrap();
     let card: serde_json::Value =

@@ -64,11 +64,12 @@ fn sweep_records_runs_metrics_and_artifacts_and_rerun_skips() {
             .map(|a| a.as_str().unwrap())
             .collect();
         assert_eq!(artifacts.len(), 3);
+        // The store keeps them; reading writes them out where the listing says.
+        let dir = store.fetch_artifacts(id).unwrap();
         for a in &artifacts {
             assert!(std::path::Path::new(a).is_file(), "{a}");
         }
-        let svg =
-            std::fs::read_to_string(store.artifact_dir(id).join(artifacts::LOSS_PLOT)).unwrap();
+        let svg = std::fs::read_to_string(dir.join(artifacts::LOSS_PLOT)).unwrap();
         let doc = roxmltree::Document::parse(&svg).expect("the loss plot is well-formed XML");
         assert_eq!(doc.root_element().tag_name().name(), "svg");
         // Two curves (train, val) and their legend marks.
@@ -105,8 +106,12 @@ fn saved_model_reproduces_the_recorded_val_rmse() {
     sb.sweep().success();
     let run = &sb.runs()[0];
     let store = Store::open_existing(&sb.store()).unwrap();
-    let (model, card) =
-        artifacts::load_model(&store.artifact_dir(run["run_id"].as_str().unwrap())).unwrap();
+    let (model, card) = artifacts::load_model(
+        &store
+            .fetch_artifacts(run["run_id"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(card.hidden_dim, 6);
     assert_eq!(card.features.len(), 4);
 

@@ -113,6 +113,8 @@ fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
         )
         .into());
     };
+    // The paths it prints are files: the best run's artifacts are written out of the store.
+    super::runs::write_out_artifacts(store, &run.run_id);
     if args.json {
         crate::outln!(
             "{}",

@@ -59,8 +59,22 @@ pub enum RunsAction {
         /// The note's text.
         text: String,
     },
-    /// Everything about one run: params, metrics, per-epoch history, tags, artifacts, its
-    /// sweep and data, and the registered versions that point at it.
+    /// Write a run's artifacts (model.safetensors, model.json, loss.svg) to a folder, as
+    /// `mlflow artifacts download` does, and print their paths.
+    Artifacts {
+        /// The run id, or any unique prefix of it.
+        run: String,
+        /// The folder to write them to (created if missing) [default: the run's folder in the
+        /// store, artifacts/<run_id>/]
+        #[arg(long)]
+        dest: Option<std::path::PathBuf>,
+        /// Print a JSON array of the files' paths.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything about one run: params, metrics, per-epoch history, tags, artifacts (written
+    /// out to the run's folder in the store), its sweep and data, and the registered versions
+    /// that point at it.
     Show {
         /// The run id, or any unique prefix of it.
         run: String,
@@ -144,11 +158,27 @@ pub(super) fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(EXIT_OK))
 }
 
-/// `runs tag` and `runs note`.
+/// `runs tag`, `runs note`, `runs artifacts` and `runs show`.
 pub(super) fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCode> {
+    if let RunsAction::Artifacts { run, dest, json } = &action {
+        let store = open_store(store, &SpecArg { spec: None })?;
+        let id = store.resolve_run_id(run)?;
+        let dest = dest.clone().unwrap_or_else(|| store.artifact_dir(&id));
+        let files = store.write_artifacts(&id, &dest)?;
+        if *json {
+            crate::outln!("{}", serde_json::to_string_pretty(&files)?);
+        } else {
+            for f in &files {
+                crate::outln!("{}", f.display());
+            }
+        }
+        return Ok(ExitCode::from(EXIT_OK));
+    }
     if let RunsAction::Show { run, json } = &action {
         let store = open_store(store, &SpecArg { spec: None })?;
-        let detail = export::json::run_detail(&store, &store.resolve_run_id(run)?)?;
+        let id = store.resolve_run_id(run)?;
+        write_out_artifacts(&store, &id);
+        let detail = export::json::run_detail(&store, &id)?;
         if *json {
             crate::outln!("{}", serde_json::to_string_pretty(&detail)?);
         } else {
@@ -160,8 +190,20 @@ pub(super) fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCo
     let (done, run_id) = match action {
         RunsAction::Tag { run, tag } => ("tagged", annotate::tag(&at, &run, &tag)?),
         RunsAction::Note { run, text } => ("noted", annotate::note(&at, &run, &text)?),
-        RunsAction::Show { .. } => unreachable!("answered above"),
+        RunsAction::Show { .. } | RunsAction::Artifacts { .. } => unreachable!("answered above"),
     };
     crate::outln!("{done} run {}", &run_id[..8.min(run_id.len())]);
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// Writes a run's artifacts out to its folder in the store, so the paths a command prints are
+/// files; a store folder this user may not write gets a warning pointing at `runs artifacts`.
+pub(super) fn write_out_artifacts(store: &crate::store::Store, run_id: &str) {
+    if let Err(e) = store.fetch_artifacts(run_id) {
+        crate::errln!(
+            "warning: the artifacts of run {} could not be written out: {e:#} (`aerocast runs artifacts {} --dest DIR` writes them elsewhere)",
+            &run_id[..8.min(run_id.len())],
+            &run_id[..8.min(run_id.len())]
+        );
+    }
 }

@@ -86,25 +86,23 @@ pub(super) fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
     }
     let p = &outcome.plan;
     let mb = |b: u64| b as f64 / 1e6;
+    let verb = |dry: &'static str, done: &'static str| if args.dry_run { dry } else { done };
     crate::outln!(
-        "gc of \"{experiment}\"{}: {} run(s) {}, {:.1} MB {} ({:.1} MB of artifacts, {:.1} MB of database)",
-        if args.dry_run { " (dry run)" } else { "" },
+        "gc of \"{experiment}\"{}: {} run(s) {}, {:.1} MB of artifacts {}; {:.1} MB freed on disk (database {:.1} MB, files {:.1} MB)",
+        verb(" (dry run)", ""),
         p.runs.len(),
-        if args.dry_run {
-            "would be deleted"
-        } else {
-            "deleted"
-        },
-        mb(outcome.bytes_freed()),
-        if args.dry_run {
-            "would be freed"
-        } else {
-            "freed"
-        },
+        verb("would be deleted", "deleted"),
         mb(outcome.artifact_bytes()),
+        verb("with them", "deleted"),
+        mb(if args.dry_run {
+            0
+        } else {
+            outcome.bytes_freed()
+        }),
         mb(outcome
             .db_bytes_before
             .saturating_sub(outcome.db_bytes_after)),
+        mb(outcome.file_bytes_freed),
     );
     crate::outln!(
         "kept from older sweeps: {} on the latest data snapshot, {} best of a sweep, {} registered, {} running",

@@ -192,7 +192,7 @@ fn leaderboard(r: &Report) -> Markup {
                 tbody {
                     @for (i, row) in rows(r, TABLE_ROWS).enumerate() {
                         tr class=(row_class(r, i)) {
-                            @for cell in row { (td(&cell)) }
+                            @for cell in row { (td(&cell, super::loss_plots::link(&r.runs[i]))) }
                         }
                     }
                 }
@@ -256,7 +256,8 @@ fn reasons(r: &Report) -> Markup {
     }
 }
 
-fn td(cell: &Cell) -> Markup {
+/// A cell; a run's id links its loss plot (`loss`) when it has one.
+fn td(cell: &Cell, loss: Option<String>) -> Markup {
     html! {
         @match cell {
             Cell::Rank { rank, best } => {
@@ -265,7 +266,13 @@ fn td(cell: &Cell) -> Markup {
                 }
             }
             Cell::Run(id) => {
-                td.text title=(id) data-sort=(id) { code { (cell.text()) } }
+                td.text title=(id) data-sort=(id) {
+                    @if let Some(href) = loss {
+                        a href=(href) title="loss curve" { code { (cell.text()) } }
+                    } @else {
+                        code { (cell.text()) }
+                    }
+                }
             }
             Cell::Check(b) => {
                 td class=(match b { Some(true) => "yes", Some(false) => "no", None => "" }) {

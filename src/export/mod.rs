@@ -10,6 +10,7 @@ pub mod history;
 mod html;
 pub mod importance;
 pub mod json;
+mod loss_plots;
 mod markdown;
 pub mod model;
 pub mod series;
@@ -71,6 +72,9 @@ pub fn write(store: &Store, report: &Report, format: Format, dir: &Path) -> Resu
     let bytes = exporter.render(report, &charts)?;
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     if format == Format::Html {
+        if let Err(e) = loss_plots::write(store, report, dir) {
+            crate::errln!("warning: the runs' loss plots could not all be written: {e:#}");
+        }
         // The page shows the top of the leaderboard; the whole of it sits beside the page.
         for companion in [Format::Json, Format::Csv] {
             let e = self::exporter(companion);

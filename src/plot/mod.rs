@@ -6,7 +6,6 @@ pub mod charts;
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
-use std::path::Path;
 use std::sync::Once;
 
 use crate::train::EpochReport;
@@ -23,12 +22,18 @@ pub fn ensure_font() {
     });
 }
 
-/// Train and validation loss per epoch, as an SVG. Every run writes one, so it must be cheap:
-/// an SVG is text (a few kilobytes), where rasterising and PNG-encoding the same chart cost a
-/// few milliseconds per run.
-pub fn loss_curve(path: &Path, title: &str, history: &[EpochReport]) -> Result<()> {
+/// Train and validation loss per epoch, as SVG text. Every run keeps one, so it must be cheap:
+/// an SVG is text (a few kilobytes), drawn in memory, where rasterising and PNG-encoding the
+/// same chart cost a few milliseconds per run.
+pub fn loss_curve(title: &str, history: &[EpochReport]) -> Result<String> {
+    let mut svg = String::new();
+    draw_loss_curve(&mut svg, title, history)?;
+    Ok(svg)
+}
+
+fn draw_loss_curve(svg: &mut String, title: &str, history: &[EpochReport]) -> Result<()> {
     ensure_font();
-    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let epochs = history.len().max(2) as i32;
     let values = history

@@ -13,7 +13,6 @@ use super::{Claim, RunStatus, SweepInfo};
 use crate::jobs::{Job, Params};
 use anyhow::Result;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
 
 /// Who runs a run (or a sweep) and when it was last heard from.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,19 +39,22 @@ pub struct NewRun<'a> {
     pub max_attempts: usize,
 }
 
-/// A file of a run: its path relative to the store, its kind, and where this process wrote it.
+/// An artifact of a run as its close transaction stores it: its path relative to the store
+/// (`artifacts/<run_id>/<file>`, where readers find it written out), kind, sha256 and bytes.
 pub struct ArtifactFile<'a> {
     pub path: String,
     pub kind: &'a str,
-    pub local: PathBuf,
+    pub sha256: String,
+    pub content: &'a [u8],
 }
 
-/// A stored artifact's bytes, when the backend keeps them (PostgreSQL does; SQLite stores
-/// paths into its folder).
+/// An artifact as stored. `sha256` and `content` are `None` only in a SQLite row written before
+/// contents were kept in the database: its file is in the store's folder.
 pub struct StoredArtifact {
     pub path: String,
-    pub sha256: String,
-    pub content: Vec<u8>,
+    pub kind: String,
+    pub sha256: Option<String>,
+    pub content: Option<Vec<u8>>,
 }
 
 pub trait Writes {
@@ -123,7 +125,7 @@ pub trait Reads {
     fn experiment_tag_values(&self, experiment: &str, key: &str) -> Result<Vec<String>>;
     /// Up to 3 ids of `table` ("runs" or "sweeps") starting with the lowercase hex `prefix`.
     fn ids_with_prefix(&self, table: IdTable, prefix: &str) -> Result<Vec<String>>;
-    /// The run's artifacts whose bytes the backend keeps (none for SQLite).
+    /// The run's artifacts, with their contents, by path.
     fn stored_artifacts(&self, run_id: &str) -> Result<Vec<StoredArtifact>>;
 }
 
@@ -217,8 +219,8 @@ pub trait Gc {
     /// Deletes runs and everything recorded under them, in one transaction. Running runs, and
     /// runs a registered model version points to, are never deleted.
     fn delete_runs(&self, run_ids: &[String]) -> Result<usize>;
-    /// Bytes the store holds for these runs' artifacts: their files in the store's folder
-    /// (SQLite), or their contents in the database (PostgreSQL).
+    /// Bytes the store holds for these runs' artifacts: their contents in the database, and
+    /// for SQLite the files of rows written before contents were kept there.
     fn artifact_bytes(&self, run_ids: &[String]) -> Result<u64>;
     /// Returns the database's free space to the file system.
     fn vacuum(&self) -> Result<()>;

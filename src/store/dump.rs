@@ -3,7 +3,7 @@
 use super::backend::{Copies, RunDump, SweepDump};
 use super::sqlite::Sqlite;
 use super::{RunStatus, now};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 impl Copies for Sqlite {
@@ -104,13 +104,9 @@ impl Copies for Sqlite {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let files: Vec<(String, String)> =
-            pairs("SELECT path, kind FROM artifacts WHERE run_id = ?1 ORDER BY path")?;
-        for (path, kind) in files {
-            let local = self.dir.join(&path);
-            let content =
-                std::fs::read(&local).with_context(|| format!("reading {}", local.display()))?;
-            run.artifacts.push((path, kind, content));
+        for a in super::query::stored_artifacts(&conn, run_id)? {
+            let content = super::blobs::bytes_of(&a, &self.dir, run_id)?;
+            run.artifacts.push((a.path, a.kind, content));
         }
         Ok(run)
     }
@@ -155,18 +151,6 @@ impl Copies for Sqlite {
     }
 
     fn load_run(&self, run: &RunDump) -> Result<bool> {
-        // Files first, under their final names: a run row never points at a missing file,
-        // and a copy stopped here leaves only files a rerun rewrites.
-        for (path, _, content) in &run.artifacts {
-            let local = self.dir.join(path);
-            if let Some(parent) = local.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let tmp = local.with_extension("part");
-            std::fs::write(&tmp, content)
-                .and_then(|_| std::fs::rename(&tmp, &local))
-                .with_context(|| format!("writing {}", local.display()))?;
-        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let present: Option<i64> = tx
@@ -224,10 +208,10 @@ impl Copies for Sqlite {
             for (k, step, v, t) in &run.history {
                 insert.execute(params![run.run_id, k, step, v, t])?;
             }
-            let mut insert = tx
-                .prepare_cached("INSERT INTO artifacts (run_id, path, kind) VALUES (?1, ?2, ?3)")?;
-            for (path, kind, _) in &run.artifacts {
-                insert.execute(params![run.run_id, path, kind])?;
+            let mut insert = tx.prepare_cached(super::blobs::INSERT_ARTIFACT)?;
+            for (path, kind, content) in &run.artifacts {
+                let sha = crate::hash::sha256_hex(content);
+                insert.execute(params![run.run_id, path, kind, sha, content])?;
             }
         }
         tx.commit()?;

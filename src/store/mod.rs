@@ -8,6 +8,7 @@
 //! the backend through `Deref<Target = dyn Reads>`.
 
 pub mod backend;
+pub(crate) mod blobs;
 pub(crate) mod budget;
 pub mod copy;
 mod dump;
@@ -24,6 +25,7 @@ pub(crate) mod timeline;
 mod write;
 
 pub use backend::{Backend, Reads};
+pub use blobs::NewArtifact;
 pub use liveness::{DEFAULT_STALE_AFTER, HEARTBEAT_EVERY};
 pub use location::Location;
 pub use query::{
@@ -37,7 +39,7 @@ pub use write::{Claim, SweepInfo};
 
 use crate::error::InputError;
 use crate::jobs::Job;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use backend::{ArtifactFile, IdTable, NewRun, Owner};
 use liveness::Liveness;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -162,27 +164,30 @@ impl Store {
         self.dir.join(ARTIFACTS_DIR).join(run_id)
     }
 
-    /// A run's artifact folder with every file present: a database store's artifacts are
-    /// copied from the database (checked against their sha256) into the local cache.
+    /// A run's artifact folder with every file present: the contents the database keeps are
+    /// written out (checked against their sha256) on first use, into the store folder
+    /// (SQLite) or this machine's cache (PostgreSQL).
     pub fn fetch_artifacts(&self, run_id: &str) -> Result<PathBuf> {
-        for a in self.backend.stored_artifacts(run_id)? {
-            let local = self.dir.join(&a.path);
-            if std::fs::read(&local).is_ok_and(|b| crate::hash::sha256_hex(&b) == a.sha256) {
-                continue;
-            }
-            if crate::hash::sha256_hex(&a.content) != a.sha256 {
-                anyhow::bail!("artifact {} of run {run_id} fails its sha256 check", a.path);
-            }
-            if let Some(parent) = local.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-            }
-            let tmp = local.with_extension("part");
-            std::fs::write(&tmp, &a.content)
-                .and_then(|_| std::fs::rename(&tmp, &local))
-                .with_context(|| format!("writing {}", local.display()))?;
-        }
-        Ok(self.artifact_dir(run_id))
+        let dir = self.artifact_dir(run_id);
+        self.write_artifacts(run_id, &dir)?;
+        Ok(dir)
+    }
+
+    /// Writes a run's artifacts into `dest` (created if needed) and returns their paths.
+    pub fn write_artifacts(&self, run_id: &str, dest: &Path) -> Result<Vec<PathBuf>> {
+        let stored = self.backend.stored_artifacts(run_id)?;
+        blobs::materialise(&stored, &self.dir, dest, run_id)
+    }
+
+    /// The bytes of one artifact of a run by file name (`loss.svg`…), checked against its
+    /// sha256; `None` when the run has no such artifact.
+    pub fn read_artifact(&self, run_id: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        let stored = self.backend.stored_artifacts(run_id)?;
+        stored
+            .iter()
+            .find(|a| Path::new(&a.path).file_name() == Some(std::ffi::OsStr::new(name)))
+            .map(|a| blobs::bytes_of(a, &self.dir, run_id))
+            .transpose()
     }
 
     /// Records a new sweep (and its experiment if new); returns `(experiment_id, sweep_id)`.
@@ -272,12 +277,12 @@ impl Store {
         self.backend.log_epochs(run_id, epochs, heartbeat)
     }
 
-    /// Records final metrics and artifacts (paths relative to the store) and closes the run.
+    /// Records final metrics and artifacts and closes the run.
     pub fn finish_run(
         &self,
         run_id: &str,
         metrics: &[(&str, f64)],
-        artifacts: &[(String, &str)],
+        artifacts: &[NewArtifact],
     ) -> Result<()> {
         self.close(run_id, RunStatus::Finished, None, metrics, artifacts)
     }
@@ -288,7 +293,7 @@ impl Store {
         run_id: &str,
         reason: &str,
         metrics: &[(&str, f64)],
-        artifacts: &[(String, &str)],
+        artifacts: &[NewArtifact],
     ) -> Result<()> {
         self.close(run_id, RunStatus::Pruned, Some(reason), metrics, artifacts)
     }
@@ -308,28 +313,29 @@ impl Store {
         status: RunStatus,
         reason: Option<&str>,
         metrics: &[(&str, f64)],
-        artifacts: &[(String, &str)],
+        artifacts: &[NewArtifact],
     ) -> Result<()> {
         self.end_run(run_id, (status, reason), &[], metrics, artifacts)
     }
 
     /// Closes a run with `status` (and reason), writing with it the epochs' metrics not yet
-    /// logged: a short run's curve, final metrics and files go in one transaction instead
-    /// of two.
+    /// logged and its artifacts' contents: a short run's curve, final metrics and files go in
+    /// one transaction, and the run writes no file (see [`Store::fetch_artifacts`]).
     pub fn end_run(
         &self,
         run_id: &str,
         (status, reason): (RunStatus, Option<&str>),
         epochs: &[(usize, &[(&str, f64)])],
         metrics: &[(&str, f64)],
-        artifacts: &[(String, &str)],
+        artifacts: &[NewArtifact],
     ) -> Result<()> {
         let files: Vec<ArtifactFile> = artifacts
             .iter()
-            .map(|(path, kind)| ArtifactFile {
-                path: path.clone(),
-                kind,
-                local: self.dir.join(path),
+            .map(|a| ArtifactFile {
+                path: format!("{ARTIFACTS_DIR}/{run_id}/{}", a.name),
+                kind: a.kind,
+                sha256: crate::hash::sha256_hex(&a.content),
+                content: &a.content,
             })
             .collect();
         self.heart.ended(run_id);
@@ -415,7 +421,8 @@ impl Store {
         self.backend.delete_runs(run_ids)
     }
 
-    /// Bytes the store holds for these runs' artifacts (files or database contents).
+    /// Bytes the store holds for these runs' artifacts: their contents in the database, and
+    /// the files of an old store's runs.
     pub fn artifact_bytes(&self, run_ids: &[String]) -> Result<u64> {
         self.backend.artifact_bytes(run_ids)
     }

@@ -468,9 +468,8 @@ impl Reads for Sqlite {
         Ok(ids)
     }
 
-    fn stored_artifacts(&self, _run_id: &str) -> Result<Vec<StoredArtifact>> {
-        // Artifacts are files in the store folder.
-        Ok(Vec::new())
+    fn stored_artifacts(&self, run_id: &str) -> Result<Vec<StoredArtifact>> {
+        stored_artifacts(&self.conn(), run_id)
     }
 }
 
@@ -536,4 +535,21 @@ impl Sqlite {
         )?;
         Ok(runs)
     }
+}
+
+/// The run's artifacts as stored (see `store::blobs`); shared with `store copy`.
+pub(super) fn stored_artifacts(
+    conn: &rusqlite::Connection,
+    run_id: &str,
+) -> Result<Vec<StoredArtifact>> {
+    let mut stmt = conn.prepare_cached(super::blobs::STORED_ARTIFACTS)?;
+    let rows = stmt.query_map([run_id], |r| {
+        Ok(StoredArtifact {
+            path: r.get(0)?,
+            kind: r.get(1)?,
+            sha256: r.get(2)?,
+            content: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

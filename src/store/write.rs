@@ -276,11 +276,9 @@ impl Writes for Sqlite {
             for (key, value) in metrics {
                 insert.execute(params![run_id, key, finite(*value)])?;
             }
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO artifacts (run_id, path, kind) VALUES (?1, ?2, ?3)",
-            )?;
+            let mut insert = tx.prepare_cached(super::blobs::INSERT_ARTIFACT)?;
             for a in artifacts {
-                insert.execute(params![run_id, a.path, a.kind])?;
+                insert.execute(params![run_id, a.path, a.kind, a.sha256, a.content])?;
             }
         }
         tx.commit()
@@ -442,12 +440,24 @@ impl Gc for Sqlite {
     }
 
     fn artifact_bytes(&self, run_ids: &[String]) -> Result<u64> {
-        // The files of a run are its artifact folder's; the rows only name them.
-        let artifacts = self.dir.join(super::ARTIFACTS_DIR);
-        Ok(run_ids
-            .iter()
-            .map(|id| folder_bytes(&artifacts.join(id)))
-            .sum())
+        // Contents kept in the database, and the files of rows from before they were.
+        let conn = self.conn();
+        let mut bytes = 0u64;
+        for chunk in run_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = conn.prepare(&format!(
+                "SELECT path, length(content) FROM artifacts WHERE run_id IN ({marks})"
+            ))?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(chunk.iter()))?;
+            while let Some(row) = rows.next()? {
+                bytes += match row.get::<_, Option<i64>>(1)? {
+                    Some(n) => n as u64,
+                    None => std::fs::metadata(self.dir.join(row.get::<_, String>(0)?))
+                        .map_or(0, |m| m.len()),
+                };
+            }
+        }
+        Ok(bytes)
     }
 
     fn vacuum(&self) -> Result<()> {
@@ -467,18 +477,4 @@ impl Gc for Sqlite {
             .map(|m| m.len())
             .sum())
     }
-}
-
-/// Bytes of the files directly in `dir` (0 when it does not exist).
-fn folder_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }

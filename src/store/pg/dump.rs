@@ -109,13 +109,9 @@ impl Copies for Postgres {
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect();
         run.artifacts = conn
-            .query(
-                "SELECT path, kind, content FROM artifacts WHERE run_id = $1
-                 ORDER BY path COLLATE \"C\"",
-                &[&run_id],
-            )?
+            .query(crate::store::blobs::STORED_ARTIFACTS, &[&run_id])?
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .map(|r| (r.get(0), r.get(1), r.get(3)))
             .collect();
         Ok(run)
     }
@@ -209,10 +205,7 @@ impl Copies for Postgres {
         for (k, step, v, t) in &run.history {
             tx.execute(&insert, &[&run.run_id, k, step, v, t])?;
         }
-        let insert = tx.prepare(
-            "INSERT INTO artifacts (run_id, path, kind, sha256, content)
-             VALUES ($1, $2, $3, $4, $5)",
-        )?;
+        let insert = tx.prepare(crate::store::blobs::INSERT_ARTIFACT)?;
         for (path, kind, content) in &run.artifacts {
             let sha = crate::hash::sha256_hex(content);
             tx.execute(&insert, &[&run.run_id, path, kind, &sha, content])?;

@@ -158,9 +158,8 @@ fn error_text(e: &postgres::Error) -> String {
     }
 }
 
-/// This machine's cache of a database store's artifacts: `$AEROCAST_CACHE/<server>` (default
-/// the system temp folder's `aerocast-cache/`). Sweeps write artifacts here before storing
-/// them; readers fetch them here.
+/// This machine's folder for a database store's artifacts written out of it:
+/// `$AEROCAST_CACHE/<server>` (default the system temp folder's `aerocast-cache/`).
 pub fn cache_dir(url: &PgUrl) -> PathBuf {
     let root = std::env::var_os("AEROCAST_CACHE")
         .map(PathBuf::from)

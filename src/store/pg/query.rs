@@ -298,16 +298,16 @@ impl Reads for Postgres {
     }
 
     fn stored_artifacts(&self, run_id: &str) -> Result<Vec<StoredArtifact>> {
-        let rows = self.conn()?.query(
-            "SELECT path, sha256, content FROM artifacts WHERE run_id = $1 ORDER BY path",
-            &[&run_id],
-        )?;
+        let rows = self
+            .conn()?
+            .query(crate::store::blobs::STORED_ARTIFACTS, &[&run_id])?;
         Ok(rows
             .iter()
             .map(|r| StoredArtifact {
                 path: r.get(0),
-                sha256: r.get(1),
-                content: r.get(2),
+                kind: r.get(1),
+                sha256: r.get(2),
+                content: r.get(3),
             })
             .collect())
     }

@@ -200,13 +200,6 @@ impl Writes for Postgres {
         metrics: &[(&str, f64)],
         artifacts: &[ArtifactFile],
     ) -> Result<()> {
-        // Read the files before the transaction, so it stays short.
-        let mut files = Vec::with_capacity(artifacts.len());
-        for a in artifacts {
-            let content = std::fs::read(&a.local)
-                .with_context(|| format!("reading {}", a.local.display()))?;
-            files.push((a, crate::hash::sha256_hex(&content), content));
-        }
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
         let updated = tx.execute(
@@ -233,13 +226,9 @@ impl Writes for Postgres {
         for (key, value) in metrics {
             tx.execute(&insert, &[&run_id, key, &finite(*value)])?;
         }
-        let insert = tx.prepare(
-            "INSERT INTO artifacts (run_id, path, kind, sha256, content) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (run_id, path) DO UPDATE SET kind = EXCLUDED.kind,
-                sha256 = EXCLUDED.sha256, content = EXCLUDED.content",
-        )?;
-        for (a, sha, content) in &files {
-            tx.execute(&insert, &[&run_id, &a.path, &a.kind, sha, content])?;
+        let insert = tx.prepare(crate::store::blobs::INSERT_ARTIFACT)?;
+        for a in artifacts {
+            tx.execute(&insert, &[&run_id, &a.path, &a.kind, &a.sha256, &a.content])?;
         }
         tx.commit()
             .with_context(|| format!("recording the end of run {run_id}"))?;
