@@ -60,6 +60,9 @@ fn main() -> anyhow::Result<()> {
         artifacts::render(&trained, &card, "title")?;
         Ok(())
     });
+    for a in artifacts::render(&trained, &card, "title")? {
+        println!("{:>14}: {} bytes", a.name, a.content.len());
+    }
     time("all, as files", &mut |p| {
         std::fs::create_dir(p)?;
         for a in artifacts::render(&trained, &card, "title")? {
