@@ -112,14 +112,35 @@ impl StoreArg {
     }
 }
 
-/// For commands that read a store: find it as `aerocast sweep SPEC` would.
+/// For commands that work on an existing store: `--store`, or the store of `--spec`, found
+/// as `aerocast sweep SPEC` would.
 #[derive(Args)]
-pub struct SpecArg {
+pub struct StoreAt {
+    #[command(flatten)]
+    pub store: StoreArg,
     /// The sweep spec whose `[store] path` names the store, used when neither --store nor
     /// AEROCAST_STORE is set (so `report --spec dir/spec.toml` finds what `sweep dir/spec.toml`
     /// wrote).
     #[arg(long)]
     pub spec: Option<PathBuf>,
+}
+
+impl StoreAt {
+    /// The store, opened read-only.
+    pub(crate) fn open(&self) -> Result<Store> {
+        open_store(&self.store, self.spec.as_deref())
+    }
+
+    /// Where the store is, without opening it.
+    pub(crate) fn location(&self) -> Result<Location> {
+        Ok(store_location(&self.store, self.spec.as_deref())?.0)
+    }
+
+    /// The store, opened to delete or change records.
+    pub(crate) fn open_to_write(&self) -> Result<Store> {
+        let (at, from) = store_location(&self.store, self.spec.as_deref())?;
+        Store::open_existing(&at).map_err(|e| looked_at(e, &at, &from))
+    }
 }
 
 /// Which runs a reading command covers.
@@ -154,7 +175,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::History(args) => history_cmd(args),
         Command::Gc(args) => gc_cmd(args),
         Command::Export(args) => {
-            let store = open_store(&args.store, &SpecArg { spec: None })?;
+            let store = open_store(&args.store, None)?;
             let complete = match args.target {
                 ExportTarget::Mlflow(mlflow) => crate::mlflow::command::run(&store, mlflow)?,
             };
@@ -195,25 +216,19 @@ fn plural(n: usize, noun: &str) -> String {
     }
 }
 
-/// The store a command that deletes or changes records works on.
-pub(crate) fn open_store_to_write(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
-    let (at, from) = store_location(arg, spec)?;
-    Store::open_existing(&at).map_err(|e| looked_at(e, &at, &from))
-}
-
 /// The store a read command reads, opened read-only.
-pub(crate) fn open_store(arg: &StoreArg, spec: &SpecArg) -> Result<Store> {
+fn open_store(arg: &StoreArg, spec: Option<&Path>) -> Result<Store> {
     let (at, from) = store_location(arg, spec)?;
     Store::open_read_only(&at).map_err(|e| looked_at(e, &at, &from))
 }
 
 /// Where a read command looks, first match wins: --store, AEROCAST_STORE, the `[store] path`
 /// or `url` of --spec, ./aerocast-runs. Returns the store and what named it.
-fn store_location(arg: &StoreArg, spec: &SpecArg) -> Result<(Location, String)> {
+fn store_location(arg: &StoreArg, spec: Option<&Path>) -> Result<(Location, String)> {
     if arg.given().is_some() {
         return Ok((arg.location(None)?, "--store or AEROCAST_STORE".into()));
     }
-    if let Some(path) = &spec.spec {
+    if let Some(path) = spec {
         let spec = Spec::load(path)?;
         if let Some(store) = spec.store.as_deref() {
             return Ok((

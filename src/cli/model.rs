@@ -1,6 +1,6 @@
 //! `aerocast model …`: the registry's commands, their flags and handlers.
 
-use super::{EXIT_OK, SpecArg, StoreArg, open_store, open_store_to_write};
+use super::{EXIT_OK, StoreAt};
 use crate::forecast;
 use crate::predict::{self, Source};
 use crate::store::{ModelRef, ModelVersion};
@@ -47,9 +47,7 @@ pub struct RegisterArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 #[derive(Args)]
@@ -58,9 +56,7 @@ pub struct AliasArgs {
     pub alias: String,
     pub version: i64,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 #[derive(Args)]
@@ -71,9 +67,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 #[derive(Args)]
@@ -83,9 +77,7 @@ pub struct ShowArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 pub fn run(cmd: ModelCommand) -> Result<ExitCode> {
@@ -98,7 +90,7 @@ pub fn run(cmd: ModelCommand) -> Result<ExitCode> {
 }
 
 fn register(a: RegisterArgs) -> Result<ExitCode> {
-    let store = open_store_to_write(&a.store, &a.spec)?;
+    let store = a.store.open_to_write()?;
     let source = match &a.which.run {
         Some(r) => Source::Run(r.clone()),
         None => Source::Best(a.experiment.clone()),
@@ -122,7 +114,7 @@ fn register(a: RegisterArgs) -> Result<ExitCode> {
 }
 
 fn alias(a: AliasArgs) -> Result<ExitCode> {
-    let store = open_store_to_write(&a.store, &a.spec)?;
+    let store = a.store.open_to_write()?;
     let before = store
         .resolve_model(&ModelRef::Alias(a.name.clone(), a.alias.clone()))
         .ok();
@@ -133,7 +125,7 @@ fn alias(a: AliasArgs) -> Result<ExitCode> {
 }
 
 fn list(a: ListArgs) -> Result<ExitCode> {
-    let store = open_store(&a.store, &a.spec)?;
+    let store = a.store.open()?;
     let versions = store.versions(a.name.as_deref())?;
     if a.json {
         crate::outln!("{}", serde_json::to_string_pretty(&versions)?);
@@ -163,7 +155,7 @@ fn list(a: ListArgs) -> Result<ExitCode> {
 }
 
 fn show(a: ShowArgs) -> Result<ExitCode> {
-    let store = open_store(&a.store, &a.spec)?;
+    let store = a.store.open()?;
     let v = store.resolve_model(&ModelRef::parse(&a.reference)?)?;
     let run = store.run(&v.run_id)?;
     let card = forecast::load_model(&store, &v.run_id).ok().map(|m| m.card);

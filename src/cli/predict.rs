@@ -1,6 +1,6 @@
 //! `aerocast predict`: which trained model to use, its flags, and the handler.
 
-use super::{EXIT_OK, SpecArg, StoreArg, open_store};
+use super::{EXIT_OK, StoreAt};
 use crate::predict;
 use crate::store::ModelRef;
 use anyhow::Result;
@@ -51,13 +51,11 @@ pub struct PredictArgs {
     #[arg(long)]
     pub csv: bool,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 pub(super) fn predict_cmd(args: PredictArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store, &args.spec)?;
+    let store = args.store.open()?;
     let source = which_source(&args.which, args.experiment)?;
     let opts = predict::PredictOptions {
         source,

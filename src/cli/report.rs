@@ -1,6 +1,6 @@
 //! `aerocast report` (with `--best`) and `aerocast history`: their flags and handlers.
 
-use super::{EXIT_OK, ScopeArgs, SpecArg, StoreArg, open_store};
+use super::{EXIT_OK, ScopeArgs, StoreAt};
 use crate::error::InputError;
 use crate::export::{self, Format, Report, Scope, json, terminal};
 use crate::store::Store;
@@ -31,9 +31,7 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 #[derive(Args)]
@@ -45,13 +43,11 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 pub(super) fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store, &args.spec)?;
+    let store = args.store.open()?;
     if args.best {
         return best_cmd(&store, &args);
     }
@@ -127,7 +123,7 @@ fn best_cmd(store: &Store, args: &ReportArgs) -> Result<ExitCode> {
 }
 
 pub(super) fn history_cmd(args: HistoryArgs) -> Result<ExitCode> {
-    let store = open_store(&args.store, &args.spec)?;
+    let store = args.store.open()?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let nights = export::history::nights(&store, &experiment)?;
     if args.json {

@@ -1,6 +1,6 @@
 //! `aerocast runs`: listing runs, and its `tag`, `note` and `show` actions.
 
-use super::{EXIT_OK, ScopeArgs, SpecArg, StoreArg, open_store};
+use super::{EXIT_OK, ScopeArgs, StoreAt};
 use crate::annotate;
 use crate::error::InputError;
 use crate::export::{self, Report, Scope, json, terminal};
@@ -38,9 +38,7 @@ pub struct RunsArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 #[derive(Subcommand)]
@@ -102,7 +100,7 @@ pub(super) fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|s| SortKey::parse(s).map_err(|e| InputError::usage("--sort", e.render(s))))
         .transpose()?;
-    let store = open_store(&args.store, &args.spec)?;
+    let store = args.store.open()?;
     let experiment = export::resolve_experiment(&store, args.scope.experiment.as_deref())?;
     let sweep_id = export::model::resolve_sweep(&store, &experiment, args.scope.sweep.as_deref())?;
     let data_id = export::model::snapshot_scope(
@@ -159,9 +157,9 @@ pub(super) fn runs_cmd(args: RunsArgs) -> Result<ExitCode> {
 }
 
 /// `runs tag`, `runs note`, `runs artifacts` and `runs show`.
-pub(super) fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCode> {
+pub(super) fn runs_action(action: RunsAction, store: &StoreAt) -> Result<ExitCode> {
     if let RunsAction::Artifacts { run, dest, json } = &action {
-        let store = open_store(store, &SpecArg { spec: None })?;
+        let store = store.open()?;
         let id = store.resolve_run_id(run)?;
         let dest = dest.clone().unwrap_or_else(|| store.artifact_dir(&id));
         let files = store.write_artifacts(&id, &dest)?;
@@ -175,7 +173,7 @@ pub(super) fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCo
         return Ok(ExitCode::from(EXIT_OK));
     }
     if let RunsAction::Show { run, json } = &action {
-        let store = open_store(store, &SpecArg { spec: None })?;
+        let store = store.open()?;
         let id = store.resolve_run_id(run)?;
         write_out_artifacts(&store, &id);
         let detail = export::json::run_detail(&store, &id)?;
@@ -186,7 +184,7 @@ pub(super) fn runs_action(action: RunsAction, store: &StoreArg) -> Result<ExitCo
         }
         return Ok(ExitCode::from(EXIT_OK));
     }
-    let at = store.location(None)?;
+    let at = store.location()?;
     let (done, run_id) = match action {
         RunsAction::Tag { run, tag } => ("tagged", annotate::tag(&at, &run, &tag)?),
         RunsAction::Note { run, text } => ("noted", annotate::note(&at, &run, &text)?),

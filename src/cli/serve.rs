@@ -1,6 +1,6 @@
 //! `aerocast serve`: its flags and the handler that starts the HTTP server.
 
-use super::{EXIT_OK, SpecArg, StoreArg, open_store};
+use super::{EXIT_OK, StoreAt};
 use crate::error::InputError;
 use crate::serve;
 use crate::store::ModelRef;
@@ -21,9 +21,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1.0)]
     pub poll: f64,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 pub(super) fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
@@ -35,7 +33,7 @@ pub(super) fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     if !(args.poll.is_finite() && args.poll > 0.0) {
         return Err(InputError::usage("--poll", "must be a positive number of seconds").into());
     }
-    let store = open_store(&args.store, &args.spec)?;
+    let store = args.store.open()?;
     serve::run(serve::ServeOptions {
         models,
         addr: args.addr,

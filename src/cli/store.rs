@@ -1,6 +1,6 @@
 //! Commands on whole stores: `aerocast store copy`, `aerocast gc` and `aerocast export`.
 
-use super::{EXIT_OK, SpecArg, StoreArg, open_store_to_write};
+use super::{EXIT_OK, StoreArg, StoreAt};
 use crate::export;
 use crate::store::{Location, Store};
 use anyhow::Result;
@@ -63,13 +63,11 @@ pub struct GcArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub store: StoreArg,
-    #[command(flatten)]
-    pub spec: SpecArg,
+    pub store: StoreAt,
 }
 
 pub(super) fn gc_cmd(args: GcArgs) -> Result<ExitCode> {
-    let store = open_store_to_write(&args.store, &args.spec)?;
+    let store = args.store.open_to_write()?;
     let experiment = export::resolve_experiment(&store, args.experiment.as_deref())?;
     let keep = match (args.keep_sweeps, args.older_than) {
         (Some(n), _) => crate::gc::Keep::Sweeps(n as usize),
