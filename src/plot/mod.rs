@@ -57,9 +57,9 @@ fn draw_loss_curve(svg: &mut String, title: &str, history: &[EpochReport]) -> Re
         .configure_mesh()
         .x_desc("epoch")
         .y_desc("MSE (normalised)")
-        // Major grid lines only: the minor ones were most of the file's bytes, and every
-        // run stores one.
-        .max_light_lines(0)
+        // Few minor grid lines: they were most of the file's bytes, and every run stores
+        // one. (0 makes plotters' integer axis arithmetic overflow.)
+        .max_light_lines(1)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
         .draw()
