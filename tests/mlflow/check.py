@@ -76,8 +76,12 @@ def store_runs(store, experiment):
     ):
         value = float("nan") if value is None else value
         run["history"].setdefault(key, []).append((step, ms(ts), value))
-    for run, (path,) in rows("SELECT run_id, path FROM artifacts ORDER BY path"):
-        run["artifacts"].append(os.path.join(store, path))
+    for run, (path, content) in rows("SELECT run_id, path, content FROM artifacts ORDER BY path"):
+        if content is None:
+            # A row from before the store kept contents: its file is in the store's folder.
+            with open(os.path.join(store, path), "rb") as f:
+                content = f.read()
+        run["artifacts"].append((os.path.basename(path), bytes(content)))
     return runs
 
 
@@ -155,14 +159,14 @@ def check(uri, store, experiment):
                     fail(f"{aid}: latest {key} = {data.metrics[key]}, want {want['finals'][key]}")
                 counts["metric_points"] += len(got_points)
             listed = {a.path: a.file_size for a in client.list_artifacts(info.run_id)}
-            local = {os.path.basename(p): p for p in want["artifacts"]}
+            local = dict(want["artifacts"])
             if set(listed) != set(local):
                 fail(f"{aid}: artifacts {sorted(listed)}, want {sorted(local)}")
-            for name_, path in local.items():
-                if listed[name_] != os.path.getsize(path):
-                    fail(f"{aid}: {name_} has {listed[name_]} bytes, want {os.path.getsize(path)}")
+            for name_, content in local.items():
+                if listed[name_] != len(content):
+                    fail(f"{aid}: {name_} has {listed[name_]} bytes, want {len(content)}")
                 got_path = client.download_artifacts(info.run_id, name_, os.path.join(tmp, aid))
-                if sha256(got_path) != sha256(path):
+                if sha256(got_path) != hashlib.sha256(content).hexdigest():
                     fail(f"{aid}: {name_} differs from the store's copy")
             counts["runs"] += 1
             counts["params"] += len(data.params)
