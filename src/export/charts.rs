@@ -4,6 +4,7 @@
 
 use super::format::{num, param_text};
 use super::model::{Report, mean_std};
+use super::ranges::{Ranges, log_scaled};
 use crate::forecast;
 use crate::metrics;
 use crate::plot::charts::{
@@ -449,9 +450,7 @@ fn sensitivity(report: &Report, dir: &Path) -> Result<Vec<Chart>> {
         let numeric = values.iter().all(|v| v.as_f64().is_some());
         let scale = if !numeric {
             XScale::Categorical
-        } else if (*knob == "lr" || *knob == "weight_decay")
-            && values.iter().all(|v| v.as_f64().unwrap_or(0.0) > 0.0)
-        {
+        } else if log_scaled(knob, values.iter().filter_map(ParamValue::as_f64)) {
             XScale::Log
         } else {
             XScale::Linear
@@ -624,23 +623,10 @@ fn mean_points(at: Vec<(f64, Vec<f64>)>) -> Vec<ErrPoint> {
 /// axis), at the range's middle: the median of its runs, with a bar from the 10th to the 90th
 /// percentile, as the loss chart's spread of many runs.
 fn binned_points(at: Vec<(f64, Vec<f64>)>, scale: XScale) -> Vec<ErrPoint> {
-    let log = scale == XScale::Log;
-    let to = |x: f64| if log { x.log10() } else { x };
-    let from = |t: f64| if log { 10f64.powf(t) } else { t };
-    let (lo, hi) = at
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| {
-            (lo.min(to(*x)), hi.max(to(*x)))
-        });
-    let width = (hi - lo) / BINS as f64;
+    let ranges = Ranges::new(at.iter().map(|(x, _)| *x), BINS, scale == XScale::Log);
     let mut bins: Vec<Vec<f64>> = vec![Vec::new(); BINS];
     for (x, ms) in at {
-        let i = if width > 0.0 {
-            (((to(x) - lo) / width) as usize).min(BINS - 1)
-        } else {
-            0
-        };
-        bins[i].extend(ms.into_iter().filter(|m| m.is_finite()));
+        bins[ranges.index(x)].extend(ms.into_iter().filter(|m| m.is_finite()));
     }
     bins.into_iter()
         .enumerate()
@@ -648,7 +634,7 @@ fn binned_points(at: Vec<(f64, Vec<f64>)>, scale: XScale) -> Vec<ErrPoint> {
         .map(|(i, mut ms)| {
             ms.sort_by(f64::total_cmp);
             ErrPoint {
-                x: from(lo + width * (i as f64 + 0.5)),
+                x: ranges.middle(i),
                 y: sorted_quantile(&ms, 0.5),
                 low: sorted_quantile(&ms, 0.1),
                 high: sorted_quantile(&ms, 0.9),

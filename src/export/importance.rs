@@ -8,6 +8,7 @@
 //! values of a random search are not balanced across each other.
 
 use super::model::Report;
+use super::ranges::{Ranges, log_scaled};
 use crate::spec::knobs::ParamValue;
 use std::collections::BTreeMap;
 
@@ -64,17 +65,16 @@ fn group(knob: &str, values: &[(Option<&ParamValue>, f64)]) -> Vec<Vec<f64>> {
     let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     match numbers {
         Some(xs) if distinct.len() > RANGES => {
-            let log = matches!(knob, "lr" | "weight_decay") && xs.iter().all(|&x| x > 0.0);
-            let to = |x: f64| if log { x.log10() } else { x };
-            let (lo, hi) = xs
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
-                    (l.min(to(x)), h.max(to(x)))
-                });
-            let width = (hi - lo) / RANGES as f64;
+            let ranges = Ranges::new(
+                xs.iter().copied(),
+                RANGES,
+                log_scaled(knob, xs.iter().copied()),
+            );
             for (x, (_, m)) in xs.iter().zip(values) {
-                let i = (((to(*x) - lo) / width) as usize).min(RANGES - 1);
-                groups.entry(format!("{i:03}")).or_default().push(*m);
+                groups
+                    .entry(format!("{:03}", ranges.index(*x)))
+                    .or_default()
+                    .push(*m);
             }
         }
         _ => {

@@ -13,6 +13,7 @@ pub mod json;
 mod loss_plots;
 mod markdown;
 pub mod model;
+mod ranges;
 pub mod series;
 pub mod table;
 pub mod terminal;
