@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import sys
+import tempfile
 
 import mlflow
 from mlflow import MlflowClient
@@ -46,10 +47,19 @@ def main():
     value = json.loads(value)
     param = Param(key, value if isinstance(value, str) else json.dumps(value))
     client.log_batch(run.info.run_id, metrics=metrics, params=[param])
-    (path,) = db.execute(
-        "SELECT path FROM artifacts WHERE run_id = ? AND path LIKE '%model.json'", (run_id,)
+    path, content = db.execute(
+        "SELECT path, content FROM artifacts WHERE run_id = ? AND path LIKE '%model.json'",
+        (run_id,),
     ).fetchone()
-    client.log_artifact(run.info.run_id, os.path.join(store, path))
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, os.path.basename(path))
+        if content is None:
+            # A row from before the store kept contents: its file is in the store's folder.
+            local = os.path.join(store, path)
+        else:
+            with open(local, "wb") as f:
+                f.write(content)
+        client.log_artifact(run.info.run_id, local)
     print(run_id)
 
 
