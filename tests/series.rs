@@ -392,3 +392,51 @@ fn rewriting_every_test_span_changes_no_choice_only_the_test_scores() {
         );
     }
 }
+
+/// Rolling origins over several series: every series is scored on every fold, its mean is
+/// recorded beside the pooled one, and the last fold (the single split) scores each series
+/// exactly as a sweep without folds does.
+#[test]
+fn rolling_origins_score_every_series_on_every_fold() {
+    let single = stations("horizon = 1");
+    single.sweep().success();
+    let cv_sb = stations("horizon = 1\n\n[eval]\nfolds = 3\nstep = 8");
+    cv_sb.sweep().success();
+    let (single, cv) = (&single.runs()[0], &cv_sb.runs()[0]);
+    for name in ["north", "south"] {
+        let s = &cv["series"][name];
+        for key in ["cv_val_rmse", "naive_cv_val_rmse", "val_rmse", "val_mae"] {
+            assert!(
+                s[key].as_f64().is_some_and(f64::is_finite),
+                "{name}.{key} in {s}"
+            );
+        }
+        for key in ["val_rmse", "val_mae", "naive_val_rmse"] {
+            assert_eq!(s[key], single["series"][name][key], "{name}.{key}");
+        }
+        // Earlier origins score other rows: the mean over folds is not the last fold's.
+        assert_ne!(s["cv_val_rmse"], s["val_rmse"], "{s}");
+        assert_ne!(s["naive_cv_val_rmse"], s["naive_val_rmse"], "{s}");
+    }
+    let cv_rmse = |n: &str| cv["series"][n]["cv_val_rmse"].as_f64().unwrap();
+    assert!(cv_rmse("north") > cv_rmse("south"), "{cv}");
+
+    let text = cv_sb.cmd(&["report", "--best"]).assert().success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    let table = &text[text
+        .find("by series (worst first)")
+        .expect("a by-series table")..];
+    let head = table.lines().nth(1).unwrap();
+    assert!(
+        head.contains("val_rmse") && head.contains("cv_val_rmse"),
+        "{table}"
+    );
+    let north = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("north"))
+        .unwrap();
+    assert!(
+        north.contains(&format!("{:.4}", cv_rmse("north"))),
+        "{table}"
+    );
+}

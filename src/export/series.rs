@@ -10,6 +10,8 @@ pub struct SeriesRow {
     pub name: String,
     /// The run's validation RMSE on this series.
     pub val_rmse: Option<f64>,
+    /// Its mean over the rolling origins, for a run evaluated on folds.
+    pub cv_val_rmse: Option<f64>,
     /// Each baseline's validation RMSE on this series, in [`metrics::BASELINES`] order.
     pub baselines: Vec<(&'static str, Option<f64>)>,
     pub test_rmse: Option<f64>,
@@ -38,6 +40,7 @@ pub fn rows(run: &RunRecord) -> Vec<SeriesRow> {
             SeriesRow {
                 name: name.clone(),
                 val_rmse,
+                cv_val_rmse: get(m, metrics::CV_VAL_RMSE),
                 baselines,
                 test_rmse: get(m, metrics::TEST_RMSE),
                 beaten_by,
@@ -53,9 +56,15 @@ pub fn rows(run: &RunRecord) -> Vec<SeriesRow> {
     rows
 }
 
-/// Column titles; baselines no series records are left out.
+/// Column titles; the folds' mean only for a run evaluated on folds (before `val_rmse`, the
+/// last fold's, which the baselines beside it are scored on), and baselines no series records
+/// are left out.
 pub fn head(rows: &[SeriesRow]) -> Vec<String> {
-    let mut head = vec!["series".to_string(), metrics::VAL_RMSE.to_string()];
+    let mut head = vec!["series".to_string()];
+    if has_folds(rows) {
+        head.push(metrics::CV_VAL_RMSE.to_string());
+    }
+    head.push(metrics::VAL_RMSE.to_string());
     head.extend(shown_baselines(rows).iter().map(|b| b.replace('_', " ")));
     head.push("test_rmse (not used for selection)".into());
     head.push("beaten by".into());
@@ -65,7 +74,11 @@ pub fn head(rows: &[SeriesRow]) -> Vec<String> {
 /// A row's cells under [`head`].
 pub fn cells(row: &SeriesRow, rows: &[SeriesRow]) -> Vec<String> {
     let num = |v: Option<f64>| super::format::num(v);
-    let mut cells = vec![row.name.clone(), num(row.val_rmse)];
+    let mut cells = vec![row.name.clone()];
+    if has_folds(rows) {
+        cells.push(num(row.cv_val_rmse));
+    }
+    cells.push(num(row.val_rmse));
     for b in shown_baselines(rows) {
         let v = row
             .baselines
@@ -85,6 +98,10 @@ pub fn cells(row: &SeriesRow, rows: &[SeriesRow]) -> Vec<String> {
             .join(", ")
     });
     cells
+}
+
+fn has_folds(rows: &[SeriesRow]) -> bool {
+    rows.iter().any(|r| r.cv_val_rmse.is_some())
 }
 
 fn shown_baselines(rows: &[SeriesRow]) -> Vec<&'static str> {

@@ -3,6 +3,7 @@
 //! running mean against the other trials' at that fold. A trial that survives every fold is
 //! trained once more on every row before the test span: that is the model kept.
 
+use super::series::{self, SeriesScore};
 use super::{Clock, Done, EpochLog, Fit, Metrics, Worker, epoch_metrics, fit, save, test_metrics};
 use crate::jobs::Job;
 use crate::metrics;
@@ -10,6 +11,7 @@ use crate::output::RunView;
 use crate::spec::Refit;
 use crate::train::{self, TrainConfig, windows};
 use anyhow::Result;
+use std::collections::BTreeMap;
 
 pub(super) fn cross_validate(
     w: &Worker,
@@ -33,15 +35,20 @@ pub(super) fn cross_validate(
             model = Some(fit(w, run_id, cfg, fold, view, log, how)?);
         }
         let m = model.as_ref().expect("trained above");
-        let (rmse, mae) = if each {
-            (m.val_rmse, m.val_mae)
-        } else {
-            train::score(&m.model, fold, fold.val_targets(), cfg)?
-        };
         let anchors = windows::anchors(fold.val_targets(), cfg.outputs);
+        let scored;
+        let (rmse, mae, predicted) = if each {
+            (m.val_rmse, m.val_mae, &m.predictions)
+        } else {
+            scored = train::forecast(&m.model, fold, &anchors, cfg)?;
+            let errors = windows::lead_errors(fold, &scored, &anchors, cfg.outputs);
+            let (rmse, mae) = windows::mean_over_leads(&errors);
+            (rmse, mae, &scored)
+        };
         let naive = windows::naive_lead_errors(fold, &anchors, cfg.offset(), cfg.outputs);
         let naive = windows::mean_over_leads(&naive).0;
-        scores.push(rmse, mae, naive);
+        let by_series = series::each(fold, &anchors, predicted, cfg.outputs, cfg.offset());
+        scores.push(rmse, mae, naive, by_series);
         let mean = scores.mean();
         let point: &[(&str, f64)] = &[(metrics::CV_VAL_RMSE, mean)];
         Clock::time(&w.clock.store, || {
@@ -85,6 +92,7 @@ pub(super) fn cross_validate(
         }
     }
     metrics.extend(scores.metrics());
+    metrics.extend(series::named(scores.last_series(), &series::VALIDATION));
     metrics.extend(test_metrics(&kept.model, rows, cfg)?);
     Ok(Done {
         metrics,
@@ -100,13 +108,21 @@ struct Scores {
     rmse: Vec<f64>,
     mae: Vec<f64>,
     naive: Vec<f64>,
+    /// Each fold's scores series by series (empty for data of one series).
+    series: Vec<Vec<SeriesScore>>,
 }
 
 impl Scores {
-    fn push(&mut self, rmse: f64, mae: f64, naive: f64) {
+    fn push(&mut self, rmse: f64, mae: f64, naive: f64, series: Vec<SeriesScore>) {
         self.rmse.push(rmse);
         self.mae.push(mae);
         self.naive.push(naive);
+        self.series.push(series);
+    }
+
+    /// The last fold's scores by series: the single split's validation span.
+    fn last_series(&self) -> &[SeriesScore] {
+        self.series.last().map_or(&[], Vec::as_slice)
     }
 
     fn mean(&self) -> f64 {
@@ -141,7 +157,32 @@ impl Scores {
                 .enumerate()
                 .map(|(k, &v)| (metrics::FOLD_VAL_RMSE[k], v)),
         );
+        out.extend(self.series_means());
         out
+    }
+
+    /// Each series' `cv_val_rmse` and `naive_cv_val_rmse`: its means over the folds that
+    /// scored it, so a series the pooled mean hides shows across every origin too.
+    fn series_means(&self) -> Metrics {
+        let mut sums: BTreeMap<&str, (f64, f64, usize)> = BTreeMap::new();
+        for s in self.series.iter().flatten() {
+            let e = sums.entry(&s.name).or_default();
+            *e = (e.0 + s.rmse, e.1 + s.naive_rmse, e.2 + 1);
+        }
+        sums.into_iter()
+            .flat_map(|(name, (rmse, naive, n))| {
+                [
+                    (
+                        metrics::of_series(name, metrics::CV_VAL_RMSE),
+                        rmse / n as f64,
+                    ),
+                    (
+                        metrics::of_series(name, metrics::NAIVE_CV_VAL_RMSE),
+                        naive / n as f64,
+                    ),
+                ]
+            })
+            .collect()
     }
 }
 
@@ -156,13 +197,44 @@ mod tests {
     #[test]
     fn fold_scores_summarise_as_mean_std_and_per_fold() {
         let mut s = Scores::default();
-        s.push(1.0, 0.5, 2.0);
-        s.push(3.0, 1.5, 4.0);
+        s.push(1.0, 0.5, 2.0, Vec::new());
+        s.push(3.0, 1.5, 4.0, Vec::new());
         let m: std::collections::HashMap<_, _> = s.metrics().into_iter().collect();
         assert_eq!(m[metrics::CV_VAL_RMSE], 2.0);
         assert_eq!(m[metrics::CV_VAL_RMSE_STD], 2f64.sqrt());
         assert_eq!(m[metrics::NAIVE_CV_VAL_RMSE], 3.0);
         assert_eq!((m["fold1_val_rmse"], m["fold2_val_rmse"]), (1.0, 3.0));
         assert_eq!(s.last(), (3.0, 1.5));
+        assert_eq!(m.len(), 5, "no series, no series metrics: {m:?}");
+    }
+
+    fn score(name: &str, rmse: f64, naive_rmse: f64) -> SeriesScore {
+        SeriesScore {
+            name: name.into(),
+            rmse,
+            mae: rmse / 2.0,
+            naive_rmse,
+        }
+    }
+
+    /// A series no window of an early fold reaches (it starts late) is averaged over the
+    /// folds that scored it, not diluted by the others.
+    #[test]
+    fn each_series_is_averaged_over_the_folds_that_scored_it() {
+        let mut s = Scores::default();
+        s.push(1.0, 0.5, 2.0, vec![score("a", 1.0, 2.0)]);
+        s.push(
+            2.0,
+            1.0,
+            3.0,
+            vec![score("a", 3.0, 4.0), score("b", 5.0, 6.0)],
+        );
+        let m: std::collections::HashMap<_, _> = s.metrics().into_iter().collect();
+        assert_eq!(m["series/a/cv_val_rmse"], 2.0);
+        assert_eq!(m["series/a/naive_cv_val_rmse"], 3.0);
+        assert_eq!(m["series/b/cv_val_rmse"], 5.0);
+        assert_eq!(m["series/b/naive_cv_val_rmse"], 6.0);
+        let last: Vec<&str> = s.last_series().iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(last, ["a", "b"]);
     }
 }

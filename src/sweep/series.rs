@@ -25,8 +25,46 @@ pub const TEST: SpanNames = SpanNames {
     naive_rmse: metrics::NAIVE_TEST_RMSE,
 };
 
-/// Per-series scores of `predicted` (`leads` values per anchor of `anchors`, in the target's
-/// units) beside the naive forecast's; nothing for data of one series.
+/// One series' scores on a span: the model's RMSE and MAE (mean over lead times) and the
+/// naive forecast's RMSE.
+pub struct SeriesScore {
+    pub name: String,
+    pub rmse: f64,
+    pub mae: f64,
+    pub naive_rmse: f64,
+}
+
+/// Each series' scores of `predicted` (`leads` values per anchor of `anchors`, in the
+/// target's units) beside the naive forecast's; nothing for data of one series.
+pub fn each(
+    p: &Prepared,
+    anchors: &[usize],
+    predicted: &[f64],
+    leads: usize,
+    offset: usize,
+) -> Vec<SeriesScore> {
+    if p.segments.len() < 2 {
+        return Vec::new();
+    }
+    p.series_ranges(anchors)
+        .into_iter()
+        .map(|(seg, r)| {
+            let rows = &anchors[r.clone()];
+            let errors =
+                windows::lead_errors(p, &predicted[r.start * leads..r.end * leads], rows, leads);
+            let (rmse, mae) = windows::mean_over_leads(&errors);
+            let naive = windows::naive_lead_errors(p, rows, offset, leads);
+            SeriesScore {
+                name: seg.name.clone(),
+                rmse,
+                mae,
+                naive_rmse: windows::mean_over_leads(&naive).0,
+            }
+        })
+        .collect()
+}
+
+/// [`each`]'s scores as metrics named for `names`' span.
 pub fn scores(
     p: &Prepared,
     anchors: &[usize],
@@ -35,22 +73,18 @@ pub fn scores(
     offset: usize,
     names: &SpanNames,
 ) -> Metrics {
-    if p.segments.len() < 2 {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for (seg, r) in p.series_ranges(anchors) {
-        let rows = &anchors[r.clone()];
-        let errors =
-            windows::lead_errors(p, &predicted[r.start * leads..r.end * leads], rows, leads);
-        let (rmse, mae) = windows::mean_over_leads(&errors);
-        let naive = windows::naive_lead_errors(p, rows, offset, leads);
-        let (naive_rmse, _) = windows::mean_over_leads(&naive);
-        out.extend([
-            (metrics::of_series(&seg.name, names.rmse), rmse),
-            (metrics::of_series(&seg.name, names.mae), mae),
-            (metrics::of_series(&seg.name, names.naive_rmse), naive_rmse),
-        ]);
-    }
-    out
+    named(&each(p, anchors, predicted, leads, offset), names)
+}
+
+pub fn named(scores: &[SeriesScore], names: &SpanNames) -> Metrics {
+    scores
+        .iter()
+        .flat_map(|s| {
+            [
+                (metrics::of_series(&s.name, names.rmse), s.rmse),
+                (metrics::of_series(&s.name, names.mae), s.mae),
+                (metrics::of_series(&s.name, names.naive_rmse), s.naive_rmse),
+            ]
+        })
+        .collect()
 }

@@ -311,10 +311,21 @@ pub fn score(
     cfg: &TrainConfig,
 ) -> candle_core::Result<(f64, f64)> {
     let targets = windows::anchors(rows, cfg.outputs);
-    let normalised = predict(model, data, &targets, cfg, &Device::Cpu)?;
-    let predicted = data.denormalise_all(&targets, cfg.outputs, &normalised);
+    let predicted = forecast(model, data, &targets, cfg)?;
     let errors = windows::lead_errors(data, &predicted, &targets, cfg.outputs);
     Ok(windows::mean_over_leads(&errors))
+}
+
+/// `model`'s forecasts in the target's units for the windows anchored at `anchors`
+/// (`outputs` values each): inference only.
+pub fn forecast(
+    model: &GruForecaster,
+    data: &Prepared,
+    anchors: &[usize],
+    cfg: &TrainConfig,
+) -> candle_core::Result<Vec<f64>> {
+    let normalised = predict(model, data, anchors, cfg, &Device::Cpu)?;
+    Ok(data.denormalise_all(anchors, cfg.outputs, &normalised))
 }
 
 /// Normalised MSE over every lead of every window.
