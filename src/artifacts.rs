@@ -5,6 +5,7 @@
 //! something reads them ([`crate::store::Store::fetch_artifacts`]). A killed run's artifacts
 //! never appear, as its close transaction never commits.
 
+use crate::intervals::Widths;
 use crate::jobs::Params;
 use crate::store::NewArtifact;
 use crate::train::{GruForecaster, Normalisation, Prepared, TrainConfig, Trained};
@@ -44,6 +45,10 @@ pub struct ModelCard {
     pub indicator_columns: usize,
     pub data_sha256: String,
     pub params: Params,
+    /// Half-widths of prediction intervals, calibrated on forecasts of rows the model did not
+    /// train on (see [`crate::intervals`]); cards without them give no intervals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Widths>,
 }
 
 /// One series' normalisation, as a model card records it.
@@ -135,6 +140,7 @@ impl ModelCard {
             indicator_columns: data.indicator_columns,
             data_sha256: data.hash.clone(),
             params: params.clone(),
+            intervals: Vec::new(),
         }
     }
 }

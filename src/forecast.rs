@@ -16,7 +16,7 @@ mod infer;
 mod times;
 
 pub use infer::{Forecast, Forecaster};
-pub use times::{TimeAxis, Timed, stamp};
+pub use times::{Bounds, TimeAxis, Timed, stamp};
 
 /// A run's trained model with what rebuilding it needs.
 pub struct RunModel {

@@ -13,6 +13,7 @@ pub mod filter;
 pub mod forecast;
 pub mod gc;
 pub mod hash;
+pub mod intervals;
 pub mod jobs;
 pub mod metrics;
 pub mod mlflow;

@@ -61,6 +61,9 @@ pub const BEST_EPOCH: &str = "best_epoch";
 pub const KEPT_EPOCH: &str = "kept_epoch";
 pub const BEST_VAL_LOSS: &str = "best_val_loss";
 pub const EPOCHS_TRAINED: &str = "epochs_trained";
+/// The share of the test span's actuals inside the model's 80% and 95% prediction intervals.
+pub const TEST_COVERAGE_80: &str = "test_coverage_80";
+pub const TEST_COVERAGE_95: &str = "test_coverage_95";
 
 /// Every final metric a run records: a `--metric` outside this list that no run has is a typo.
 pub const RECORDED: &[&str] = &[
@@ -89,6 +92,8 @@ pub const RECORDED: &[&str] = &[
     KEPT_EPOCH,
     BEST_VAL_LOSS,
     EPOCHS_TRAINED,
+    TEST_COVERAGE_80,
+    TEST_COVERAGE_95,
 ];
 
 /// The metric runs are ranked by unless the user names another (with one split).

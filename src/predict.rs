@@ -4,7 +4,7 @@
 //! report and the server use, so the same rows give the same numbers everywhere.
 
 use crate::error::InputError;
-use crate::forecast::{self, Forecaster, SpanForecast, Timed};
+use crate::forecast::{self, Bounds, Forecaster, SpanForecast, Timed};
 use crate::metrics;
 use crate::store::{ModelRef, ModelVersion, RunRecord, RunStatus, Store};
 use anyhow::Result;
@@ -34,6 +34,8 @@ pub struct PredictOptions {
     pub backtest: bool,
     /// Forecast this series only (a model of several series forecasts each by default).
     pub series: Option<String>,
+    /// Prediction intervals at these levels (percent), beside each forecast.
+    pub levels: Vec<u32>,
 }
 
 /// A run with a model, and the registered version it was reached through, if any.
@@ -80,6 +82,8 @@ pub struct Prediction {
     /// One entry per series forecast; one unnamed entry for data of one series.
     pub series: Vec<SeriesForecasts>,
     pub backtest: Option<SpanForecast>,
+    /// The interval levels asked for, ascending.
+    pub levels: Vec<u32>,
 }
 
 /// Forecasts past the end of one series' rows.
@@ -116,21 +120,27 @@ pub fn run(store: &Store, opts: &PredictOptions) -> Result<Prediction> {
         (None, false) => None,
     };
     let steps = opts.steps.unwrap_or(model.card.horizon);
-    let series = forecast_each(&model, &data, steps, opts.series.as_deref())?;
+    let mut levels = opts.levels.clone();
+    levels.sort_unstable();
+    levels.dedup();
+    let series = forecast_each(&model, &data, steps, opts.series.as_deref(), &levels)?;
     Ok(Prediction {
         chosen,
         target: model.card.target.clone(),
         series,
         backtest,
+        levels,
     })
 }
 
-/// Forecasts past the end of each series of `data` (or of the one named `only`).
+/// Forecasts past the end of each series of `data` (or of the one named `only`), with their
+/// intervals at `levels`.
 fn forecast_each(
     model: &Forecaster,
     data: &crate::data::Dataset,
     steps: usize,
     only: Option<&str>,
+    levels: &[u32],
 ) -> Result<Vec<SeriesForecasts>> {
     if let Some(name) = only
         && !data.series.iter().any(|s| s.name == name)
@@ -162,11 +172,23 @@ fn forecast_each(
             name => format!("{} (series {name})", data.path.display()),
         };
         model.check(s.len(), steps, &what)?;
+        model.check_levels(levels, &s.name, "--level")?;
         let raw = model.forecast(&data.inputs[s.start * f..s.end * f], steps, &s.name)?;
         // The window's own times name the next ones: a gap earlier in the file is no matter.
         let window = s.end - model.card.window.max(2).min(s.len())..s.end;
         let times = data.times.as_ref().map(|t| &t[window]);
-        let (forecasts, note) = forecast::stamp(&raw, times);
+        let (mut forecasts, mut note) = forecast::stamp(&raw, times);
+        for t in &mut forecasts {
+            t.bounds = Bounds(model.bounds(&s.name, t.step, t.value, levels));
+        }
+        if forecasts.iter().any(|t| t.bounds.0.len() < levels.len()) {
+            let past = format!(
+                "steps past the model's horizon ({}) have no interval: its errors were measured \
+                 at that horizon only",
+                model.card.horizon
+            );
+            note = Some(note.map_or(past.clone(), |n| format!("{n}; {past}")));
+        }
         out.push(SeriesForecasts {
             name: s.name.clone(),
             forecasts,
@@ -254,18 +276,37 @@ pub fn to_csv(p: &Prediction) -> Result<String> {
         None => {
             let named = p.series.iter().any(|s| !s.name.is_empty());
             let header = ["series", "step", "time", "value"];
-            w.write_record(&header[usize::from(!named)..])?;
+            let bounds = bound_columns(&p.levels);
+            w.write_record(
+                header[usize::from(!named)..]
+                    .iter()
+                    .copied()
+                    .chain(bounds.iter().map(String::as_str)),
+            )?;
             for s in &p.series {
                 for f in &s.forecasts {
                     let time = f.time.clone().unwrap_or_default();
                     let row = [f.step.to_string(), time, f.value.to_string()];
                     let series = named.then(|| s.name.clone());
-                    w.write_record(series.into_iter().chain(row))?;
+                    let cells = p.levels.iter().flat_map(|&level| {
+                        let b = f.bounds.0.iter().find(|b| b.level == level);
+                        [b.map(|b| b.lower), b.map(|b| b.upper)]
+                            .map(|v| v.map_or(String::new(), |v| v.to_string()))
+                    });
+                    w.write_record(series.into_iter().chain(row).chain(cells))?;
                 }
             }
         }
     }
     Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// `lower_80`, `upper_80`, … for `levels`.
+fn bound_columns(levels: &[u32]) -> Vec<String> {
+    levels
+        .iter()
+        .flat_map(|l| [format!("lower_{l}"), format!("upper_{l}")])
+        .collect()
 }
 
 pub fn to_text(p: &Prediction) -> String {
@@ -290,10 +331,22 @@ pub fn to_text(p: &Prediction) -> String {
         if let Some(n) = &series.note {
             let _ = writeln!(s, "note: {n}");
         }
-        let _ = writeln!(s, "{:>5}  {:<26} {:>12}", "step", "time", "forecast");
+        let _ = write!(s, "{:>5}  {:<26} {:>12}", "step", "time", "forecast");
+        for l in &p.levels {
+            let _ = write!(s, " {:>23}", format!("{l}% interval"));
+        }
+        s.push('\n');
         for f in &series.forecasts {
             let time = f.time.as_deref().unwrap_or("-");
-            let _ = writeln!(s, "{:>5}  {time:<26} {:>12.4}", f.step, f.value);
+            let _ = write!(s, "{:>5}  {time:<26} {:>12.4}", f.step, f.value);
+            for &l in &p.levels {
+                let cell = match f.bounds.0.iter().find(|b| b.level == l) {
+                    Some(b) => format!("{:.4} – {:.4}", b.lower, b.upper),
+                    None => "-".into(),
+                };
+                let _ = write!(s, " {cell:>23}");
+            }
+            s.push('\n');
         }
     }
     s

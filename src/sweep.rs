@@ -7,6 +7,7 @@ use crate::artifacts::{self, ModelCard};
 use crate::baselines;
 use crate::data::Dataset;
 use crate::error::InputError;
+use crate::intervals::{self, Residuals, Widths};
 use crate::jobs::{self, DataIdentity, Job};
 use crate::metrics;
 use crate::output::{Progress, RunEnd, RunView};
@@ -850,9 +851,12 @@ fn train_and_save(
         log_epochs: true,
     };
     let trained = fit(w, run_id, cfg, w.prepared, view, log, how)?;
-    let artifacts = save(w, run_id, cfg, job, label, &trained, w.prepared)?;
-    let mut metrics = epoch_metrics(&trained);
     let val = windows::anchors(w.prepared.val_targets(), cfg.outputs);
+    let mut residuals = Residuals::default();
+    residuals.add(w.prepared, &val, &trained.predictions, cfg.outputs);
+    let widths = residuals.widths(w.data.has_series());
+    let artifacts = save(w, run_id, cfg, job, label, &trained, w.prepared, &widths)?;
+    let mut metrics = epoch_metrics(&trained);
     metrics.extend(series::scores(
         w.prepared,
         &val,
@@ -861,7 +865,7 @@ fn train_and_save(
         cfg.offset(),
         &series::VALIDATION,
     ));
-    metrics.extend(test_metrics(&trained.model, w.prepared, cfg)?);
+    metrics.extend(test_metrics(&trained.model, w.prepared, cfg, &widths)?);
     let epochs_saved = match trained.stopped {
         Some(_) => cfg.epochs.saturating_sub(trained.history.len()),
         None => 0,
@@ -932,6 +936,8 @@ fn fit(
 }
 
 /// Renders a trained model's artifacts in memory, for the transaction that closes the run.
+/// Renders the run's artifacts; `widths` are its prediction intervals, for the model card.
+#[allow(clippy::too_many_arguments)]
 fn save(
     w: &Worker,
     run_id: &str,
@@ -940,8 +946,10 @@ fn save(
     label: &str,
     trained: &train::Trained,
     rows: &Prepared,
+    widths: &[Widths],
 ) -> Result<Vec<NewArtifact<'static>>> {
-    let card = ModelCard::new(run_id, cfg, &job.params, w.data, rows);
+    let mut card = ModelCard::new(run_id, cfg, &job.params, w.data, rows);
+    card.intervals = widths.to_vec();
     let title = format!("{} — {label}", w.spec.experiment);
     Clock::time(&w.clock.artifacts, || {
         artifacts::render(trained, &card, &title)
@@ -1051,7 +1059,13 @@ fn per_lead(base: &str, errors: &[(f64, f64)]) -> Metrics {
 }
 
 /// The model's scores on the test span, read once after training; none without a test span.
-fn test_metrics(model: &train::GruForecaster, p: &Prepared, cfg: &TrainConfig) -> Result<Metrics> {
+/// Scores on the test span, and how often its actuals fall inside the model's intervals.
+fn test_metrics(
+    model: &train::GruForecaster,
+    p: &Prepared,
+    cfg: &TrainConfig,
+    widths: &[Widths],
+) -> Result<Metrics> {
     if p.test_targets().is_empty() {
         return Ok(Vec::new());
     }
@@ -1069,6 +1083,11 @@ fn test_metrics(model: &train::GruForecaster, p: &Prepared, cfg: &TrainConfig) -
         cfg.offset(),
         &series::TEST,
     ));
+    for (level, name) in intervals::RECORDED {
+        if let Some(c) = intervals::coverage(widths, p, &anchors, &predicted, cfg.outputs, level) {
+            out.push((name, c));
+        }
+    }
     Ok(out)
 }
 

@@ -196,6 +196,30 @@ fn endpoints_answer_as_predict_does() {
     );
     assert_eq!(preds[1]["forecasts"], earlier["forecasts"]);
     assert_ne!(preds[1]["forecasts"], preds[0]["forecasts"]);
+
+    // Intervals as `predict --level` gives them, for the batch form too; a level the model
+    // does not calibrate is a 400.
+    let cli = json_of(
+        &sb,
+        &["predict", "--model", "temp@production", "--level", "80,95"],
+    );
+    let body = json!({ "rows": rows(&sb, 7, 0, true), "level": [95, 80] }).to_string();
+    let (code, p) = post(&s, "/v1/models/temp/predict", &body);
+    assert_eq!(code, 200, "{p}");
+    assert!(p["forecasts"][0]["upper_95"].is_number(), "{p}");
+    assert_eq!(p["forecasts"], cli["forecasts"]);
+    let batch = json!({ "instances": [{ "rows": rows(&sb, 7, 0, true) }], "level": [80, 95] });
+    let (_, b) = post(&s, "/v1/models/temp/predict", &batch.to_string());
+    assert_eq!(b["predictions"][0]["forecasts"], cli["forecasts"]);
+    for (level, says) in [("[70]", "no 70% interval"), ("[\"80\"]", "whole percents")] {
+        let body = format!(
+            r#"{{"rows": {}, "level": {level}}}"#,
+            json!(rows(&sb, 7, 0, true))
+        );
+        let (code, e) = post(&s, "/v1/models/temp/predict", &body);
+        assert_eq!(code, 400, "{e}");
+        assert!(e["error"].as_str().unwrap().contains(says), "{e}");
+    }
 }
 
 #[test]

@@ -44,6 +44,10 @@ pub struct PredictArgs {
     /// With data of several series ([data] series): forecast this one only (default: each).
     #[arg(long)]
     pub series: Option<String>,
+    /// Prediction intervals at these levels, percent (50, 80, 90, 95 or 99): `--level 80,95`.
+    /// Calibrated on the run's validation errors (split conformal).
+    #[arg(long, value_delimiter = ',')]
+    pub level: Vec<u32>,
     /// Print one JSON object.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
@@ -63,6 +67,7 @@ pub(super) fn predict_cmd(args: PredictArgs) -> Result<ExitCode> {
         steps: args.steps,
         backtest: args.backtest,
         series: args.series,
+        levels: args.level,
     };
     let p = predict::run(&store, &opts)?;
     if args.json {

@@ -5,6 +5,7 @@
 use super::RunModel;
 use crate::artifacts::ModelCard;
 use crate::error::InputError;
+use crate::intervals::{self, Bound};
 use crate::train::GruForecaster;
 use crate::train::Normalisation;
 use anyhow::Result;
@@ -104,6 +105,64 @@ impl Forecaster {
                 .stats_for(series)
                 .map_err(|m| InputError::usage("series", m)),
         }
+    }
+
+    /// Checks that the card calibrates an interval at each of `levels` (percent) for series
+    /// `series` ("" for a model of one series); `what` names where the levels were asked for.
+    pub fn check_levels(&self, levels: &[u32], series: &str, what: &str) -> Result<(), InputError> {
+        for &level in levels {
+            if !intervals::LEVELS.contains(&level) {
+                let known: Vec<String> = intervals::LEVELS.iter().map(u32::to_string).collect();
+                return Err(InputError::usage(
+                    what,
+                    format!(
+                        "no {level}% interval: models calibrate {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if intervals::half_width(&self.card.intervals, series, level, 0).is_none() {
+                let why = if self.card.intervals.is_empty() {
+                    "its model card has no intervals (it predates them)"
+                } else {
+                    "too few validation windows calibrate it"
+                };
+                let of = if series.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for series \"{series}\"")
+                };
+                return Err(InputError::usage(
+                    what,
+                    format!("run {} has no {level}% interval{of}: {why}", self.run_id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The interval around a forecast `value` at `step` for each of `levels`: none for a
+    /// step the calibration errors do not cover (a recursive step past the horizon).
+    pub fn bounds(&self, series: &str, step: usize, value: f64, levels: &[u32]) -> Vec<Bound> {
+        let lead = if self.outputs() > 1 {
+            step.checked_sub(1)
+        } else {
+            (step == self.card.horizon).then_some(0)
+        };
+        let Some(lead) = lead else {
+            return Vec::new();
+        };
+        levels
+            .iter()
+            .filter_map(|&level| {
+                let h = intervals::half_width(&self.card.intervals, series, level, lead)?;
+                Some(Bound {
+                    level,
+                    lower: value - h,
+                    upper: value + h,
+                })
+            })
+            .collect()
     }
 
     /// The series the model trained on; empty for a model of one series.

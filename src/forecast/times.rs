@@ -6,15 +6,35 @@
 
 use super::Forecast;
 use crate::data::stamp::{Stamp, ordinals, parse};
+use crate::intervals::Bound;
 use serde::Serialize;
+use serde::ser::SerializeMap;
 
-/// A forecast as outputs show it: its step, and its time when the rows had regular times.
+/// A forecast as outputs show it: its step, its time when the rows had regular times, and
+/// its intervals when asked for (`lower_80`, `upper_80`, …).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Timed {
     pub step: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
     pub value: f64,
+    #[serde(flatten)]
+    pub bounds: Bounds,
+}
+
+/// A forecast's intervals, serialised beside its value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bounds(pub Vec<Bound>);
+
+impl Serialize for Bounds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(2 * self.0.len()))?;
+        for b in &self.0 {
+            map.serialize_entry(&format!("lower_{}", b.level), &b.lower)?;
+            map.serialize_entry(&format!("upper_{}", b.level), &b.upper)?;
+        }
+        map.end()
+    }
 }
 
 /// Gives each forecast its time when `times` (the rows' times, oldest first) are regularly
@@ -36,6 +56,7 @@ pub fn stamp(forecasts: &[Forecast], times: Option<&[String]>) -> (Vec<Timed>, O
                 _ => None,
             },
             value: f.value,
+            bounds: Bounds::default(),
         })
         .collect();
     (timed, note)

@@ -103,7 +103,7 @@ async fn predict(
         Ok(p) => p,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
-    match answer(&served, &parsed.instances).await {
+    match answer(&served, &parsed.instances, &parsed.levels).await {
         Ok(mut answers) => {
             let model = json!({
                 "name": served.version.name,
@@ -129,6 +129,7 @@ async fn predict(
 async fn answer(
     served: &Served,
     instances: &[Instance],
+    levels: &[u32],
 ) -> Result<Vec<Value>, (StatusCode, String)> {
     let fc = &served.forecaster;
     let f = fc.n_features();
@@ -136,6 +137,8 @@ async fn answer(
         fc.check(inst.inputs.len() / f, inst.steps, "rows")
             .map_err(|e| (StatusCode::BAD_REQUEST, e.message))?;
         fc.stats(&inst.series)
+            .map_err(|e| (StatusCode::BAD_REQUEST, e.message))?;
+        fc.check_levels(levels, &inst.series, "level")
             .map_err(|e| (StatusCode::BAD_REQUEST, e.message))?;
     }
     let internal = |m: String| (StatusCode::INTERNAL_SERVER_ERROR, m);
@@ -178,7 +181,10 @@ async fn answer(
                 fc.forecast(&inst.inputs, inst.steps, &inst.series)
                     .map_err(|e| internal(format!("the forecast failed: {e:#}")))?
             };
-            let (timed, note) = forecast::stamp(&forecasts, inst.times.as_deref());
+            let (mut timed, note) = forecast::stamp(&forecasts, inst.times.as_deref());
+            for t in &mut timed {
+                t.bounds = forecast::Bounds(fc.bounds(&inst.series, t.step, t.value, levels));
+            }
             let mut v = json!({ "forecasts": timed });
             if let Some(n) = note {
                 v["note"] = json!(n);

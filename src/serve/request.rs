@@ -22,11 +22,14 @@ pub struct Instance {
     pub series: String,
 }
 
-/// The body: `{"rows": […]}` (one instance) or `{"instances": [{"rows": […]}, …]}`.
+/// The body: `{"rows": […]}` (one instance) or `{"instances": [{"rows": […]}, …]}`, and
+/// `"level": [80, 95]` for intervals beside every forecast.
 #[derive(Debug)]
 pub struct Body {
     pub batch: bool,
     pub instances: Vec<Instance>,
+    /// Interval levels in percent, ascending; empty for none.
+    pub levels: Vec<u32>,
 }
 
 /// Instances one batch request may hold (the body limit bounds the rows anyway).
@@ -43,11 +46,13 @@ pub fn parse(bytes: &[u8], card: &ModelCard) -> Result<Body, String> {
         }
         Category::Data => format!("the body is not a predict request: {e}"),
     })?;
+    let levels = levels(top.level.as_ref())?;
     match (top.rows, top.instances) {
         (Some(_), Some(_)) => Err("give \"rows\" or \"instances\", not both".into()),
         (Some(rows), None) => Ok(Body {
             batch: false,
             instances: vec![instance(&rows, top.steps.as_ref(), top.series, "", card)?],
+            levels,
         }),
         (None, Some(list)) => {
             if list.is_empty() || list.len() > MAX_INSTANCES {
@@ -70,6 +75,7 @@ pub fn parse(bytes: &[u8], card: &ModelCard) -> Result<Body, String> {
             Ok(Body {
                 batch: true,
                 instances,
+                levels,
             })
         }
         (None, None) => Err("the body needs \"rows\" (or \"instances\")".into()),
@@ -87,6 +93,29 @@ struct Top<'a> {
     series: Option<String>,
     #[serde(borrow)]
     instances: Option<Vec<Item<'a>>>,
+    level: Option<Value>,
+}
+
+/// `"level"`: a list of whole percents (which ones a model calibrates is checked against
+/// its card later).
+fn levels(level: Option<&Value>) -> Result<Vec<u32>, String> {
+    let Some(level) = level else {
+        return Ok(Vec::new());
+    };
+    let wrong = || "level must be a list of whole percents, like [80, 95]".to_string();
+    let mut out = level
+        .as_array()
+        .ok_or_else(wrong)?
+        .iter()
+        .map(|v| {
+            v.as_u64()
+                .and_then(|l| u32::try_from(l).ok())
+                .ok_or_else(wrong)
+        })
+        .collect::<Result<Vec<u32>, String>>()?;
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@
 
 use super::series::{self, SeriesScore};
 use super::{Clock, Done, EpochLog, Fit, Metrics, Worker, epoch_metrics, fit, save, test_metrics};
+use crate::intervals::Residuals;
 use crate::jobs::Job;
 use crate::metrics;
 use crate::output::RunView;
@@ -29,6 +30,8 @@ pub(super) fn cross_validate(
         log_epochs: true,
     };
     let mut scores = Scores::default();
+    // Every fold's forecasts of rows it did not train on calibrate the kept model's intervals.
+    let mut residuals = Residuals::default();
     let mut model: Option<train::Trained> = None;
     for (k, fold) in w.folds.iter().enumerate() {
         if each || model.is_none() {
@@ -47,6 +50,7 @@ pub(super) fn cross_validate(
         };
         let naive = windows::naive_lead_errors(fold, &anchors, cfg.offset(), cfg.outputs);
         let naive = windows::mean_over_leads(&naive).0;
+        residuals.add(fold, &anchors, predicted, cfg.outputs);
         let by_series = series::each(fold, &anchors, predicted, cfg.outputs, cfg.offset());
         scores.push(rmse, mae, naive, by_series);
         let mean = scores.mean();
@@ -59,7 +63,8 @@ pub(super) fn cross_validate(
             && k + 1 < folds
         {
             // The pruned trial keeps the model of the fold it stopped at.
-            let artifacts = save(w, run_id, cfg, job, label, m, fold)?;
+            let widths = residuals.widths(w.data.has_series());
+            let artifacts = save(w, run_id, cfg, job, label, m, fold, &widths)?;
             let trainings_left = if each { folds - k - 1 } else { 0 } + 1;
             return Ok(Done {
                 metrics: scores.metrics(),
@@ -80,7 +85,8 @@ pub(super) fn cross_validate(
     let mut kept = fit(w, run_id, cfg, rows, view, log, only_train)?;
     // The kept model has no validation span; its loss plot shows the last fold's curves.
     kept.history = last.history.clone();
-    let artifacts = save(w, run_id, cfg, job, label, &kept, rows)?;
+    let widths = residuals.widths(w.data.has_series());
+    let artifacts = save(w, run_id, cfg, job, label, &kept, rows, &widths)?;
     let mut metrics = epoch_metrics(&last);
     // val_rmse and val_mae are the last fold's: the single split's validation span.
     let (rmse, mae) = scores.last();
@@ -93,7 +99,7 @@ pub(super) fn cross_validate(
     }
     metrics.extend(scores.metrics());
     metrics.extend(series::named(scores.last_series(), &series::VALIDATION));
-    metrics.extend(test_metrics(&kept.model, rows, cfg)?);
+    metrics.extend(test_metrics(&kept.model, rows, cfg, &widths)?);
     Ok(Done {
         metrics,
         artifacts,
