@@ -141,7 +141,9 @@ mod tests {
     #[test]
     fn scripts_keep_passwords_out_and_refuse_shared_sqlite() {
         let spec = spec();
-        let url = Location::parse("s", "postgres://u:pw1@h:5/d").unwrap();
+        // A password with a '-', which no temporary folder's random name (in the script's
+        // spec path) can contain by chance.
+        let url = Location::parse("s", "postgres://u:pw-1@h:5/d").unwrap();
         let mut job = SlurmJob {
             spec: &spec,
             store: &url,
@@ -160,7 +162,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("--time=01:00:00") && s.contains("--partition=debug"));
-        assert!(!s.contains("pw1"), "{s}");
+        assert!(!s.contains("pw-1"), "{s}");
         assert!(s.contains("sweep '") && s.contains("--jobs \"${SLURM_CPUS_PER_TASK:-1}\""));
 
         let folder = Location::parse("s", "runs").unwrap();
