@@ -5,6 +5,7 @@
 
 use crate::artifacts::{self, ModelCard};
 use crate::data::Dataset;
+use crate::intervals::{self, Widths};
 use crate::spec::Spec;
 use crate::store::{RunRecord, Store};
 use crate::train::{self, GruForecaster, Prepared, TrainConfig, windows};
@@ -44,6 +45,8 @@ pub struct SpanForecast {
     pub times: Option<Vec<String>>,
     /// Each row's series, for data of several series.
     pub series: Option<Vec<String>>,
+    /// Which of the model's outputs (lead times, from 0) the rows' forecasts are.
+    pub lead: usize,
 }
 
 impl SpanForecast {
@@ -53,6 +56,20 @@ impl SpanForecast {
 
     pub fn naive_rmse_mae(&self) -> (f64, f64) {
         windows::rmse_mae(&self.naive, &self.actual)
+    }
+
+    /// The share of rows whose actual falls inside the forecast ± the half-width `widths`
+    /// give at `level`; none when no row's series has one.
+    pub fn coverage(&self, widths: &[Widths], level: u32) -> Option<f64> {
+        let (mut inside, mut counted) = (0usize, 0usize);
+        for i in 0..self.actual.len() {
+            let series = self.series.as_ref().map_or("", |s| s[i].as_str());
+            if let Some(h) = intervals::half_width(widths, series, level, self.lead) {
+                counted += 1;
+                inside += usize::from((self.actual[i] - self.predicted[i]).abs() <= h);
+            }
+        }
+        (counted > 0).then(|| inside as f64 / counted as f64)
     }
 
     /// The rows of series `name` alone; all rows for data of one series.
@@ -71,6 +88,7 @@ impl SpanForecast {
                 .as_ref()
                 .map(|t| keep.iter().map(|&i| t[i].clone()).collect()),
             series: Some(keep.iter().map(|&i| series[i].clone()).collect()),
+            lead: self.lead,
         }
     }
 }
@@ -181,6 +199,7 @@ pub fn validation_span(model: &RunModel, data: &RunData) -> Result<SpanForecast>
         naive: windows::naive_over(p, &targets, model.cfg.offset()),
         times,
         series,
+        lead: 0,
     })
 }
 
@@ -222,6 +241,7 @@ pub fn backtest(model: &Forecaster, data: &Dataset) -> Result<SpanForecast> {
         naive: Vec::new(),
         times: data.times.as_ref().map(|_| Vec::new()),
         series: data.has_series().then(Vec::new),
+        lead: model.card.outputs.max(1) - 1,
     };
     for s in &data.series {
         let inputs = &data.inputs[s.start * f..s.end * f];

@@ -84,6 +84,8 @@ pub struct Prediction {
     pub backtest: Option<SpanForecast>,
     /// The interval levels asked for, ascending.
     pub levels: Vec<u32>,
+    /// With `--backtest`: the share of its rows inside each level's interval.
+    pub coverage: Vec<(u32, f64)>,
 }
 
 /// Forecasts past the end of one series' rows.
@@ -124,12 +126,19 @@ pub fn run(store: &Store, opts: &PredictOptions) -> Result<Prediction> {
     levels.sort_unstable();
     levels.dedup();
     let series = forecast_each(&model, &data, steps, opts.series.as_deref(), &levels)?;
+    let coverage = backtest.as_ref().map_or(Vec::new(), |b| {
+        levels
+            .iter()
+            .filter_map(|&l| Some((l, b.coverage(&model.card.intervals, l)?)))
+            .collect()
+    });
     Ok(Prediction {
         chosen,
         target: model.card.target.clone(),
         series,
         backtest,
         levels,
+        coverage,
     })
 }
 
@@ -250,6 +259,9 @@ pub fn to_json(p: &Prediction) -> Value {
         v["metrics"] = json!({
             "rmse": rmse, "mae": mae, "naive_rmse": naive_rmse, "naive_mae": naive_mae,
         });
+        for (level, share) in &p.coverage {
+            v["metrics"][format!("coverage_{level}")] = json!(share);
+        }
     }
     v
 }
@@ -323,6 +335,9 @@ pub fn to_text(p: &Prediction) -> String {
             "backtest over {} windows: rmse {rmse:.6}, mae {mae:.6}, naive rmse {naive_rmse:.6}",
             b.actual.len()
         );
+        for (level, share) in &p.coverage {
+            let _ = writeln!(s, "{level}% interval covers {:.1}% of them", 100.0 * share);
+        }
     }
     for series in &p.series {
         if !series.name.is_empty() {

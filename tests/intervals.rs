@@ -71,6 +71,19 @@ fn intervals_are_conformal_quantiles_of_the_validation_errors_and_their_coverage
         Some("step,time,value,lower_80,upper_80")
     );
 
+    // A backtest with --level measures coverage: on the validation span that calibrated the
+    // interval, at least the level, by construction.
+    let v = json_of(
+        &sb,
+        &["predict", "--run", &run, "--backtest", "--level", "80"],
+    );
+    let inside_val = errors.iter().filter(|&&e| e <= quantile(80)).count();
+    assert_eq!(
+        num(&v["metrics"]["coverage_80"]),
+        inside_val as f64 / n as f64
+    );
+    assert!(inside_val as f64 >= 0.8 * n as f64);
+
     // The recorded coverage is the share of the test span's actuals inside the 80% interval:
     // the last 60 windows of a backtest over the whole file, which is the run's own data.
     let file = sb.path("weather.csv");
@@ -83,6 +96,8 @@ fn intervals_are_conformal_quantiles_of_the_validation_errors_and_their_coverage
             "--data",
             file.to_str().unwrap(),
             "--backtest",
+            "--level",
+            "80",
         ],
     );
     let rows = all["rows"].as_array().unwrap();
@@ -97,6 +112,15 @@ fn intervals_are_conformal_quantiles_of_the_validation_errors_and_their_coverage
         "recorded {recorded}, counted {inside} of 60"
     );
     assert!(num(&sb.runs()[0]["metrics"]["test_coverage_95"]) >= recorded);
+    // The whole file's backtest counts every window the same way.
+    let inside_all = rows
+        .iter()
+        .filter(|r| (num(&r["actual"]) - num(&r["forecast"])).abs() <= quantile(80))
+        .count();
+    assert_eq!(
+        num(&all["metrics"]["coverage_80"]),
+        inside_all as f64 / rows.len() as f64
+    );
 
     // 48 errors cannot bound a 99% interval (⌈49 · 0.99⌉ = 49); 70% is not calibrated.
     let e = input_error(&sb, &["predict", "--run", &run, "--level", "99"]);
