@@ -8,6 +8,8 @@ pub const VAL_LOSS: &str = "val_loss";
 /// The objective: ranks runs, drives adaptive samplers. In the target's units.
 pub const VAL_RMSE: &str = "val_rmse";
 pub const VAL_MAE: &str = "val_mae";
+/// MAE over the in-sample one-step naive MAE, the mean over series for several: scale-free.
+pub const VAL_MASE: &str = "val_mase";
 pub const NAIVE_VAL_RMSE: &str = "naive_val_rmse";
 pub const NAIVE_VAL_MAE: &str = "naive_val_mae";
 /// Windows a run could not use because they reach across a gap in the time column.
@@ -15,6 +17,7 @@ pub const WINDOWS_DROPPED_AT_GAPS: &str = "windows_dropped_at_gaps";
 /// Scores on the held-out test span: recorded, shown, never used to rank, prune or propose.
 pub const TEST_RMSE: &str = "test_rmse";
 pub const TEST_MAE: &str = "test_mae";
+pub const TEST_MASE: &str = "test_mase";
 pub const NAIVE_TEST_RMSE: &str = "naive_test_rmse";
 pub const NAIVE_TEST_MAE: &str = "naive_test_mae";
 pub const LINEAR_TEST_RMSE: &str = "linear_test_rmse";
@@ -71,6 +74,7 @@ pub const RECORDED: &[&str] = &[
     VAL_LOSS,
     VAL_RMSE,
     VAL_MAE,
+    VAL_MASE,
     NAIVE_VAL_RMSE,
     NAIVE_VAL_MAE,
     CV_VAL_RMSE,
@@ -78,6 +82,7 @@ pub const RECORDED: &[&str] = &[
     NAIVE_CV_VAL_RMSE,
     TEST_RMSE,
     TEST_MAE,
+    TEST_MASE,
     NAIVE_TEST_RMSE,
     NAIVE_TEST_MAE,
     LINEAR_TEST_RMSE,

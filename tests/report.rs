@@ -208,7 +208,7 @@ fn report_of_a_small_real_sweep() {
     assert_eq!(
         lines[0],
         "rank,run_id,hidden_dim,lr,seed,val_rmse,naive_val_rmse,linear_val_rmse,val_mae,\
-         beats_naive,beats_linear,best_epoch,duration_s,status,failure_reason"
+         val_mase,beats_naive,beats_linear,best_epoch,duration_s,status,failure_reason"
     );
     for id in &ids {
         assert!(csv.contains(id.as_str()));

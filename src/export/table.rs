@@ -70,7 +70,7 @@ fn status_text(run: &RunRecord, best: bool) -> String {
 }
 
 /// The metric columns: the ranking metric with its baselines (and its spread across folds,
-/// for `cv_val_rmse`), then val_rmse and val_mae.
+/// for `cv_val_rmse`), then val_rmse, val_mae and, when runs record it, val_mase.
 pub fn metric_columns(r: &Report) -> Vec<String> {
     let mut cols = vec![r.metric.clone(), r.naive_metric()];
     for b in extra_baselines(&r.runs, &r.metric) {
@@ -83,6 +83,10 @@ pub fn metric_columns(r: &Report) -> Vec<String> {
         if !cols.iter().any(|c| c == m) {
             cols.push(m.to_string());
         }
+    }
+    let m = metrics::VAL_MASE;
+    if !cols.iter().any(|c| c == m) && r.runs.iter().any(|run| run.metric(m).is_some()) {
+        cols.push(m.to_string());
     }
     cols
 }

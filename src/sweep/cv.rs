@@ -29,7 +29,10 @@ pub(super) fn cross_validate(
         prune_epochs: false,
         log_epochs: true,
     };
-    let mut scores = Scores::default();
+    let mut scores = Scores {
+        several: w.prepared.segments.len() > 1,
+        ..Scores::default()
+    };
     // Every fold's forecasts of rows it did not train on calibrate the kept model's intervals.
     let mut residuals = Residuals::default();
     let mut model: Option<train::Trained> = None;
@@ -98,7 +101,11 @@ pub(super) fn cross_validate(
         }
     }
     metrics.extend(scores.metrics());
-    metrics.extend(series::named(scores.last_series(), &series::VALIDATION));
+    metrics.extend(series::metrics(
+        scores.last_series(),
+        scores.several,
+        &series::VALIDATION,
+    ));
     metrics.extend(test_metrics(&kept.model, rows, cfg, &widths)?);
     Ok(Done {
         metrics,
@@ -114,8 +121,10 @@ struct Scores {
     rmse: Vec<f64>,
     mae: Vec<f64>,
     naive: Vec<f64>,
-    /// Each fold's scores series by series (empty for data of one series).
+    /// Each fold's scores series by series (one unnamed entry for data of one series).
     series: Vec<Vec<SeriesScore>>,
+    /// Whether the data has several series, each recorded under its name.
+    several: bool,
 }
 
 impl Scores {
@@ -170,6 +179,9 @@ impl Scores {
     /// Each series' `cv_val_rmse` and `naive_cv_val_rmse`: its means over the folds that
     /// scored it, so a series the pooled mean hides shows across every origin too.
     fn series_means(&self) -> Metrics {
+        if !self.several {
+            return Vec::new();
+        }
         let mut sums: BTreeMap<&str, (f64, f64, usize)> = BTreeMap::new();
         for s in self.series.iter().flatten() {
             let e = sums.entry(&s.name).or_default();
@@ -219,6 +231,7 @@ mod tests {
             name: name.into(),
             rmse,
             mae: rmse / 2.0,
+            mase: None,
             naive_rmse,
         }
     }
@@ -227,7 +240,10 @@ mod tests {
     /// folds that scored it, not diluted by the others.
     #[test]
     fn each_series_is_averaged_over_the_folds_that_scored_it() {
-        let mut s = Scores::default();
+        let mut s = Scores {
+            several: true,
+            ..Scores::default()
+        };
         s.push(1.0, 0.5, 2.0, vec![score("a", 1.0, 2.0)]);
         s.push(
             2.0,

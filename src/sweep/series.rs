@@ -1,6 +1,8 @@
-//! A run's scores on each series of data with several (`[data] series`): the model's and the
-//! naive forecast's, named `series/<name>/<metric>`. One global model is judged series by
-//! series, since pooled scores can hide a series it serves badly.
+//! A run's scores series by series: the model's and the naive forecast's, and its MASE (MAE
+//! over the series' in-sample one-step naive MAE). With several series (`[data] series`) each
+//! is recorded as `series/<name>/<metric>`, since one global model's pooled scores can hide a
+//! series it serves badly, and the pooled `val_mase` / `test_mase` average the series' MASE, so
+//! every series weighs the same whatever its units.
 
 use super::Metrics;
 use crate::metrics;
@@ -11,31 +13,35 @@ pub struct SpanNames {
     pub rmse: &'static str,
     pub mae: &'static str,
     pub naive_rmse: &'static str,
+    pub mase: &'static str,
 }
 
 pub const VALIDATION: SpanNames = SpanNames {
     rmse: metrics::VAL_RMSE,
     mae: metrics::VAL_MAE,
     naive_rmse: metrics::NAIVE_VAL_RMSE,
+    mase: metrics::VAL_MASE,
 };
 
 pub const TEST: SpanNames = SpanNames {
     rmse: metrics::TEST_RMSE,
     mae: metrics::TEST_MAE,
     naive_rmse: metrics::NAIVE_TEST_RMSE,
+    mase: metrics::TEST_MASE,
 };
 
-/// One series' scores on a span: the model's RMSE and MAE (mean over lead times) and the
-/// naive forecast's RMSE.
+/// One series' scores on a span: the model's RMSE and MAE (mean over lead times), its MASE
+/// (none for a series constant over its training rows), and the naive forecast's RMSE.
 pub struct SeriesScore {
     pub name: String,
     pub rmse: f64,
     pub mae: f64,
+    pub mase: Option<f64>,
     pub naive_rmse: f64,
 }
 
 /// Each series' scores of `predicted` (`leads` values per anchor of `anchors`, in the
-/// target's units) beside the naive forecast's; nothing for data of one series.
+/// target's units) beside the naive forecast's: one unnamed entry for data of one series.
 pub fn each(
     p: &Prepared,
     anchors: &[usize],
@@ -43,9 +49,6 @@ pub fn each(
     leads: usize,
     offset: usize,
 ) -> Vec<SeriesScore> {
-    if p.segments.len() < 2 {
-        return Vec::new();
-    }
     p.series_ranges(anchors)
         .into_iter()
         .map(|(seg, r)| {
@@ -58,13 +61,36 @@ pub fn each(
                 name: seg.name.clone(),
                 rmse,
                 mae,
+                mase: windows::naive_scale(p, seg).map(|scale| mae / scale),
                 naive_rmse: windows::mean_over_leads(&naive).0,
             }
         })
         .collect()
 }
 
-/// [`each`]'s scores as metrics named for `names`' span.
+/// The span's metrics from [`each`]'s scores: the pooled MASE, and with `several` series each
+/// series' own scores.
+pub fn metrics(scores: &[SeriesScore], several: bool, names: &SpanNames) -> Metrics {
+    let mut out: Metrics = mean_mase(scores)
+        .map(|m| (names.mase, m))
+        .into_iter()
+        .collect();
+    if several {
+        for s in scores {
+            out.extend([
+                (metrics::of_series(&s.name, names.rmse), s.rmse),
+                (metrics::of_series(&s.name, names.mae), s.mae),
+                (metrics::of_series(&s.name, names.naive_rmse), s.naive_rmse),
+            ]);
+            if let Some(m) = s.mase {
+                out.push((metrics::of_series(&s.name, names.mase), m));
+            }
+        }
+    }
+    out
+}
+
+/// [`metrics`] of `predicted` on `p`'s rows at `anchors`.
 pub fn scores(
     p: &Prepared,
     anchors: &[usize],
@@ -73,18 +99,12 @@ pub fn scores(
     offset: usize,
     names: &SpanNames,
 ) -> Metrics {
-    named(&each(p, anchors, predicted, leads, offset), names)
+    let each = each(p, anchors, predicted, leads, offset);
+    metrics(&each, p.segments.len() > 1, names)
 }
 
-pub fn named(scores: &[SeriesScore], names: &SpanNames) -> Metrics {
-    scores
-        .iter()
-        .flat_map(|s| {
-            [
-                (metrics::of_series(&s.name, names.rmse), s.rmse),
-                (metrics::of_series(&s.name, names.mae), s.mae),
-                (metrics::of_series(&s.name, names.naive_rmse), s.naive_rmse),
-            ]
-        })
-        .collect()
+/// The mean of the series' MASE; none when no series has one.
+fn mean_mase(scores: &[SeriesScore]) -> Option<f64> {
+    let m: Vec<f64> = scores.iter().filter_map(|s| s.mase).collect();
+    (!m.is_empty()).then(|| m.iter().sum::<f64>() / m.len() as f64)
 }

@@ -451,6 +451,19 @@ pub fn val_actuals(p: &Prepared) -> Vec<f64> {
     actuals(p, p.val_targets())
 }
 
+/// The MASE scale of a series: the mean absolute change from one row to the next over its
+/// training rows (the in-sample one-step naive forecast's MAE), skipping steps across a gap;
+/// none when there is no such step or the series never changes there.
+pub fn naive_scale(p: &Prepared, seg: &Segment) -> Option<f64> {
+    let steps: Vec<f64> = (seg.spans.start + 1..seg.spans.split)
+        .filter(|t| p.breaks.binary_search(t).is_err())
+        .map(|t| f64::from(p.raw_targets[t]) - f64::from(p.raw_targets[t - 1]))
+        .map(f64::abs)
+        .collect();
+    let scale = steps.iter().sum::<f64>() / steps.len().max(1) as f64;
+    (scale > 0.0 && scale.is_finite()).then_some(scale)
+}
+
 /// The targets of `rows` in original units.
 pub fn actuals(p: &Prepared, rows: &[usize]) -> Vec<f64> {
     rows.iter().map(|&t| p.raw_targets[t] as f64).collect()
@@ -583,6 +596,19 @@ mod tests {
         assert_eq!(p.val_targets(), vec![6, 7, 8, 11]);
         let p = Prepared::new(&d, 0.5);
         assert_eq!(p.val_targets().len(), 6, "no reach given: the whole span");
+    }
+
+    #[test]
+    fn the_mase_scale_is_the_training_rows_step_change_skipping_gaps() {
+        // Training rows 0..6 of 12: 0, 1, 3, 6, 10, 15; a gap before row 3.
+        let values = [0.0, 1.0, 3.0, 6.0, 10.0, 15.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let mut d = dataset(values.to_vec());
+        d.breaks = vec![3, 9];
+        let p = Prepared::new(&d, 0.5);
+        // Changes into rows 1, 2, 4 and 5 (into row 3 crosses the gap): (1 + 2 + 4 + 5) / 4.
+        assert_eq!(naive_scale(&p, &p.segments[0]), Some(3.0));
+        let flat = Prepared::new(&dataset(vec![2.0; 12]), 0.5);
+        assert_eq!(naive_scale(&flat, &flat.segments[0]), None);
     }
 
     /// Series over different times are cut at common times: of the 15 distinct times 0..15
