@@ -5,7 +5,6 @@
 
 use crate::error::InputError;
 use crate::forecast::{self, Bounds, Forecaster, SpanForecast, Timed};
-use crate::metrics;
 use crate::store::{ModelRef, ModelVersion, RunRecord, RunStatus, Store};
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -55,7 +54,8 @@ pub fn choose(store: &Store, source: &Source) -> Result<Chosen> {
             let exp = crate::export::resolve_experiment(store, experiment.as_deref())?;
             // As `report --best`: the best run on the experiment's latest data snapshot.
             let snapshot = store.latest_snapshot(&exp)?;
-            let best = store.best_run(&exp, metrics::OBJECTIVE, snapshot.as_deref())?;
+            let metric = crate::export::default_metric(store, &exp)?;
+            let best = store.best_run(&exp, &metric, snapshot.as_deref())?;
             let run = best.ok_or_else(|| {
                 InputError::usage("--best", format!("experiment {exp:?} has no finished run"))
             })?;
@@ -365,4 +365,58 @@ pub fn to_text(p: &Prediction) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::{Job, Params};
+    use crate::metrics;
+    use crate::store::{Claim, SweepInfo};
+
+    /// Runs finished with `(val_rmse, cv_val_rmse)`: their ids in order.
+    fn finished(store: &Store, scores: &[(f64, f64)]) -> Vec<String> {
+        let (experiment, sweep) = store
+            .begin_sweep(&SweepInfo {
+                experiment: "e",
+                spec_path: "s.toml",
+                spec_text: "",
+                spec_hash: "0",
+                data_path: "d.csv",
+                data_hash: "0",
+                data_id: None,
+                data_rows: 0,
+                n_jobs: scores.len(),
+            })
+            .unwrap();
+        scores
+            .iter()
+            .enumerate()
+            .map(|(index, &(val, cv))| {
+                let job = Job {
+                    index,
+                    params: Params::new(),
+                    key: format!("job-{index}"),
+                };
+                let Claim::Run(id) = store.claim(experiment, &sweep, "0", &job, &[]).unwrap()
+                else {
+                    panic!("job {index} not claimed");
+                };
+                let finals = [(metrics::VAL_RMSE, val), (metrics::CV_VAL_RMSE, cv)];
+                store.finish_run(&id, &finals, &[]).unwrap();
+                id
+            })
+            .collect()
+    }
+
+    /// `--best` of a cross-validated experiment is the run with the lowest mean over folds,
+    /// as `report --best` says, not the one whose last fold (`val_rmse`) happened to be best.
+    #[test]
+    fn best_of_a_cross_validated_experiment_is_chosen_by_cv_val_rmse() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ids = finished(&store, &[(1.0, 3.0), (2.0, 2.0)]);
+        let chosen = choose(&store, &Source::Best(Some("e".into()))).unwrap();
+        assert_eq!(chosen.run.run_id, ids[1]);
+    }
 }

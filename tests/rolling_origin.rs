@@ -76,6 +76,19 @@ fn folds_are_scored_and_the_kept_model_trains_on_every_row_before_the_test_span(
     let out = sb.cmd(&["history", "--json"]).assert().success();
     let nights: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(nights[0]["best_run"], best["run_id"], "{nights}");
+    // So do `predict --best` and `model register --best`.
+    let out = sb.cmd(&["predict", "--best", "--json"]).assert().success();
+    let predicted: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(predicted["run_id"], best["run_id"]);
+    sb.cmd(&["model", "register", "m", "--best"])
+        .assert()
+        .success();
+    let out = sb.cmd(&["model", "list", "--json"]).assert().success();
+    let models = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        models.contains(best["run_id"].as_str().unwrap()),
+        "{models}"
+    );
     let table = sb.cmd(&["runs"]).assert().success();
     let table = String::from_utf8_lossy(&table.get_output().stdout).to_string();
     let head = table.lines().next().unwrap();

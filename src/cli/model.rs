@@ -27,7 +27,8 @@ pub struct RegisterWhich {
     /// A run id (or a unique prefix of one).
     #[arg(long)]
     pub run: Option<String>,
-    /// The best finished run (lowest val_rmse) of the experiment.
+    /// The best finished run of the experiment (lowest val_rmse, or cv_val_rmse when it
+    /// cross-validates), as `report --best` picks it.
     #[arg(long)]
     pub best: bool,
 }

@@ -18,7 +18,8 @@ pub struct WhichModel {
     /// A registered model: NAME (latest version), NAME@ALIAS or NAME/VERSION.
     #[arg(long)]
     pub model: Option<String>,
-    /// The best finished run (lowest val_rmse) of the experiment.
+    /// The best finished run of the experiment (lowest val_rmse, or cv_val_rmse when it
+    /// cross-validates), as `report --best` picks it.
     #[arg(long)]
     pub best: bool,
 }
