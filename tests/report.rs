@@ -146,6 +146,29 @@ fn report_of_a_small_real_sweep() {
     // Two loss charts, two sensitivity charts (hidden_dim, lr), forecast, parallel coordinates.
     assert_eq!(check_images(&html, dir), 6, "{html}");
     assert!(html.contains("forecast.svg"), "forecast missing");
+    // It shades the best run's 80% interval, with the share of that span it covers, as
+    // `predict --backtest --level 80` counts it.
+    let svg = std::fs::read_to_string(dir.join("forecast.svg")).unwrap();
+    let backtest: serde_json::Value = serde_json::from_str(&stdout(
+        aerocast()
+            .args([
+                "predict",
+                "--best",
+                "--backtest",
+                "--level",
+                "80",
+                "--json",
+                "--store",
+            ])
+            .arg(&store),
+    ))
+    .unwrap();
+    let covered = backtest["metrics"]["coverage_80"].as_f64().unwrap();
+    let legend = format!("80% interval (covers {:.0}% here)", 100.0 * covered);
+    assert!(
+        svg.contains(&legend) && svg.contains("<polygon"),
+        "{legend}"
+    );
     // Each knob's share of the metric's variance, the seed's among them, on the page.
     let shares = html
         .split("explained by each knob alone")

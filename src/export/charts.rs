@@ -5,11 +5,13 @@
 use super::format::{num, param_text};
 use super::model::{Report, mean_std};
 use super::ranges::{Ranges, log_scaled};
-use crate::forecast;
+use crate::artifacts::ModelCard;
+use crate::forecast::{self, SpanForecast};
+use crate::intervals;
 use crate::metrics;
 use crate::plot::charts::{
-    self, ErrChart, ErrPoint, ErrSeries, Line, LineChart, PcAxis, XScale, color, error_bar_chart,
-    line_chart, parallel_coordinates,
+    self, Band, ErrChart, ErrPoint, ErrSeries, Line, LineChart, PcAxis, XScale, color,
+    error_bar_chart, line_chart, line_chart_with_band, parallel_coordinates,
 };
 use crate::spec::knobs::ParamValue;
 use crate::store::{HistoryPoint, RunRecord, RunStatus, Store};
@@ -686,12 +688,15 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
     let mut span = forecast::validation_span(&model, &data)?;
     // Series follow one another in the span: draw the worst one alone, as the table ranks.
     let worst = super::series::rows(best).into_iter().next();
-    let of_series = match &worst {
+    let (series, of_series) = match &worst {
         Some(w) if span.series.is_some() => {
             span = span.only_series(&w.name);
-            format!(" of series {} (the worst)", w.name)
+            (
+                w.name.as_str(),
+                format!(" of series {} (the worst)", w.name),
+            )
         }
-        _ => String::new(),
+        _ => ("", String::new()),
     };
     let (rmse, _) = span.rmse_mae();
     let (naive_rmse, _) = span.naive_rmse_mae();
@@ -706,6 +711,7 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
     n.dashed = true;
     let mut g = Line::new(xs(&span.predicted), color(0));
     g.legend = Some(format!("GRU forecast (RMSE {rmse:.3})"));
+    let band = interval_band(&model.card, series, &span);
     let times = span.times.clone();
     let x_label = move |x: f64| -> String {
         match &times {
@@ -724,7 +730,7 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
         (Some(column), Some(_)) => column.as_str(),
         _ => "validation row",
     };
-    line_chart(
+    line_chart_with_band(
         &dir.join(file),
         &LineChart {
             title: &title,
@@ -734,16 +740,40 @@ fn forecast(store: &Store, report: &Report, dir: &Path) -> Result<Chart> {
             x_label: Some(&x_label),
             legend_at: SeriesLabelPosition::LowerLeft,
         },
+        band.as_ref(),
         &[a, n, g],
     )?;
+    let shaded = if band.is_some() {
+        " Shaded: the 80% prediction interval, calibrated on errors of rows the model did not train on."
+    } else {
+        ""
+    };
     Ok(Chart {
         file: file.into(),
         title,
         caption: format!(
-            "Forecast horizon {} row(s), {} validation points; the model was reloaded from its artifacts.",
+            "Forecast horizon {} row(s), {} validation points; the model was reloaded from its artifacts.{shaded}",
             card.horizon,
             span.actual.len()
         ),
+    })
+}
+
+/// The forecast ± the card's 80% half-width, with the share of the span's actuals inside it;
+/// none for a model whose card has no such interval.
+fn interval_band(card: &ModelCard, series: &str, span: &SpanForecast) -> Option<Band> {
+    const LEVEL: u32 = 80;
+    let h = intervals::half_width(&card.intervals, series, LEVEL, span.lead)?;
+    let at = |sign: f64| -> Vec<(f64, f64)> {
+        let shifted = span.predicted.iter().map(|&y| y + sign * h);
+        shifted.enumerate().map(|(i, y)| (i as f64, y)).collect()
+    };
+    let covered = span.coverage(&card.intervals, LEVEL).unwrap_or(0.0);
+    Some(Band {
+        lower: at(-1.0),
+        upper: at(1.0),
+        color: color(0),
+        legend: format!("{LEVEL}% interval (covers {:.0}% here)", 100.0 * covered),
     })
 }
 

@@ -85,17 +85,41 @@ pub struct LineChart<'a> {
     pub legend_at: SeriesLabelPosition,
 }
 
+/// A shaded range behind the lines, such as a forecast's prediction interval: `lower` and
+/// `upper` share their x values.
+pub struct Band {
+    pub lower: Vec<(f64, f64)>,
+    pub upper: Vec<(f64, f64)>,
+    pub color: RGBColor,
+    pub legend: String,
+}
+
 /// Lines over a shared x axis; a log y axis plots log10 values with their real values as labels.
 pub fn line_chart(path: &Path, c: &LineChart, lines: &[Line]) -> Result<()> {
+    line_chart_with_band(path, c, None, lines)
+}
+
+/// [`line_chart`] with `band` shaded behind the lines (and inside the y range).
+pub fn line_chart_with_band(
+    path: &Path,
+    c: &LineChart,
+    band: Option<&Band>,
+    lines: &[Line],
+) -> Result<()> {
     ensure_font();
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let ty = |y: f64| if c.log_y { y.log10() } else { y };
     let usable = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!c.log_y || y > 0.0);
+    let band_points = band
+        .into_iter()
+        .flat_map(|b| b.lower.iter().chain(&b.upper));
     let pts = || {
         lines
             .iter()
-            .flat_map(|l| l.points.iter().copied())
+            .flat_map(|l| l.points.iter())
+            .chain(band_points.clone())
+            .copied()
             .filter(usable)
     };
     let (x0, x1) = bounds(pts().map(|p| p.0), 0.0);
@@ -132,6 +156,22 @@ pub fn line_chart(path: &Path, c: &LineChart, lines: &[Line]) -> Result<()> {
         .map_err(plot_err)?;
     draw_y_ticks(&root, &mut chart, &y_ticks(y0, y1, c.log_y), (x0, x1))?;
 
+    if let Some(b) = band {
+        let outline: Vec<(f64, f64)> = b
+            .upper
+            .iter()
+            .chain(b.lower.iter().rev())
+            .copied()
+            .filter(usable)
+            .map(|(x, y)| (x, ty(y)))
+            .collect();
+        let fill = b.color.mix(0.2).filled();
+        chart
+            .draw_series(std::iter::once(Polygon::new(outline, fill)))
+            .map_err(plot_err)?
+            .label(&b.legend)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
+    }
     for line in lines {
         let points: Vec<(f64, f64)> = line
             .points
@@ -157,7 +197,7 @@ pub fn line_chart(path: &Path, c: &LineChart, lines: &[Line]) -> Result<()> {
             });
         }
     }
-    if lines.iter().any(|l| l.legend.is_some()) {
+    if band.is_some() || lines.iter().any(|l| l.legend.is_some()) {
         draw_legend(&mut chart, c.legend_at.clone())?;
     }
     root.present().map_err(plot_err)?;
