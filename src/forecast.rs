@@ -61,15 +61,11 @@ impl SpanForecast {
     /// The share of rows whose actual falls inside the forecast ± the half-width `widths`
     /// give at `level`; none when no row's series has one.
     pub fn coverage(&self, widths: &[Widths], level: u32) -> Option<f64> {
-        let (mut inside, mut counted) = (0usize, 0usize);
-        for i in 0..self.actual.len() {
+        let points = (0..self.actual.len()).map(|i| {
             let series = self.series.as_ref().map_or("", |s| s[i].as_str());
-            if let Some(h) = intervals::half_width(widths, series, level, self.lead) {
-                counted += 1;
-                inside += usize::from((self.actual[i] - self.predicted[i]).abs() <= h);
-            }
-        }
-        (counted > 0).then(|| inside as f64 / counted as f64)
+            (series, self.lead, self.actual[i], self.predicted[i])
+        });
+        intervals::share_inside(widths, level, points)
     }
 
     /// The rows of series `name` alone; all rows for data of one series.

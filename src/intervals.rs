@@ -118,17 +118,30 @@ pub fn coverage(
     leads: usize,
     level: u32,
 ) -> Option<f64> {
-    let (mut inside, mut counted) = (0usize, 0usize);
-    for (seg, r) in p.series_ranges(anchors) {
-        for i in r {
-            for k in 0..leads {
-                let Some(h) = half_width(widths, &seg.name, level, k) else {
-                    continue;
-                };
+    let points = p.series_ranges(anchors).into_iter().flat_map(|(seg, r)| {
+        r.flat_map(move |i| {
+            (0..leads).map(move |k| {
                 let actual = f64::from(p.raw_targets[anchors[i] + k]);
-                counted += 1;
-                inside += usize::from((actual - predicted[i * leads + k]).abs() <= h);
-            }
+                (seg.name.as_str(), k, actual, predicted[i * leads + k])
+            })
+        })
+    });
+    share_inside(widths, level, points)
+}
+
+/// The share of `(series, lead, actual, forecast)` points whose actual lies within the
+/// forecast ± its series' and lead's half-width at `level`; points without one are not
+/// counted, and none has one: none.
+pub fn share_inside<'a>(
+    widths: &[Widths],
+    level: u32,
+    points: impl Iterator<Item = (&'a str, usize, f64, f64)>,
+) -> Option<f64> {
+    let (mut inside, mut counted) = (0usize, 0usize);
+    for (series, lead, actual, forecast) in points {
+        if let Some(h) = half_width(widths, series, level, lead) {
+            counted += 1;
+            inside += usize::from((actual - forecast).abs() <= h);
         }
     }
     (counted > 0).then(|| inside as f64 / counted as f64)
