@@ -10,6 +10,7 @@ pub const VAL_RMSE: &str = "val_rmse";
 pub const VAL_MAE: &str = "val_mae";
 /// MAE over the in-sample one-step naive MAE, the mean over series for several: scale-free.
 pub const VAL_MASE: &str = "val_mase";
+pub const NAIVE_VAL_MASE: &str = "naive_val_mase";
 pub const NAIVE_VAL_RMSE: &str = "naive_val_rmse";
 pub const NAIVE_VAL_MAE: &str = "naive_val_mae";
 /// Windows a run could not use because they reach across a gap in the time column.
@@ -18,6 +19,7 @@ pub const WINDOWS_DROPPED_AT_GAPS: &str = "windows_dropped_at_gaps";
 pub const TEST_RMSE: &str = "test_rmse";
 pub const TEST_MAE: &str = "test_mae";
 pub const TEST_MASE: &str = "test_mase";
+pub const NAIVE_TEST_MASE: &str = "naive_test_mase";
 pub const NAIVE_TEST_RMSE: &str = "naive_test_rmse";
 pub const NAIVE_TEST_MAE: &str = "naive_test_mae";
 pub const LINEAR_TEST_RMSE: &str = "linear_test_rmse";
@@ -75,6 +77,7 @@ pub const RECORDED: &[&str] = &[
     VAL_RMSE,
     VAL_MAE,
     VAL_MASE,
+    NAIVE_VAL_MASE,
     NAIVE_VAL_RMSE,
     NAIVE_VAL_MAE,
     CV_VAL_RMSE,
@@ -83,6 +86,7 @@ pub const RECORDED: &[&str] = &[
     TEST_RMSE,
     TEST_MAE,
     TEST_MASE,
+    NAIVE_TEST_MASE,
     NAIVE_TEST_RMSE,
     NAIVE_TEST_MAE,
     LINEAR_TEST_RMSE,

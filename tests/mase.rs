@@ -1,6 +1,6 @@
-//! MASE through the binary: a run's `val_mase` and `test_mase` are its MAE over the in-sample
-//! one-step naive MAE of the training rows, computed here from the CSV itself; with several
-//! series, the pooled MASE is the mean of the series' own.
+//! MASE through the binary: a run's `val_mase` and `test_mase` (and the naive forecast's) are
+//! its MAE over the in-sample one-step naive MAE of the training rows, computed here from the
+//! CSV itself; with several series, the pooled MASE is the mean of the series' own.
 
 mod common;
 
@@ -35,7 +35,12 @@ fn mase_is_mae_over_the_training_rows_one_step_naive_mae() {
     // 300 rows: the last 60 test, then 48 validation of the 240 left, 192 training rows.
     let y = temp_max(192);
     let scale = y.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / 191.0;
-    for (mase, mae) in [("val_mase", "val_mae"), ("test_mase", "test_mae")] {
+    for (mase, mae) in [
+        ("val_mase", "val_mae"),
+        ("test_mase", "test_mae"),
+        ("naive_val_mase", "naive_val_mae"),
+        ("naive_test_mase", "naive_test_mae"),
+    ] {
         let want = num(&m[mae]) / scale;
         assert!(
             (num(&m[mase]) - want).abs() < 1e-6 * want,
@@ -56,10 +61,9 @@ fn several_series_pool_the_mean_of_their_own_mase() {
     sb.sweep().success();
     let run = &sb.runs()[0];
     let s = &run["series"];
-    for span in ["val", "test"] {
-        let key = format!("{span}_mase");
-        let (north, south) = (num(&s["north"][&key]), num(&s["south"][&key]));
-        let pooled = num(&run["metrics"][&key]);
+    for key in ["val_mase", "test_mase", "naive_val_mase", "naive_test_mase"] {
+        let (north, south) = (num(&s["north"][key]), num(&s["south"][key]));
+        let pooled = num(&run["metrics"][key]);
         assert!((pooled - (north + south) / 2.0).abs() < 1e-12, "{run}");
     }
     // RMSE in each series' units differs by the scales; MASE divides them out.

@@ -233,6 +233,7 @@ mod tests {
             mae: rmse / 2.0,
             mase: None,
             naive_rmse,
+            naive_mase: None,
         }
     }
 

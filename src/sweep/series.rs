@@ -14,6 +14,7 @@ pub struct SpanNames {
     pub mae: &'static str,
     pub naive_rmse: &'static str,
     pub mase: &'static str,
+    pub naive_mase: &'static str,
 }
 
 pub const VALIDATION: SpanNames = SpanNames {
@@ -21,6 +22,7 @@ pub const VALIDATION: SpanNames = SpanNames {
     mae: metrics::VAL_MAE,
     naive_rmse: metrics::NAIVE_VAL_RMSE,
     mase: metrics::VAL_MASE,
+    naive_mase: metrics::NAIVE_VAL_MASE,
 };
 
 pub const TEST: SpanNames = SpanNames {
@@ -28,16 +30,19 @@ pub const TEST: SpanNames = SpanNames {
     mae: metrics::TEST_MAE,
     naive_rmse: metrics::NAIVE_TEST_RMSE,
     mase: metrics::TEST_MASE,
+    naive_mase: metrics::NAIVE_TEST_MASE,
 };
 
 /// One series' scores on a span: the model's RMSE and MAE (mean over lead times), its MASE
-/// (none for a series constant over its training rows), and the naive forecast's RMSE.
+/// (none for a series constant over its training rows), and the naive forecast's RMSE and
+/// MASE.
 pub struct SeriesScore {
     pub name: String,
     pub rmse: f64,
     pub mae: f64,
     pub mase: Option<f64>,
     pub naive_rmse: f64,
+    pub naive_mase: Option<f64>,
 }
 
 /// Each series' scores of `predicted` (`leads` values per anchor of `anchors`, in the
@@ -57,12 +62,15 @@ pub fn each(
                 windows::lead_errors(p, &predicted[r.start * leads..r.end * leads], rows, leads);
             let (rmse, mae) = windows::mean_over_leads(&errors);
             let naive = windows::naive_lead_errors(p, rows, offset, leads);
+            let (naive_rmse, naive_mae) = windows::mean_over_leads(&naive);
+            let scale = windows::naive_scale(p, seg);
             SeriesScore {
                 name: seg.name.clone(),
                 rmse,
                 mae,
-                mase: windows::naive_scale(p, seg).map(|scale| mae / scale),
-                naive_rmse: windows::mean_over_leads(&naive).0,
+                mase: scale.map(|s| mae / s),
+                naive_rmse,
+                naive_mase: scale.map(|s| naive_mae / s),
             }
         })
         .collect()
@@ -71,10 +79,13 @@ pub fn each(
 /// The span's metrics from [`each`]'s scores: the pooled MASE, and with `several` series each
 /// series' own scores.
 pub fn metrics(scores: &[SeriesScore], several: bool, names: &SpanNames) -> Metrics {
-    let mut out: Metrics = mean_mase(scores)
-        .map(|m| (names.mase, m))
-        .into_iter()
-        .collect();
+    let mut out: Metrics = [
+        (names.mase, mean(scores.iter().map(|s| s.mase))),
+        (names.naive_mase, mean(scores.iter().map(|s| s.naive_mase))),
+    ]
+    .into_iter()
+    .filter_map(|(name, m)| Some((name, m?)))
+    .collect();
     if several {
         for s in scores {
             out.extend([
@@ -82,8 +93,10 @@ pub fn metrics(scores: &[SeriesScore], several: bool, names: &SpanNames) -> Metr
                 (metrics::of_series(&s.name, names.mae), s.mae),
                 (metrics::of_series(&s.name, names.naive_rmse), s.naive_rmse),
             ]);
-            if let Some(m) = s.mase {
-                out.push((metrics::of_series(&s.name, names.mase), m));
+            for (name, m) in [(names.mase, s.mase), (names.naive_mase, s.naive_mase)] {
+                if let Some(m) = m {
+                    out.push((metrics::of_series(&s.name, name), m));
+                }
             }
         }
     }
@@ -103,8 +116,8 @@ pub fn scores(
     metrics(&each, p.segments.len() > 1, names)
 }
 
-/// The mean of the series' MASE; none when no series has one.
-fn mean_mase(scores: &[SeriesScore]) -> Option<f64> {
-    let m: Vec<f64> = scores.iter().filter_map(|s| s.mase).collect();
+/// The mean of the series' values that exist; none when none does.
+fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let m: Vec<f64> = values.flatten().collect();
     (!m.is_empty()).then(|| m.iter().sum::<f64>() / m.len() as f64)
 }
