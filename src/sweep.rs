@@ -428,11 +428,7 @@ pub fn run(spec: &Spec, opts: &SweepOptions, progress: &dyn Progress) -> Result<
     progress.sweep_started(plan.slots.len(), pending.len());
 
     let objective = metrics::objective(spec.eval.cross_validates());
-    let history = store
-        .study_observations(&plan.study, objective)?
-        .into_iter()
-        .map(|(params, value)| Observation { params, value })
-        .collect();
+    let history = observations(&store, &plan.study, objective)?;
     let worker = Worker {
         spec,
         data: &plan.data,
@@ -598,6 +594,17 @@ enum Outcome {
     NotStarted,
 }
 
+/// The study's finished and pruned trials as the sampler sees them, scored by the sweep's
+/// objective (`cv_val_rmse` with rolling origins: a trial pruned after a fold has no
+/// `val_rmse`, and the last fold alone is not what the sweep minimises).
+fn observations(store: &Store, study: &str, objective: &str) -> Result<Vec<Observation>> {
+    Ok(store
+        .study_observations(study, objective)?
+        .into_iter()
+        .map(|(params, value)| Observation { params, value })
+        .collect())
+}
+
 fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
     if signals::stop_requested() {
         return Ok(Outcome::NotStarted);
@@ -611,13 +618,10 @@ fn run_slot(w: &Worker, slot: &Slot) -> Result<Outcome> {
         Some(p) => p.clone(),
         None => {
             // Every trial finished so far, by any process on any host, informs the proposal.
-            let stored = w.store.study_observations(w.study, metrics::OBJECTIVE)?;
+            let stored = observations(w.store, w.study, w.objective)?;
             let history = {
                 let mut history = w.history.lock().unwrap_or_else(|p| p.into_inner());
-                *history = stored
-                    .into_iter()
-                    .map(|(params, value)| Observation { params, value })
-                    .collect();
+                *history = stored;
                 history.clone()
             };
             let mut sampler = w.sampler.lock().unwrap_or_else(|p| p.into_inner());
