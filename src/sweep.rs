@@ -858,8 +858,8 @@ fn train_and_save(
     let val = windows::anchors(w.prepared.val_targets(), cfg.outputs);
     let mut residuals = Residuals::default();
     residuals.add(w.prepared, &val, &trained.predictions, cfg.outputs);
-    let widths = residuals.widths(w.data.has_series());
-    let artifacts = save(w, run_id, cfg, job, label, &trained, w.prepared, &widths)?;
+    let card = card(w, run_id, cfg, job, w.prepared, &residuals);
+    let artifacts = save(w, label, &trained, &card)?;
     let mut metrics = epoch_metrics(&trained);
     metrics.extend(series::scores(
         w.prepared,
@@ -869,7 +869,12 @@ fn train_and_save(
         cfg.offset(),
         &series::VALIDATION,
     ));
-    metrics.extend(test_metrics(&trained.model, w.prepared, cfg, &widths)?);
+    metrics.extend(test_metrics(
+        &trained.model,
+        w.prepared,
+        cfg,
+        &card.intervals,
+    )?);
     let epochs_saved = match trained.stopped {
         Some(_) => cfg.epochs.saturating_sub(trained.history.len()),
         None => 0,
@@ -939,24 +944,30 @@ fn fit(
     Ok(trained)
 }
 
-/// Renders a trained model's artifacts in memory, for the transaction that closes the run.
-/// Renders the run's artifacts; `widths` are its prediction intervals, for the model card.
-#[allow(clippy::too_many_arguments)]
-fn save(
+/// The card of a model trained on `rows`, with the intervals its `residuals` calibrate.
+fn card(
     w: &Worker,
     run_id: &str,
     cfg: &TrainConfig,
     job: &Job,
+    rows: &Prepared,
+    residuals: &Residuals,
+) -> ModelCard {
+    let mut card = ModelCard::new(run_id, cfg, &job.params, w.data, rows);
+    card.intervals = residuals.widths(w.data.has_series());
+    card
+}
+
+/// Renders a trained model's artifacts in memory, for the transaction that closes the run.
+fn save(
+    w: &Worker,
     label: &str,
     trained: &train::Trained,
-    rows: &Prepared,
-    widths: &[Widths],
+    card: &ModelCard,
 ) -> Result<Vec<NewArtifact<'static>>> {
-    let mut card = ModelCard::new(run_id, cfg, &job.params, w.data, rows);
-    card.intervals = widths.to_vec();
     let title = format!("{} — {label}", w.spec.experiment);
     Clock::time(&w.clock.artifacts, || {
-        artifacts::render(trained, &card, &title)
+        artifacts::render(trained, card, &title)
     })
 }
 
@@ -1062,8 +1073,8 @@ fn per_lead(base: &str, errors: &[(f64, f64)]) -> Metrics {
         .collect()
 }
 
-/// The model's scores on the test span, read once after training; none without a test span.
-/// Scores on the test span, and how often its actuals fall inside the model's intervals.
+/// The model's scores on the test span, read once after training, and how often its actuals
+/// fall inside the model's intervals `widths`; none without a test span.
 fn test_metrics(
     model: &train::GruForecaster,
     p: &Prepared,

@@ -4,7 +4,9 @@
 //! trained once more on every row before the test span: that is the model kept.
 
 use super::series::{self, SeriesScore};
-use super::{Clock, Done, EpochLog, Fit, Metrics, Worker, epoch_metrics, fit, save, test_metrics};
+use super::{
+    Clock, Done, EpochLog, Fit, Metrics, Worker, card, epoch_metrics, fit, save, test_metrics,
+};
 use crate::intervals::Residuals;
 use crate::jobs::Job;
 use crate::metrics;
@@ -66,8 +68,8 @@ pub(super) fn cross_validate(
             && k + 1 < folds
         {
             // The pruned trial keeps the model of the fold it stopped at.
-            let widths = residuals.widths(w.data.has_series());
-            let artifacts = save(w, run_id, cfg, job, label, m, fold, &widths)?;
+            let card = card(w, run_id, cfg, job, fold, &residuals);
+            let artifacts = save(w, label, m, &card)?;
             let trainings_left = if each { folds - k - 1 } else { 0 } + 1;
             return Ok(Done {
                 metrics: scores.metrics(),
@@ -88,8 +90,8 @@ pub(super) fn cross_validate(
     let mut kept = fit(w, run_id, cfg, rows, view, log, only_train)?;
     // The kept model has no validation span; its loss plot shows the last fold's curves.
     kept.history = last.history.clone();
-    let widths = residuals.widths(w.data.has_series());
-    let artifacts = save(w, run_id, cfg, job, label, &kept, rows, &widths)?;
+    let card = card(w, run_id, cfg, job, rows, &residuals);
+    let artifacts = save(w, label, &kept, &card)?;
     let mut metrics = epoch_metrics(&last);
     // val_rmse and val_mae are the last fold's: the single split's validation span.
     let (rmse, mae) = scores.last();
@@ -106,7 +108,7 @@ pub(super) fn cross_validate(
         scores.several,
         &series::VALIDATION,
     ));
-    metrics.extend(test_metrics(&kept.model, rows, cfg, &widths)?);
+    metrics.extend(test_metrics(&kept.model, rows, cfg, &card.intervals)?);
     Ok(Done {
         metrics,
         artifacts,
