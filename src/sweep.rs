@@ -151,8 +151,12 @@ pub struct BestRun {
     pub val_rmse: f64,
     pub naive_val_rmse: Option<f64>,
     pub linear_val_rmse: Option<f64>,
+    /// Scale-free (see `metrics::VAL_MASE`).
+    pub val_mase: Option<f64>,
     /// On the test span; not used to choose.
     pub test_rmse: Option<f64>,
+    /// The share of the test span inside the run's 80% prediction interval.
+    pub test_coverage_80: Option<f64>,
 }
 
 /// What a sweep will do, checked against the data; no store is touched.
@@ -570,7 +574,9 @@ fn best_run(store: &Store, spec: &Spec, data_id: &str) -> Result<Option<BestRun>
         val_rmse: run.metric(metrics::VAL_RMSE).unwrap_or(f64::NAN),
         naive_val_rmse: run.metric(metrics::NAIVE_VAL_RMSE),
         linear_val_rmse: run.metric(metrics::LINEAR_VAL_RMSE),
+        val_mase: run.metric(metrics::VAL_MASE),
         test_rmse: run.metric(metrics::TEST_RMSE),
+        test_coverage_80: run.metric(metrics::TEST_COVERAGE_80),
         run_id: run.run_id,
     }))
 }

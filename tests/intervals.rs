@@ -32,7 +32,7 @@ fn sorted_errors(rows: &[serde_json::Value]) -> Vec<f64> {
 #[test]
 fn intervals_are_conformal_quantiles_of_the_validation_errors_and_their_coverage_is_recorded() {
     let sb = Sandbox::new(&spec());
-    sb.sweep().success();
+    let swept = summary(&sb.sweep().success());
     let (run, _) = best_run(&sb);
 
     // The run's validation errors, from its own backtest.
@@ -112,6 +112,12 @@ fn intervals_are_conformal_quantiles_of_the_validation_errors_and_their_coverage
         "recorded {recorded}, counted {inside} of 60"
     );
     assert!(num(&sb.runs()[0]["metrics"]["test_coverage_95"]) >= recorded);
+    assert_eq!(num(&swept["best"]["test_coverage_80"]), recorded);
+    // The sweep's own summary line says it too, beside the test RMSE.
+    let text = sb.cmd(&["sweep", "spec.toml"]).assert().success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    let covers = format!("its 80% interval covers {:.0}%", 100.0 * recorded);
+    assert!(text.contains(&covers), "{text}");
     // The whole file's backtest counts every window the same way.
     let inside_all = rows
         .iter()

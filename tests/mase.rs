@@ -29,9 +29,10 @@ fn mase_is_mae_over_the_training_rows_one_step_naive_mae() {
         .replace("seed = [0, 1]", "seed = [0]")
         .replace("hidden_dim = [4, 8]", "hidden_dim = [4]");
     let sb = Sandbox::new(&spec);
-    sb.sweep().success();
+    let swept = summary(&sb.sweep().success());
     let run = &sb.runs()[0];
     let m = &run["metrics"];
+    assert_eq!(swept["best"]["val_mase"], m["val_mase"]);
     // 300 rows: the last 60 test, then 48 validation of the 240 left, 192 training rows.
     let y = temp_max(192);
     let scale = y.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / 191.0;

@@ -259,10 +259,15 @@ fn print_summary(s: &SweepSummary) {
                 b.metric,
                 b.score,
                 num(b.naive_score),
-                b.test_rmse.map_or(String::new(), |v| format!(
-                    "; test_rmse={v:.4} (not used for selection)"
-                ))
+                b.val_mase
+                    .map_or(String::new(), |v| format!(", val_mase={v:.3}")),
             );
+            if let Some(test) = b.test_rmse {
+                let covered = b.test_coverage_80.map_or(String::new(), |c| {
+                    format!(", its 80% interval covers {:.0}%", 100.0 * c)
+                });
+                crate::outln!("  test span (not used for selection): test_rmse={test:.4}{covered}");
+            }
             if let Some(linear) = b.linear_val_rmse.filter(|l| b.val_rmse >= *l) {
                 crate::outln!(
                     "warning: the best GRU does not beat the linear baseline ({:.4} vs {linear:.4}): not worth deploying over it",
