@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub const LEVELS: [u32; 5] = [50, 80, 90, 95, 99];
 
 /// The levels whose test-span coverage a run records.
-pub const RECORDED: [(u32, &str); 2] = [
+pub const COVERAGE_METRICS: [(u32, &str); 2] = [
     (80, metrics::TEST_COVERAGE_80),
     (95, metrics::TEST_COVERAGE_95),
 ];
@@ -91,7 +91,7 @@ impl Residuals {
 
 /// The ⌈(n + 1)·level⌉-th smallest of `sorted` (ascending, finite), or none when there are
 /// too few errors for that level (the interval would be unbounded).
-pub fn conformal_quantile(sorted: &[f64], level: u32) -> Option<f64> {
+fn conformal_quantile(sorted: &[f64], level: u32) -> Option<f64> {
     let n = sorted.len();
     let k = ((n + 1) * level as usize).div_ceil(100);
     if n == 0 || k > n || sorted.iter().any(|e| !e.is_finite()) {

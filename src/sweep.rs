@@ -1104,7 +1104,7 @@ fn test_metrics(
         cfg.offset(),
         &series::TEST,
     ));
-    for (level, name) in intervals::RECORDED {
+    for (level, name) in intervals::COVERAGE_METRICS {
         if let Some(c) = intervals::coverage(widths, p, &anchors, &predicted, cfg.outputs, level) {
             out.push((name, c));
         }
